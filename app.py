@@ -1,0 +1,79 @@
+"""Chatsmith: from raw chat data to a fine-tuned chat assistant, in one Gradio app.
+
+This file only assembles the tabs and launches. Run `python app.py --help` for the options.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import os
+
+import gradio as gr
+
+from core.workspace import Workspace
+from tabs import chat, data, evaluate, export, system, train
+from tabs.common import AppContext
+
+TABS = (data, train, export, chat, evaluate)
+MAX_FILE_SIZE = "500mb"  # uploads above this are refused with HTTP 413 (RELIABILITY G2)
+
+
+def build_app(ctx: AppContext) -> gr.Blocks:
+    with gr.Blocks(title="Chatsmith") as demo:
+        ctx.demo = demo
+        gr.Markdown("# 🔨 Chatsmith")
+        if ctx.locked_reason:
+            gr.Markdown(f"🔒 {ctx.locked_reason} Training, export and Hub pushes are disabled.")
+        with gr.Tabs():
+            for tab in TABS:
+                tab.build(ctx)
+        system.build(ctx)
+    return demo
+
+
+def translations() -> gr.I18n:
+    merged: dict[str, dict[str, str]] = {}
+    for module in (*TABS, system):
+        for locale, strings in module.STRINGS.items():
+            merged.setdefault(locale, {}).update(strings)
+    return gr.I18n(**merged)
+
+
+def exposure_lock(host: str, share: bool, auth: tuple[str, str] | None) -> str:
+    """Why heavy features are refused: reachable from a network with no password (RELIABILITY G5)."""
+    if auth:
+        return ""
+    if share:
+        return "The app is shared through a public link without --auth."
+    try:
+        loopback = ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = host == "localhost"
+    return "" if loopback else f"The app listens on {host}, reachable from the network, without --auth."
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--workspace", help="data folder (default: $CHATSMITH_WORKSPACE or ./workspace)")
+    parser.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"))
+    parser.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", "7860")))
+    parser.add_argument("--share", action="store_true", help="public gradio.live link (needs --auth)")
+    parser.add_argument("--auth", default=os.environ.get("CHATSMITH_AUTH"), help="USER:PASSWORD")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    auth = tuple(args.auth.split(":", 1)) if args.auth else None
+    ctx = AppContext(Workspace.resolve(args.workspace),
+                     locked_reason=exposure_lock(args.host, args.share, auth))
+    ctx.warm_up()
+    build_app(ctx).queue(default_concurrency_limit=4).launch(
+        server_name=args.host, server_port=args.port, share=args.share, auth=auth,
+        max_file_size=MAX_FILE_SIZE, ssr_mode=False, i18n=translations(), show_error=False,
+    )
+
+
+if __name__ == "__main__":
+    main()

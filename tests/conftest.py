@@ -1,0 +1,82 @@
+"""Shared fixtures: an offline environment, a temp workspace per test, and a tiny local model.
+
+Every test runs with the Hub switched off and its own workspace, so nothing leaks between tests and
+nothing reaches the network. The tiny model is Llama-shaped (2 layers, width 32) with the default
+model's real tokenizer and chat template, so templates, masks and exports behave as they do for real
+while a training step takes milliseconds.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+SHARED_DATA = ROOT.parent / "shared" / "data"
+
+os.environ.update({"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
+                   "TOKENIZERS_PARALLELISM": "false", "GRADIO_ANALYTICS_ENABLED": "False",
+                   "HF_HUB_DISABLE_TELEMETRY": "1", "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")})
+
+
+@pytest.fixture(autouse=True)
+def _isolated(tmp_path, monkeypatch):
+    """Each test: its own HF cache and workspace env, so no state crosses tests."""
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf_home"))
+    monkeypatch.setenv("CHATSMITH_WORKSPACE", str(tmp_path / "workspace"))
+
+
+@pytest.fixture
+def workspace(tmp_path):
+    from core.workspace import Workspace
+
+    return Workspace(tmp_path / "workspace").ensure()
+
+
+@pytest.fixture(scope="session")
+def default_tokenizer_dir(tmp_path_factory) -> Path:
+    """The default model's tokenizer and chat template, read from its packaged GGUF once per session."""
+    from transformers import AutoTokenizer
+
+    from core.models import packaged_gguf
+
+    gguf = packaged_gguf()
+    folder = tmp_path_factory.mktemp("default_tokenizer")
+    AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name).save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory, default_tokenizer_dir) -> Path:
+    """A 2-layer, 32-wide Llama with the default model's tokenizer, saved as safetensors."""
+    import torch
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+    tokenizer = AutoTokenizer.from_pretrained(default_tokenizer_dir)
+    config = LlamaConfig(
+        vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=1024,
+        bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id, tie_word_embeddings=True,
+    )
+    torch.manual_seed(0)
+    model = LlamaForCausalLM(config)
+    folder = tmp_path_factory.mktemp("tiny_model")
+    model.save_pretrained(folder, safe_serialization=True)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def default_model_dir(tmp_path_factory) -> Path:
+    """The real default model materialised once per session (about half a minute)."""
+    from core.models import materialize_default_model
+    from core.workspace import Workspace
+
+    return materialize_default_model(Workspace(tmp_path_factory.mktemp("default_ws")).ensure())
+
+

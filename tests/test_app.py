@@ -1,0 +1,50 @@
+"""The assembled app: five tabs, both languages complete, and the network-exposure lock (G5)."""
+
+import pytest
+
+import app
+from core.workspace import Workspace
+from tabs.common import AppContext
+
+
+def test_build_app_has_the_five_tabs_and_the_system_panel(workspace):
+    import gradio as gr
+
+    demo = app.build_app(AppContext(workspace))
+    tabs = [block for block in demo.blocks.values() if isinstance(block, gr.Tab)]
+    assert [tab.id for tab in tabs] == ["data", "train", "export", "chat", "evaluate"]
+    assert any(isinstance(block, gr.Accordion) for block in demo.blocks.values())
+
+
+def test_every_label_has_english_and_chinese():
+    translations = app.translations().translations_dict
+    assert set(translations) == {"en", "zh"}
+    assert set(translations["en"]) == set(translations["zh"])
+    assert all(value.strip() for value in translations["zh"].values())
+
+
+@pytest.mark.parametrize("host,share,auth,locked", [
+    ("127.0.0.1", False, None, False),
+    ("localhost", False, None, False),
+    ("0.0.0.0", False, None, True),
+    ("192.168.1.5", False, None, True),
+    ("127.0.0.1", True, None, True),
+    ("0.0.0.0", False, ("me", "secret"), False),
+])
+def test_exposure_lock(host, share, auth, locked):
+    assert bool(app.exposure_lock(host, share, auth)) is locked
+
+
+def test_locked_context_refuses_heavy_features(workspace):
+    from core.errors import LockedError
+
+    ctx = AppContext(workspace, locked_reason=app.exposure_lock("0.0.0.0", False, None))
+    with pytest.raises(LockedError, match="--auth"):
+        ctx.require_unlocked("Training")
+
+
+def test_workspace_resolution_order(tmp_path, monkeypatch):
+    monkeypatch.setenv("CHATSMITH_WORKSPACE", str(tmp_path / "from_env"))
+    assert Workspace.resolve().root == (tmp_path / "from_env").resolve()
+    assert Workspace.resolve(tmp_path / "explicit").root == (tmp_path / "explicit").resolve()
+    assert (tmp_path / "explicit" / "datasets").is_dir() and (tmp_path / "explicit" / "runs").is_dir()

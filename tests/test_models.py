@@ -1,0 +1,89 @@
+"""Model references: the default model materialises once, and unsafe or corrupt folders are refused."""
+
+import json
+import shutil
+
+import pytest
+
+from core import models
+from core.errors import CorruptFileError, ModelNotFoundError, OfflineError, UnsafeModelError
+
+
+@pytest.mark.slow
+def test_default_model_materialises_as_a_normal_folder_that_loads_offline(default_model_dir):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    names = {path.name for path in default_model_dir.iterdir()}
+    assert {"config.json", "model.safetensors", "tokenizer.json", "chat_template.jinja"} <= names
+    assert not any(name.endswith(".partial") for name in names)
+    assert "quantization_config" not in json.loads((default_model_dir / "config.json").read_text())
+    model = AutoModelForCausalLM.from_pretrained(default_model_dir)  # HF_HUB_OFFLINE=1 in conftest
+    tokenizer = AutoTokenizer.from_pretrained(default_model_dir)
+    assert model.config.num_hidden_layers == 30 and model.config.hidden_size == 576
+    prompt = tokenizer.apply_chat_template([{"role": "user", "content": "Hi"}], tokenize=False,
+                                           add_generation_prompt=True)
+    assert prompt.endswith("<|im_start|>assistant\n")
+
+
+def test_materialised_default_model_is_reused(workspace, tiny_model_dir):
+    target = models.default_model_dir(workspace)
+    shutil.copytree(tiny_model_dir, target)
+    messages = []
+    assert models.materialize_default_model(workspace, lambda f, m: messages.append(m)) == target
+    assert messages == ["Default model ready."]
+    assert models.resolve("default", workspace) == target
+
+
+def test_local_folder_resolves(workspace, tiny_model_dir):
+    assert models.resolve(str(tiny_model_dir), workspace) == tiny_model_dir
+
+
+def test_pickle_only_folder_is_refused_before_unpickling(workspace, tmp_path):
+    folder = tmp_path / "pickled"
+    folder.mkdir()
+    (folder / "config.json").write_text("{}")
+    (folder / "pytorch_model.bin").write_bytes(b"not even read")
+    with pytest.raises(UnsafeModelError, match="pickle"):
+        models.resolve(str(folder), workspace)
+
+
+def test_remote_code_is_refused_unless_opted_in(workspace, tiny_model_dir, tmp_path):
+    folder = tmp_path / "remote"
+    shutil.copytree(tiny_model_dir, folder)
+    config = json.loads((folder / "config.json").read_text())
+    config["auto_map"] = {"AutoModelForCausalLM": "modeling_evil.EvilModel"}
+    (folder / "config.json").write_text(json.dumps(config))
+    with pytest.raises(UnsafeModelError, match="custom Python code"):
+        models.resolve(str(folder), workspace)
+    assert models.resolve(str(folder), workspace, trust_remote_code=True) == folder
+
+
+@pytest.mark.parametrize("damage", ["truncate", "zero"])
+def test_truncated_or_empty_safetensors_is_reported_corrupt(workspace, tiny_model_dir, tmp_path, damage):
+    folder = tmp_path / "damaged"
+    shutil.copytree(tiny_model_dir, folder)
+    weights = folder / "model.safetensors"
+    data = weights.read_bytes()
+    weights.write_bytes(data[: len(data) // 2] if damage == "truncate" else b"")
+    with pytest.raises(CorruptFileError, match="corrupt or incomplete"):
+        models.resolve(str(folder), workspace)
+
+
+def test_truncated_gguf_is_reported_corrupt(tmp_path):
+    gguf = models.packaged_gguf()
+    broken = tmp_path / "broken.gguf"
+    with open(gguf, "rb") as source:
+        broken.write_bytes(source.read(5_000_000))
+    models.verify_gguf(gguf)  # the packaged one is fine
+    with pytest.raises(CorruptFileError, match="corrupt or incomplete"):
+        models.verify_gguf(broken)
+
+
+def test_uncached_hub_id_offline_says_so(workspace):
+    with pytest.raises(OfflineError, match="not in the local Hugging Face cache"):
+        models.resolve("someone/not-cached-model", workspace)
+
+
+def test_nonsense_reference_is_explained(workspace):
+    with pytest.raises(ModelNotFoundError, match="neither a local folder nor a Hub id"):
+        models.resolve("not a model!", workspace)
