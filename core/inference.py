@@ -15,6 +15,37 @@ from pathlib import Path
 
 from core.errors import BadInputError
 from core.models import verify_gguf
+from core.workspace import Workspace
+
+
+@dataclass(frozen=True)
+class ModelChoice:
+    """One thing a user can chat with: a base model, a base + adapter, or a GGUF file."""
+
+    kind: str
+    """"base", "adapter" or "gguf"."""
+    model: str = "default"
+    """The base model reference (see core.models.resolve); unused for "gguf"."""
+    adapter: Path | None = None
+    """A PEFT adapter folder (a run's `adapter/`), for kind "adapter"."""
+    gguf: Path | None = None
+    """A GGUF file, for kind "gguf"."""
+    label: str = ""
+    """What the model picker shows."""
+
+
+def default_choice() -> ModelChoice:
+    from core.models import packaged_gguf
+
+    return ModelChoice(kind="gguf", gguf=packaged_gguf(),
+                       label="Default model · SmolLM2-135M-Instruct (GGUF, llama.cpp)")
+
+
+def open_backend(choice: ModelChoice, workspace: Workspace):
+    """A cached backend for `choice`, with a `stream(messages, settings)` method."""
+    if choice.kind == "gguf":
+        return gguf_backend(choice.gguf)
+    raise NotImplementedError("transformers backend: see issue 6")
 
 
 @dataclass(frozen=True)
