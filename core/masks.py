@@ -1,0 +1,156 @@
+"""Loss masks for chat training: which tokens of a rendered conversation the model learns from.
+
+Contract: `assistant_token_mask(tokenizer, messages)` returns the input ids of the whole conversation
+as the model's own chat template renders it, and one boolean per id that is True exactly for the
+tokens that are trained: the content and the end-of-turn token of EVERY assistant turn. System and user
+turns, role headers and the whitespace a template puts after an end-of-turn token are not trained.
+
+Two ways to find those tokens:
+
+* the template marks them itself with `{% generation %}` blocks: transformers returns the mask
+  (`return_assistant_tokens_mask`);
+* otherwise (ChatML templates such as the default model's have no markers) the mask is built from
+  tokenised prefixes: the conversation rendered up to each assistant turn with the generation prompt,
+  and up to the end of that turn. The tokens in between are the turn.
+
+`lint_masks` fails fast when a template would train (almost) nothing or never the end-of-turn token
+(RELIABILITY D7), and `highlight_trained` renders a sample for `gr.HighlightedText`. This module knows
+nothing about datasets, trainers or the UI.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from core.errors import BadInputError
+
+Message = dict[str, str]
+TRAINED = "trained"
+MIN_TRAINED_SHARE = 0.02  # below this a run learns almost nothing while looking healthy (loss ~ 0)
+
+
+def assistant_token_mask(tokenizer: Any, messages: Sequence[Message]) -> tuple[list[int], list[bool]]:
+    """Input ids of the rendered conversation and True for every trained token."""
+    if not tokenizer.chat_template:
+        raise BadInputError(
+            "The tokenizer has no chat template, so conversations cannot be rendered for training.",
+            "Pick an instruct/chat model, or a model folder whose tokenizer_config.json has a chat_template.",
+        )
+    if _has_generation_markers(tokenizer.chat_template):
+        return _mask_from_markers(tokenizer, messages)
+    return _mask_from_prefixes(tokenizer, messages)
+
+
+def _has_generation_markers(template: str) -> bool:
+    return "{% generation %}" in template or "{%- generation %}" in template
+
+
+def _mask_from_markers(tokenizer: Any, messages: Sequence[Message]) -> tuple[list[int], list[bool]]:
+    encoded = tokenizer.apply_chat_template(
+        list(messages), tokenize=True, return_dict=True, return_assistant_tokens_mask=True
+    )
+    ids = list(encoded["input_ids"])
+    return ids, [bool(flag) for flag in encoded["assistant_masks"]]
+
+
+def _render_ids(tokenizer: Any, messages: Sequence[Message], generation_prompt: bool) -> list[int]:
+    text = tokenizer.apply_chat_template(list(messages), tokenize=False, add_generation_prompt=generation_prompt)
+    # The template already wrote any BOS/special tokens it wants; adding more would shift every mask.
+    return list(tokenizer(text, add_special_tokens=False)["input_ids"])
+
+
+def _mask_from_prefixes(tokenizer: Any, messages: Sequence[Message]) -> tuple[list[int], list[bool]]:
+    ids = _render_ids(tokenizer, messages, generation_prompt=False)
+    mask = [False] * len(ids)
+    end_of_turn = _end_of_turn_id(tokenizer)
+    for index, message in enumerate(messages):
+        if message["role"] != "assistant":
+            continue
+        prompt = _render_ids(tokenizer, messages[:index], generation_prompt=True)
+        with_turn = _render_ids(tokenizer, messages[: index + 1], generation_prompt=False)
+        if ids[: len(with_turn)] != with_turn or with_turn[: len(prompt)] != prompt:
+            raise BadInputError(
+                f"The chat template renders turn {index + 1} differently once later turns follow, so its "
+                "trained tokens cannot be located.",
+                "Use a model whose template renders each turn independently, or one with {% generation %} markers.",
+            )
+        start, stop = len(prompt), len(with_turn)
+        stop = _trim_after_end_of_turn(ids, start, stop, end_of_turn)
+        for position in range(start, stop):
+            mask[position] = True
+    return ids, mask
+
+
+def _end_of_turn_id(tokenizer: Any) -> int | None:
+    for token in ("<|im_end|>", "<|eot_id|>", "<end_of_turn>", "</s>", tokenizer.eos_token):
+        if token and token in tokenizer.get_vocab():
+            return tokenizer.convert_tokens_to_ids(token)
+    return None
+
+
+def _trim_after_end_of_turn(ids: list[int], start: int, stop: int, end_of_turn: int | None) -> int:
+    """Stop right after the turn's last end-of-turn token: the newline a template adds is not the answer."""
+    for position in range(stop - 1, start - 1, -1):
+        if ids[position] == end_of_turn:
+            return position + 1
+    return stop
+
+
+# --- lint and display ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MaskReport:
+    """What a set of sample conversations would train."""
+
+    total_tokens: int
+    """Tokens in all rendered samples."""
+    trained_tokens: int
+    """Tokens whose loss counts."""
+    end_of_turn_trained: bool
+    """Whether the end-of-turn token is trained anywhere, so the model learns to stop."""
+
+    @property
+    def trained_share(self) -> float:
+        return self.trained_tokens / self.total_tokens if self.total_tokens else 0.0
+
+
+def lint_masks(tokenizer: Any, conversations: Sequence[Sequence[Message]],
+               min_share: float = MIN_TRAINED_SHARE) -> MaskReport:
+    """Check masks on a few samples before a run starts; raise BadInputError when they are useless (D7)."""
+    end_of_turn = _end_of_turn_id(tokenizer)
+    total = trained = 0
+    end_trained = False
+    for messages in conversations:
+        ids, mask = assistant_token_mask(tokenizer, messages)
+        total += len(ids)
+        trained += sum(mask)
+        end_trained = end_trained or any(flag and tid == end_of_turn for tid, flag in zip(ids, mask))
+    report = MaskReport(total, trained, end_trained)
+    if report.trained_share < min_share:
+        raise BadInputError(
+            f"Only {trained} of {total} tokens ({report.trained_share:.1%}) would be trained: the chat template "
+            "hides the assistant turns, so the loss would be near zero and the model would learn nothing.",
+            "Check that the samples have assistant turns, or switch off assistant-only loss.",
+        )
+    if end_of_turn is not None and not end_trained:
+        raise BadInputError(
+            "The end-of-turn token is never trained, so the fine-tuned model would not learn to stop answering.",
+            "Use a chat template that closes assistant turns with its end-of-turn token.",
+        )
+    return report
+
+
+def highlight_trained(tokenizer: Any, messages: Sequence[Message]) -> list[tuple[str, str | None]]:
+    """The rendered sample as (text, "trained" | None) runs, ready for gr.HighlightedText."""
+    ids, mask = assistant_token_mask(tokenizer, messages)
+    runs: list[tuple[str, str | None]] = []
+    start = 0
+    for position in range(1, len(ids) + 1):
+        if position == len(ids) or mask[position] != mask[start]:
+            text = tokenizer.decode(ids[start:position], skip_special_tokens=False)
+            runs.append((text, TRAINED if mask[start] else None))
+            start = position
+    return runs
