@@ -1,0 +1,115 @@
+"""Merge a run's LoRA adapter into its base model and prove the merge changed nothing.
+
+`merge_run` loads the base once, wraps it with the adapter, records the logits of a probe prompt,
+merges in place (`merge_and_unload`, so memory holds one copy of the weights), records the logits again
+and refuses to write anything if they disagree (issue 5: "the export fails loudly"). The merged folder
+holds safetensors, the tokenizer and the chat template, so llama.cpp's converter can read it as is.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from core import atomic, models
+from core.errors import BadInputError, ChatsmithError
+from core.export.run import Run
+from core.workspace import Workspace
+
+PROBE = [{"role": "user", "content": "What is the capital of France?"}]
+DTYPES = ("float32", "bfloat16", "float16")
+TOLERANCE = {"float32": 1e-3, "bfloat16": 5e-2, "float16": 2e-2}
+"""Largest logit difference allowed between merged and base + adapter, relative to the logit range."""
+
+
+class ExportCheckError(ChatsmithError):
+    """An exported file does not behave like its source (merge mismatch, GGUF without stop tokens)."""
+
+
+@dataclass(frozen=True)
+class MergeSettings:
+    dtype: str = "float32"
+    """Weights of the merged model. float32 on CPUs (bf16 is ~10x slower there); bfloat16 halves the
+    disk and memory on GPUs and big models."""
+    max_shard_size: str = "2GB"
+    """Safetensors shard size, so large models never need one huge file in memory."""
+
+    def __post_init__(self) -> None:
+        if self.dtype not in DTYPES:
+            raise BadInputError(f"Merge dtype '{self.dtype}' is not one of {', '.join(DTYPES)}.")
+
+
+def merged_dir(run: Run) -> Path:
+    return run.exports / "merged"
+
+
+def tokenizer_source(run: Run, base: Path) -> Path:
+    """The adapter's own tokenizer (it carries the chat template training used), else the base's."""
+    return run.adapter if (run.adapter / "tokenizer_config.json").is_file() else base
+
+
+def load_with_adapter(run: Run, workspace: Workspace, dtype: str = "float32"):
+    """(PEFT model of base + adapter, tokenizer), on the CPU, ready for inference."""
+    import torch
+    from peft import PeftModel
+
+    base = models.resolve(run.base_model, workspace)
+    model = models.load_causal_lm(base, dtype=getattr(torch, dtype))
+    model = PeftModel.from_pretrained(model, run.adapter, is_trainable=False)
+    tokenizer = models.load_tokenizer(tokenizer_source(run, base))
+    return model.eval(), tokenizer
+
+
+def merge_run(workspace: Workspace, run: Run, settings: MergeSettings = MergeSettings(),
+              out: Path | None = None) -> Path:
+    """Write the merged model (atomically) and return its folder. Refuses on a logit mismatch."""
+    out = Path(out) if out else merged_dir(run)
+    model, tokenizer = load_with_adapter(run, workspace, settings.dtype)
+    inputs = probe_inputs(tokenizer)
+    before = logits(model, inputs)
+    merged = model.merge_and_unload()
+    after = logits(merged, inputs)
+    check_same(before, after, settings.dtype)
+    size = sum(p.numel() * p.element_size() for p in merged.parameters())
+    atomic.ensure_free_space(out.parent, int(size * 1.1), "the merged model")
+    with atomic.directory(out, replace=True) as tmp:
+        merged.save_pretrained(tmp, safe_serialization=True, max_shard_size=settings.max_shard_size)
+        tokenizer.save_pretrained(tmp)
+        _copy_chat_template(tokenizer_source(run, models.resolve(run.base_model, workspace)), tmp)
+        atomic.write_json(tmp / "chatsmith_merge.json",
+                          {"run": run.name, "base": run.base_model, "dtype": settings.dtype})
+    return out
+
+
+def probe_inputs(tokenizer):
+    return tokenizer.apply_chat_template(PROBE, add_generation_prompt=True, return_tensors="pt",
+                                         return_dict=True)
+
+
+def logits(model, inputs):
+    import torch
+
+    with torch.no_grad():
+        return model(**inputs).logits.float()
+
+
+def check_same(before, after, dtype: str) -> float:
+    """Largest difference relative to the logit range; raise when above the dtype's tolerance."""
+    spread = float(before.max() - before.min()) or 1.0
+    difference = float((before - after).abs().max()) / spread
+    if difference > TOLERANCE[dtype]:
+        raise ExportCheckError(
+            f"The merged model disagrees with base + adapter (largest logit difference {difference:.2e} of "
+            f"the range, allowed {TOLERANCE[dtype]:.0e}); nothing was written.",
+            "Merge in float32, or report the adapter's settings: it may use layers PEFT cannot merge.",
+        )
+    return difference
+
+
+def _copy_chat_template(source: Path, target: Path) -> None:
+    # transformers 5 saves the template as chat_template.jinja; older folders keep it in
+    # tokenizer_config.json. Copy the file too, so llama.cpp's converter finds it either way.
+    jinja = source / "chat_template.jinja"
+    if jinja.is_file() and not (target / "chat_template.jinja").is_file():
+        shutil.copyfile(jinja, target / "chat_template.jinja")
