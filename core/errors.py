@@ -57,7 +57,12 @@ class LockedError(ChatsmithError):
 
 
 def describe(error: BaseException) -> str:
-    """The text the UI shows for any error: ours as written, others with their type."""
+    """The text the UI shows for any error: ours as written, known library failures explained
+    (core/explain.py), anything else with its type."""
     if isinstance(error, ChatsmithError):
         return str(error)
-    return f"{type(error).__name__}: {error}"
+    from core.explain import explain
+
+    explanation = explain(error)
+    raw = f"{type(error).__name__}: {error}"
+    return f"{explanation} (Details: {raw[:300]})" if explanation else raw

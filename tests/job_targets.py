@@ -18,3 +18,9 @@ def count(ctx):
 def crash(ctx):
     ctx.log("about to fail")
     raise RuntimeError("boom in the worker")
+
+
+def oom(ctx):
+    import torch
+
+    raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB")
