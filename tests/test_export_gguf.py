@@ -1,0 +1,99 @@
+"""GGUF export of the tiny model: llama.cpp's converter, Q8_0, stop tokens, Modelfile, bad files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from core.errors import CorruptFileError
+from core.export import gguf, merge
+from core.export.run import open_run
+from core.workspace import Workspace
+from tests.test_export_support import make_run
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory, tiny_model_dir) -> tuple[Path, dict]:
+    workspace = Workspace(tmp_path_factory.mktemp("gguf_ws")).ensure()
+    make_run(workspace, tiny_model_dir)
+    run = open_run(workspace, "run-1")
+    merged = merge.merge_run(workspace, run)
+    out = run.exports / "gguf"
+    return out, gguf.export(merged, out, run.name, ["F16", "Q8_0"])
+
+
+def test_q8_gguf_loads_in_llama_cpp_and_produces_tokens(exported):
+    from llama_cpp import Llama
+
+    out, manifest = exported
+    llama = Llama(str(out / manifest["files"]["Q8_0"]["file"]), n_ctx=256, n_threads=1, verbose=False)
+    answer = llama.create_chat_completion([{"role": "user", "content": "Hello"}], max_tokens=6,
+                                          temperature=0.0)
+    assert answer["usage"]["completion_tokens"] > 0
+    assert answer["choices"][0]["message"]["content"].strip()
+
+
+def test_every_gguf_carries_the_chat_template_and_its_stop_token(exported):
+    out, manifest = exported
+    for quant, entry in manifest["files"].items():
+        metadata = gguf.check_metadata(out / entry["file"])
+        assert "<|im_start|>" in metadata["chat_template"], quant
+        assert metadata["stop"] == "<|im_end|>"
+        modelfile = (out / entry["file"]).with_suffix(".Modelfile").read_text()
+        assert modelfile.startswith(f"FROM ./{entry['file']}\n")
+        assert 'PARAMETER stop "<|im_end|>"' in modelfile
+    assert not list(out.glob(".*partial")), "no partial files may remain"
+
+
+def test_size_estimates_are_close_and_small_models_get_q8(exported, tiny_model_dir):
+    out, manifest = exported
+    for entry in manifest["files"].values():
+        assert 0.7 < entry["estimated_bytes"] / entry["bytes"] < 1.3
+    estimate = gguf.plan(tiny_model_dir)
+    assert estimate.recommended == "Q8_0"
+    assert "small" in estimate.reason and "Q4_K_M" in estimate.reason
+    assert estimate.sizes["Q4_K_M"] < estimate.sizes["Q8_0"] < estimate.sizes["F16"]
+
+
+def test_recommendation_follows_the_model():
+    assert gguf.recommend(135_000_000, 180, 272)[0] == "Q8_0"
+    assert gguf.recommend(2_000_000_000, 0, 200)[0] == "Q5_K_M"
+    assert gguf.recommend(8_000_000_000, 0, 300)[0] == "Q4_K_M"
+
+
+def test_truncated_gguf_is_reported_corrupt(exported, tmp_path):
+    out, manifest = exported
+    data = (out / manifest["files"]["Q8_0"]["file"]).read_bytes()
+    broken = tmp_path / "broken.gguf"
+    broken.write_bytes(data[: len(data) // 2])
+    with pytest.raises(CorruptFileError, match="corrupt or incomplete"):
+        gguf.check_metadata(broken)
+    (tmp_path / "empty.gguf").write_bytes(b"")
+    with pytest.raises(CorruptFileError, match="corrupt or incomplete"):
+        gguf.check_metadata(tmp_path / "empty.gguf")
+
+
+def test_failed_quantisation_leaves_no_file(tmp_path):
+    source = tmp_path / "not-a-model.gguf"
+    source.write_bytes(b"GGUF" + b"\0" * 64)
+    target = tmp_path / "out-Q8_0.gguf"
+    with pytest.raises(merge.ExportCheckError, match="could not quantise"):
+        gguf.quantize(source, "Q8_0", target)
+    assert list(tmp_path.iterdir()) == [source]
+
+
+def test_model_without_chat_template_is_refused(tmp_path, tiny_model_dir):
+    import shutil
+
+    folder = tmp_path / "no_template"
+    shutil.copytree(tiny_model_dir, folder)
+    (folder / "chat_template.jinja").unlink(missing_ok=True)
+    config = (folder / "tokenizer_config.json")
+    import json
+
+    data = json.loads(config.read_text())
+    data.pop("chat_template", None)
+    config.write_text(json.dumps(data))
+    with pytest.raises(merge.ExportCheckError, match="no chat template"):
+        gguf.export(folder, tmp_path / "out", "x", ["F16"])
