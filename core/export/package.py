@@ -1,0 +1,95 @@
+"""The adapter package: what someone needs to use a run's adapter anywhere, in one folder.
+
+`package_adapter` copies the adapter (safetensors only), its config, tokenizer and chat template, and
+writes a model card (`README.md`: base model, dataset version and stats, settings, metrics, licence)
+and a standalone `inference.py` that loads base + adapter and chats in a terminal. Settings whose name
+mentions a token or secret never reach the card.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from core import atomic
+from core.export.run import Run
+from core.jobs import read_events
+from core.models import DEFAULT_ALIASES, PICKLE_SUFFIXES
+
+DEFAULT_HUB_ID = "HuggingFaceTB/SmolLM2-135M-Instruct"
+DEFAULT_LICENSE = "apache-2.0"
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+SECRET_WORDS = ("token", "secret", "password", "api_key")
+
+
+def package_dir(run: Run) -> Path:
+    return run.exports / "package"
+
+
+def base_model_id(run: Run) -> str:
+    """How the card and inference.py name the base: the default model's Hub id, else the reference."""
+    return DEFAULT_HUB_ID if run.base_model in DEFAULT_ALIASES else run.base_model
+
+
+def package_adapter(run: Run, out: Path | None = None) -> Path:
+    out = Path(out) if out else package_dir(run)
+    with atomic.directory(out, replace=True) as tmp:
+        for path in run.adapter.iterdir():
+            if path.is_file() and path.suffix not in PICKLE_SUFFIXES and path.name != "README.md":
+                shutil.copyfile(path, tmp / path.name)
+        atomic.write_text(tmp / "README.md", model_card(run))
+        script = (TEMPLATES / "inference.py").read_text(encoding="utf-8")
+        atomic.write_text(tmp / "inference.py", script.replace("__BASE_MODEL__", repr(base_model_id(run))))
+    return out
+
+
+def model_card(run: Run) -> str:
+    settings = public_settings(run.config)
+    license_id = str(run.config.get("license") or DEFAULT_LICENSE)
+    front = {"base_model": base_model_id(run), "library_name": "peft", "license": license_id,
+             "pipeline_tag": "text-generation", "tags": ["chatsmith", "lora", "sft"]}
+    lines = ["---", yaml.safe_dump(front, sort_keys=False).strip(), "---", "",
+             f"# {run.name}", "",
+             f"A LoRA adapter for **{base_model_id(run)}**, fine-tuned with Chatsmith.", "",
+             "## Data", "", f"- Dataset version: `{Path(str(run.config.get('dataset', 'unknown'))).name}`"]
+    lines += [f"- {key}: {value}" for key, value in dataset_stats(run).items()]
+    lines += ["", "## Settings", "", "```yaml", yaml.safe_dump(settings, sort_keys=True).strip(), "```",
+              "", "## Metrics", ""]
+    lines += [f"- {key}: {value}" for key, value in final_metrics(run).items()] or ["- none recorded"]
+    lines += ["", "## Use", "", "```bash", "pip install torch transformers peft", "python inference.py",
+              "```", "", "## Licence", "",
+              f"{license_id}, following the base model's licence; check the dataset's terms too.", ""]
+    return "\n".join(lines)
+
+
+def public_settings(config: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in config.items()
+            if not any(word in str(key).lower() for word in SECRET_WORDS)}
+
+
+def dataset_stats(run: Run) -> dict[str, Any]:
+    """Whatever summary the Data stage left beside the dataset version (stats or manifest JSON)."""
+    folder = Path(str(run.config.get("dataset", "")))
+    for name in ("stats.json", "manifest.json", "meta.json"):
+        path = folder / name
+        if path.is_file():
+            try:
+                data = json.loads(path.read_text(encoding="utf-8"))
+            except ValueError:
+                continue
+            return {key: value for key, value in data.items() if isinstance(value, (int, float, str))}
+    return {}
+
+
+def final_metrics(run: Run) -> dict[str, Any]:
+    """The last value of each metric in the run's events (loss, eval_loss, ...)."""
+    metrics: dict[str, Any] = {}
+    for event in read_events(run.folder):
+        for key, value in event.items():
+            if key != "time" and isinstance(value, (int, float)):
+                metrics[key] = round(value, 4) if isinstance(value, float) else value
+    return metrics
