@@ -1,0 +1,219 @@
+"""Chat backends behind one interface: `stream(messages, settings, stop=None, usage=None) -> Iterator[str]`.
+
+`messages` are in the canonical format (`{"role", "content"}` dicts). Both backends render the model's
+own chat template through `core.templates` (sandboxed, time-bounded; M3), so the same messages give the
+same prompt text in both, and both stop at the model's end-of-turn token. `stop` (a threading.Event)
+ends a generation early; `usage`, if given, is filled with prompt and completion token counts.
+
+* transformers: a base model, or base + adapter. One base stays loaded; adapters are added to it with
+  PEFT's `load_adapter` and picked per request with `set_adapter`, so switching never reloads the base.
+* llama-cpp-python: any GGUF, mmap on, threads from the free cores.
+
+`list_choices(workspace)` is everything a user can chat with; `open_backend(choice, workspace)` returns
+a cached backend for one of them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from core import templates
+from core.errors import BadInputError
+from core.models import DEFAULT_ALIASES, DEFAULT_MODEL, verify_gguf
+from core.workspace import Workspace
+
+MAX_CONTEXT = 4096  # KV-cache memory grows with it; chats here rarely need more
+DEFAULT_GGUF_LABEL = "Default model · SmolLM2-135M-Instruct (GGUF, llama.cpp)"
+
+
+@dataclass(frozen=True)
+class ModelChoice:
+    """One thing a user can chat with: a base model, a base + adapter, or a GGUF file."""
+
+    kind: str
+    """"base", "adapter" or "gguf"."""
+    model: str = "default"
+    """The base model reference (see core.models.resolve); unused for "gguf"."""
+    adapter: Path | None = None
+    """A PEFT adapter folder (a run's `adapter/`), for kind "adapter"."""
+    gguf: Path | None = None
+    """A GGUF file, for kind "gguf"."""
+    label: str = ""
+    """What the model picker shows."""
+    id: str = ""
+    """A short stable name: the API's `model` field and the picker's value."""
+
+
+@dataclass(frozen=True)
+class GenerationSettings:
+    max_new_tokens: int = 256
+    """Upper bound on the answer's length in tokens."""
+    temperature: float = 0.7
+    """0 is greedy (deterministic); higher is more varied."""
+    top_p: float = 0.9
+    """Sample only from the smallest set of tokens whose probabilities add up to this."""
+    top_k: int = 40
+    """Sample only from this many most likely tokens (0 = no limit)."""
+    repetition_penalty: float = 1.1
+    """Above 1 discourages repeating tokens already in the text; 1 = off."""
+    seed: int = 0
+    """Random seed for sampling, so an answer can be reproduced."""
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.max_new_tokens <= 8192:
+            raise BadInputError("max_new_tokens must be between 1 and 8192.")
+        if not 0.0 <= self.temperature <= 2.0:
+            raise BadInputError("temperature must be between 0 and 2.")
+        if not 0.0 < self.top_p <= 1.0:
+            raise BadInputError("top_p must be in (0, 1].")
+        if not 0 <= self.top_k <= 1000:
+            raise BadInputError("top_k must be between 0 and 1000 (0 = no limit).")
+        if not 0.5 <= self.repetition_penalty <= 2.0:
+            raise BadInputError("repetition_penalty must be between 0.5 and 2 (1 = off).")
+        if not 0 <= self.seed < 2**31:
+            raise BadInputError("seed must be between 0 and 2147483647.")
+
+
+# ---- what can be chatted with -------------------------------------------------------------------
+
+def default_choice() -> ModelChoice:
+    from core.models import packaged_gguf
+
+    return ModelChoice(kind="gguf", gguf=packaged_gguf(), label=DEFAULT_GGUF_LABEL, id="default")
+
+
+def list_choices(workspace: Workspace) -> list[ModelChoice]:
+    """The default model (GGUF and transformers), other local bases, every run's adapter, every GGUF."""
+    choices = [default_choice(), ModelChoice(kind="base", model="default", id="default-transformers",
+                                             label=f"Default model · {DEFAULT_MODEL} (transformers)")]
+    for config in sorted(workspace.models.glob("*/config.json")):
+        if config.parent.name != DEFAULT_MODEL:
+            choices.append(ModelChoice(kind="base", model=str(config.parent), id=f"base/{config.parent.name}",
+                                       label=f"Base · {config.parent.name} (transformers)"))
+    for config in sorted(workspace.runs.glob("*/adapter/adapter_config.json")):
+        run = config.parent.parent.name
+        choices.append(ModelChoice(kind="adapter", model=_adapter_base(config, workspace),
+                                   adapter=config.parent, id=f"run/{run}", label=f"Run {run} · adapter"))
+    for path in sorted(workspace.exports.rglob("*.gguf")):
+        relative = path.relative_to(workspace.exports).as_posix()
+        choices.append(ModelChoice(kind="gguf", gguf=path, id=f"gguf/{relative}",
+                                   label=f"Export · {relative} (GGUF, llama.cpp)"))
+    return choices
+
+
+def _adapter_base(config: Path, workspace: Workspace) -> str:
+    """The base an adapter was trained on, mapped to "default" when it is the default model."""
+    try:
+        base = json.loads(config.read_text(encoding="utf-8")).get("base_model_name_or_path") or "default"
+    except (OSError, ValueError):
+        return "default"
+    default_dir = (workspace.models / DEFAULT_MODEL).resolve()
+    if base in DEFAULT_ALIASES or base.endswith(f"/{DEFAULT_MODEL}") or Path(base).resolve() == default_dir:
+        return "default"
+    return base
+
+
+# ---- opening backends ---------------------------------------------------------------------------
+
+def open_backend(choice: ModelChoice, workspace: Workspace, progress: Callable | None = None):
+    """A cached backend for `choice`, with `stream`, `count_tokens` and `context_length`."""
+    if choice.kind == "gguf":
+        return gguf_backend(choice.gguf)
+    if choice.kind not in ("base", "adapter"):
+        raise BadInputError(f"Unknown model kind '{choice.kind}'.", "Use base, adapter or gguf.")
+    from core import models
+
+    folder = models.resolve(choice.model, workspace, progress=progress)
+    base = transformers_backend(folder)
+    return AdapterView(base, choice.adapter if choice.kind == "adapter" else None)
+
+
+_backends: dict[tuple[str, Path], object] = {}
+_backends_lock = threading.Lock()
+
+
+def gguf_backend(path: Path) -> "LlamaCppBackend":
+    from core.inference.llama_cpp_engine import LlamaCppBackend
+
+    return _cached(("gguf", Path(path).resolve()), LlamaCppBackend)
+
+
+def transformers_backend(folder: Path) -> "TransformersBackend":
+    from core.inference.transformers_engine import TransformersBackend
+
+    key = ("hf", Path(folder).resolve())
+    with _backends_lock:
+        # One transformers base at a time: each holds its full fp32 weights in memory.
+        for other in [k for k in _backends if k[0] == "hf" and k != key]:
+            del _backends[other]
+    return _cached(key, TransformersBackend)
+
+
+def _cached(key: tuple[str, Path], factory):
+    with _backends_lock:
+        if key not in _backends:
+            _backends[key] = factory(key[1])
+        return _backends[key]
+
+
+class AdapterView:
+    """A transformers base seen with one adapter active (or none): what `open_backend` hands out."""
+
+    def __init__(self, base, adapter: Path | None):
+        self.base = base
+        self.adapter = Path(adapter).resolve() if adapter else None
+        if self.adapter:
+            base.add_adapter(self.adapter)
+        self.context_length = base.context_length
+
+    def stream(self, messages: list[dict], settings: GenerationSettings,
+               stop: threading.Event | None = None, usage: dict | None = None) -> Iterator[str]:
+        return self.base.stream(messages, settings, stop=stop, usage=usage, adapter=self.adapter)
+
+    def count_tokens(self, messages: list[dict]) -> int:
+        return self.base.count_tokens(messages)
+
+
+def default_threads() -> int:
+    """Threads for decoding: the cores not busy right now (STACK: 1 beat 2 on a loaded 2-core box)."""
+    try:
+        import psutil
+
+        busy = psutil.cpu_percent(interval=0.1) / 100 * (os.cpu_count() or 1)
+        return max(1, round((os.cpu_count() or 1) - busy))
+    except Exception:  # psutil missing or sandboxed /proc
+        return max(1, (os.cpu_count() or 2) // 2)
+
+
+# ---- context window -----------------------------------------------------------------------------
+
+def fit_context(backend, messages: list[dict], settings: GenerationSettings) -> tuple[list[dict], int]:
+    """Drop the oldest turns until prompt + answer fit the context; keeps system messages.
+
+    Returns the messages to send and how many were dropped, so the caller can tell the user.
+    """
+    budget = backend.context_length - settings.max_new_tokens
+    system = [m for m in messages if m["role"] == "system"]
+    turns = [m for m in messages if m["role"] != "system"]
+    dropped = 0
+    while backend.count_tokens(system + turns) > budget:
+        if len(turns) <= 1:
+            raise BadInputError(
+                f"The message is too long for this model's context window ({backend.context_length} "
+                f"tokens, {settings.max_new_tokens} kept for the answer).",
+                "Shorten the message or the system prompt, or lower max new tokens.")
+        cut = 2 if len(turns) > 2 and turns[1]["role"] == "assistant" else 1  # a whole exchange
+        turns, dropped = turns[cut:], dropped + cut
+    return system + turns, dropped
+
+
+def render_prompt(template: str | None, messages: list[dict], bos: str, eos: str, where: str) -> str:
+    if not template:
+        raise BadInputError(f"{where} has no chat template, so its chat format is unknown.",
+                            "Export it again with its tokenizer's chat template, or pick another model.")
+    return templates.render(template, messages, bos_token=bos, eos_token=eos)

@@ -1,0 +1,77 @@
+"""A GGUF through llama-cpp-python: mmap on, threads from the free cores, the GGUF's own chat template.
+
+The prompt is rendered by `core.templates` from the GGUF's `tokenizer.chat_template` (the same text the
+transformers backend builds) and decoded with `create_completion`. llama.cpp stops at the vocabulary's
+end-of-generation tokens (ChatML `<|im_end|>` for the default model); the eos text is also a stop string
+for GGUFs whose vocabulary does not mark it.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+from core.inference import MAX_CONTEXT, GenerationSettings, default_threads, render_prompt
+from core.models import verify_gguf
+from core import templates
+
+
+class LlamaCppBackend:
+    def __init__(self, gguf_path: Path, n_ctx: int = MAX_CONTEXT):
+        from llama_cpp import Llama
+
+        verify_gguf(gguf_path)
+        self.path = Path(gguf_path)
+        self._llama = Llama(model_path=str(gguf_path), n_ctx=n_ctx, n_threads=default_threads(),
+                            use_mmap=True, verbose=False)
+        self.context_length = self._llama.n_ctx()
+        self.template = self._llama.metadata.get("tokenizer.chat_template")
+        self.bos = self._token_text(self._llama.token_bos())
+        self.eos = self._token_text(self._llama.token_eos())
+        if self.template:
+            templates.check(self.template, self.bos, self.eos)  # refuse a hostile template at load (M3)
+        self._lock = threading.Lock()  # one llama context cannot decode two streams at once
+
+    def prompt_tokens(self, messages: list[dict]) -> list[int]:
+        prompt = render_prompt(self.template, messages, self.bos, self.eos, self.path.name)
+        # The template writes any BOS itself, as transformers' apply_chat_template assumes.
+        return self._llama.tokenize(prompt.encode("utf-8"), add_bos=False, special=True)
+
+    def count_tokens(self, messages: list[dict]) -> int:
+        return len(self.prompt_tokens(messages))
+
+    def stream(self, messages: list[dict], settings: GenerationSettings,
+               stop: threading.Event | None = None, usage: dict | None = None) -> Iterator[str]:
+        from llama_cpp import StoppingCriteriaList
+
+        tokens = self.prompt_tokens(messages)
+        stop = stop or threading.Event()
+        counted = {"completion": 0}
+
+        def stop_requested(ids, logits) -> bool:
+            counted["completion"] = len(ids) - len(tokens)
+            return stop.is_set()
+
+        with self._lock:
+            chunks = self._llama.create_completion(
+                prompt=tokens, stream=True, max_tokens=settings.max_new_tokens,
+                temperature=settings.temperature, top_p=settings.top_p, top_k=settings.top_k,
+                repeat_penalty=settings.repetition_penalty, seed=settings.seed,
+                stop=[self.eos] if self.eos else None,
+                stopping_criteria=StoppingCriteriaList([stop_requested]),
+            )
+            try:
+                for chunk in chunks:
+                    text = chunk["choices"][0]["text"]
+                    if text:
+                        yield text
+            finally:
+                chunks.close()
+                if usage is not None:
+                    usage.update(prompt_tokens=len(tokens), completion_tokens=counted["completion"])
+
+    def _token_text(self, token: int) -> str:
+        if token < 0:
+            return ""
+        return self._llama.detokenize([token], special=True).decode("utf-8", errors="ignore")

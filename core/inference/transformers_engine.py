@@ -1,0 +1,135 @@
+"""A Hugging Face model folder through transformers, with any number of PEFT adapters on one base.
+
+The base loads once in fp32 (fast and exact on CPUs). Adapters are added with PEFT's `load_adapter` and
+chosen per request with `set_adapter`; a request without adapter runs inside `disable_adapter()`. So
+switching between the base and any run's adapter never reloads the base.
+
+Generation runs `model.generate` in a thread and streams through `TextIteratorStreamer`; a stopping
+criterion watches the caller's stop event, and the end-of-turn token (the generation config's eos ids,
+the tokenizer's eos, and ChatML `<|im_end|>` when the template uses it) ends the answer.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+from core import templates
+from core.inference import MAX_CONTEXT, GenerationSettings, render_prompt
+
+
+class TransformersBackend:
+    def __init__(self, folder: Path):
+        import torch
+
+        from core.models import load_causal_lm, load_tokenizer
+
+        self.folder = Path(folder)
+        self.tokenizer = load_tokenizer(self.folder)
+        self.model = load_causal_lm(self.folder, dtype=torch.float32).eval()
+        template = self.tokenizer.chat_template
+        self.template = template.get("default") if isinstance(template, dict) else template
+        self.bos = self.tokenizer.bos_token or ""
+        self.eos = self.tokenizer.eos_token or ""
+        if self.template:
+            templates.check(self.template, self.bos, self.eos)  # refuse a hostile template at load (M3)
+        self.context_length = min(getattr(self.model.config, "max_position_embeddings", 2048), MAX_CONTEXT)
+        self.eos_ids = self._end_of_turn_ids()
+        self._adapters: dict[Path, str] = {}
+        self._lock = threading.Lock()  # one request at a time: the active adapter is model state
+
+    def add_adapter(self, folder: Path) -> None:
+        """Load an adapter beside the others, once; the base weights stay as they are."""
+        from peft import PeftModel
+
+        from core.models import check_model_folder
+
+        with self._lock:
+            if folder in self._adapters:
+                return
+            check_model_folder(folder)  # safetensors only, not truncated (M1, M4)
+            name = f"adapter_{len(self._adapters)}"
+            if isinstance(self.model, PeftModel):
+                self.model.load_adapter(str(folder), adapter_name=name)
+            else:
+                self.model = PeftModel.from_pretrained(self.model, str(folder), adapter_name=name).eval()
+            self._adapters[folder] = name
+
+    def prompt_ids(self, messages: list[dict]) -> list[int]:
+        prompt = render_prompt(self.template, messages, self.bos, self.eos, self.folder.name)
+        # The template writes any BOS itself, as apply_chat_template assumes.
+        return self.tokenizer(prompt, add_special_tokens=False)["input_ids"]
+
+    def count_tokens(self, messages: list[dict]) -> int:
+        return len(self.prompt_ids(messages))
+
+    def stream(self, messages: list[dict], settings: GenerationSettings, stop: threading.Event | None = None,
+               usage: dict | None = None, adapter: Path | None = None) -> Iterator[str]:
+        import torch
+        from transformers import StoppingCriteria, TextIteratorStreamer
+
+        ids = torch.tensor([self.prompt_ids(messages)])
+        stop = stop or threading.Event()
+        streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True)
+
+        class _StopRequested(StoppingCriteria):
+            def __call__(self, input_ids, scores, **kwargs):
+                return stop.is_set()
+
+        arguments = dict(input_ids=ids, attention_mask=torch.ones_like(ids), streamer=streamer,
+                         stopping_criteria=[_StopRequested()], eos_token_id=self.eos_ids,
+                         pad_token_id=self.tokenizer.pad_token_id or self.eos_ids[0],
+                         **_sampling(settings))
+        with self._lock:
+            result: dict = {}
+            worker = threading.Thread(target=self._generate, args=(arguments, adapter, settings.seed, result),
+                                      daemon=True, name="chat-generate")
+            worker.start()
+            try:
+                yield from streamer
+            finally:
+                stop.set()  # the consumer left early (client gone, Stop clicked): end the generate thread
+                worker.join()
+            if "error" in result:
+                raise result["error"]
+            if usage is not None:
+                usage.update(prompt_tokens=ids.shape[1], completion_tokens=result["tokens"])
+
+    def _generate(self, arguments: dict, adapter: Path | None, seed: int, result: dict) -> None:
+        import torch
+
+        try:
+            torch.manual_seed(seed)
+            with self._adapter_context(adapter), torch.inference_mode():
+                output = self.model.generate(**arguments)
+            result["tokens"] = output.shape[1] - arguments["input_ids"].shape[1]
+        except Exception as error:  # re-raised in the caller's thread
+            result["error"] = error
+            arguments["streamer"].end()
+
+    def _adapter_context(self, adapter: Path | None):
+        if not self._adapters:
+            return contextlib.nullcontext()
+        if adapter is None:
+            return self.model.disable_adapter()
+        self.model.set_adapter(self._adapters[adapter])
+        return contextlib.nullcontext()
+
+    def _end_of_turn_ids(self) -> list[int]:
+        configured = getattr(self.model.generation_config, "eos_token_id", None)
+        ids = configured if isinstance(configured, list) else [configured]
+        ids.append(self.tokenizer.eos_token_id)
+        if self.template and "<|im_end|>" in self.template:
+            ids.append(self.tokenizer.convert_tokens_to_ids("<|im_end|>"))
+        return sorted({i for i in ids if isinstance(i, int) and i >= 0})
+
+
+def _sampling(settings: GenerationSettings) -> dict:
+    if settings.temperature == 0:
+        return dict(do_sample=False, max_new_tokens=settings.max_new_tokens,
+                    repetition_penalty=settings.repetition_penalty, temperature=None, top_p=None, top_k=None)
+    return dict(do_sample=True, max_new_tokens=settings.max_new_tokens, temperature=settings.temperature,
+                top_p=settings.top_p, top_k=settings.top_k or None,
+                repetition_penalty=settings.repetition_penalty)

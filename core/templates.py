@@ -1,0 +1,119 @@
+"""Chat templates rendered in a sandbox with a time and size budget (RELIABILITY M3).
+
+A chat template is Jinja code shipped inside a model (`tokenizer_config.json`, `chat_template.jinja` or
+a GGUF's `tokenizer.chat_template`), so it is untrusted input. transformers and llama-cpp-python already
+render it in Jinja's `ImmutableSandboxedEnvironment`, which blocks attribute escapes such as
+`cycler.__init__.__globals__` with a SecurityError. Neither bounds the work a template may do: nested
+loops or `'x' * 10**10` hang or exhaust memory on the thread that serves chat. This module adds:
+
+* a time budget: a watchdog raises an exception inside the rendering thread at its next bytecode
+  (`PyThreadState_SetAsyncExc`), because Jinja's compiled loops call no hook we could check in;
+* a size budget on `*` and `**`, the one-step ways to build a huge value in C where no bytecode runs;
+* one entry point, `render()`, used by both backends, so both see the same prompt text, and
+  `check()`, run when a model loads, so a hostile template is refused before anyone chats.
+
+Both raise `UnsafeModelError` with text the UI shows as is.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import threading
+from datetime import datetime
+
+from jinja2 import TemplateError as JinjaError
+from jinja2.exceptions import SecurityError
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from core.errors import UnsafeModelError
+
+RENDER_TIMEOUT_S = 2.0
+MAX_VALUE_SIZE = 1_000_000
+"""Largest string/list a template may build with `*`, and largest `**` result (in digits of magnitude)."""
+PROBE = [{"role": "system", "content": "You are helpful."}, {"role": "user", "content": "Hi"},
+         {"role": "assistant", "content": "Hello!"}, {"role": "user", "content": "Bye"}]
+
+
+class _RenderTimeout(BaseException):
+    """Raised inside the rendering thread; BaseException so a template's own handlers cannot eat it."""
+
+
+class _BoundedSandbox(ImmutableSandboxedEnvironment):
+    intercepted_binops = frozenset({"*", "**"})
+
+    def call_binop(self, context, operator, left, right):
+        if operator == "*":
+            for value, count in ((left, right), (right, left)):
+                if isinstance(value, (str, list, tuple)) and isinstance(count, int) \
+                        and len(value) * count > MAX_VALUE_SIZE:
+                    raise SecurityError("the template builds a value larger than the size budget")
+        if operator == "**" and isinstance(left, (int, float)) and isinstance(right, (int, float)) \
+                and abs(left) > 1 and right > 64:
+            raise SecurityError("the template computes an oversized power")
+        return super().call_binop(context, operator, left, right)
+
+
+def _raise_exception(message: str):
+    raise JinjaError(message)
+
+
+def _environment() -> _BoundedSandbox:
+    # The same environment options transformers uses, so templates written for it render the same.
+    env = _BoundedSandbox(trim_blocks=True, lstrip_blocks=True, extensions=["jinja2.ext.loopcontrols"])
+    env.globals.update(raise_exception=_raise_exception,
+                       strftime_now=lambda fmt: datetime.now().strftime(fmt))
+    return env
+
+
+_ENV = _environment()
+
+
+def render(template: str, messages: list[dict], *, bos_token: str = "", eos_token: str = "",
+           add_generation_prompt: bool = True, timeout_s: float = RENDER_TIMEOUT_S) -> str:
+    """The prompt text for `messages`, rendered in the bounded sandbox."""
+    try:
+        compiled = _ENV.from_string(template)
+    except JinjaError as error:
+        raise UnsafeModelError(f"The model's chat template does not parse ({error}).",
+                               "Fix the template in tokenizer_config.json, or pick another model.") from error
+    variables = dict(messages=messages, add_generation_prompt=add_generation_prompt,
+                     bos_token=bos_token, eos_token=eos_token, tools=None)
+    try:
+        return _with_deadline(lambda: compiled.render(**variables), timeout_s)
+    except _RenderTimeout as error:
+        raise UnsafeModelError(
+            f"The model's chat template ran longer than {timeout_s:g} s and was stopped (an endless loop?).",
+            "Do not use this model's template; replace it with a known one.") from error
+    except SecurityError as error:
+        raise UnsafeModelError(
+            f"The model's chat template tried something unsafe and was blocked ({error}).",
+            "Do not trust this model; replace its chat template with a known one.") from error
+    except JinjaError as error:
+        raise UnsafeModelError(f"The model's chat template failed ({error}).",
+                               "Check the messages' roles, or replace the template.") from error
+
+
+def check(template: str, bos_token: str = "", eos_token: str = "") -> None:
+    """Render a probe conversation once, so a hostile or broken template is refused at load time."""
+    render(template, PROBE, bos_token=bos_token, eos_token=eos_token)
+
+
+def _with_deadline(work, timeout_s: float):
+    """Run `work()` on this thread; past the deadline, raise `_RenderTimeout` inside it."""
+    thread_id, lock, finished = threading.get_ident(), threading.Lock(), [False]
+
+    def interrupt() -> None:
+        with lock:
+            if not finished[0]:
+                ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread_id),
+                                                           ctypes.py_object(_RenderTimeout))
+
+    watchdog = threading.Timer(timeout_s, interrupt)
+    watchdog.daemon = True
+    watchdog.start()
+    try:
+        return work()
+    finally:
+        with lock:
+            finished[0] = True
+        watchdog.cancel()
