@@ -1,0 +1,11 @@
+"""Evaluate stage: blind battles with a leaderboard, automatic metrics, and run reports.
+
+* `arena`     — battles and votes in the workspace's SQLite database (R1-R5);
+* `ratings`   — online Elo and Bradley-Terry with bootstrap CIs, computed from votes alone;
+* `contenders`— which models can fight, and streaming both answers of a battle;
+* `prompts`   — prompt sets: a dataset's validation split, a JSONL of questions, the shipped set;
+* `metrics`   — held-out loss, ROUGE-L, BLEU, length, empty and looping rates (a job target);
+* `report`    — a run's report (Markdown, HTML, loss-curve PNG) and a multi-run write-up.
+
+Run `python -m core.evaluate --help` for the command line.
+"""

@@ -1,0 +1,231 @@
+"""Blind battles and their votes, held server-side in one SQLite database (RELIABILITY R1-R5).
+
+A battle is created by the server: it draws two contenders, randomises which one is shown as A, and
+records the prompt, answers and settings. The browser only ever holds the battle id; a vote names the
+battle and a side ("a", "b", "tie", "both_bad"), and the server's record decides which models that
+means (R3). Model names are revealed only for battles that have a vote.
+
+Integrity: WAL mode and a busy timeout let many threads write without "database is locked" (R1); one
+vote per battle and a unique idempotency key make a replayed vote a no-op (R2); a rater who votes
+faster than a person can read is refused and flagged, and a flagged rater's votes leave the leaderboard
+(R4). The database is the workspace's, so an app restart loses nothing; `export_jsonl` writes an
+append-only copy a Space could push to a Hub dataset (R5).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import random
+import sqlite3
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from core import atomic
+from core.errors import BadInputError
+from core.evaluate.ratings import WINNERS, Vote
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS battles (
+    id TEXT PRIMARY KEY, created REAL NOT NULL, rater TEXT NOT NULL,
+    model_a TEXT NOT NULL, model_b TEXT NOT NULL, prompt TEXT NOT NULL,
+    answer_a TEXT NOT NULL DEFAULT '', answer_b TEXT NOT NULL DEFAULT '', settings TEXT NOT NULL DEFAULT '{}');
+CREATE TABLE IF NOT EXISTS votes (
+    battle_id TEXT PRIMARY KEY REFERENCES battles(id), winner TEXT NOT NULL, rater TEXT NOT NULL,
+    idempotency_key TEXT NOT NULL UNIQUE, created REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS flagged_raters (rater TEXT PRIMARY KEY, reason TEXT NOT NULL, created REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS votes_by_rater ON votes (rater, created);
+"""
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    max_votes: int = 8
+    """Votes a rater may cast within `window_s`; more is faster than anyone reads two answers."""
+    window_s: float = 30.0
+
+
+class RateLimitedError(BadInputError):
+    """A rater voted faster than the rate limit allows (R4); `reason` is what the flag records."""
+
+    def __init__(self, message: str, hint: str = "", reason: str = "") -> None:
+        super().__init__(message, hint)
+        self.reason = reason
+
+
+class Arena:
+    """Battles and votes in `db_path`. Safe to share between threads: each call opens its own connection."""
+
+    def __init__(self, db_path: Path, rate_limit: RateLimit | None = RateLimit()):
+        self.db_path = Path(db_path)
+        self.rate_limit = rate_limit
+        self.db_path.parent.mkdir(parents=True, exist_ok=True)
+        with self._connect() as db:
+            db.execute("PRAGMA journal_mode=WAL")  # persistent: readers never block the writer
+            db.executescript(SCHEMA)
+
+    @contextmanager
+    def _connect(self) -> Iterator[sqlite3.Connection]:
+        db = sqlite3.connect(self.db_path, timeout=30.0, isolation_level=None)
+        db.row_factory = sqlite3.Row
+        db.execute("PRAGMA busy_timeout=30000")
+        try:
+            yield db
+        finally:
+            db.close()
+
+    def new_battle(self, contenders: list[str], messages: list[dict], rater: str,
+                   settings: dict | None = None, rng: random.Random | None = None) -> str:
+        """Draw two different contenders, in random order, and record the battle; returns its id."""
+        if len(set(contenders)) < 2:
+            raise BadInputError("A battle needs at least two different models.", "Pick two or more contenders.")
+        model_a, model_b = (rng or random.SystemRandom()).sample(sorted(set(contenders)), 2)
+        battle_id = uuid.uuid4().hex
+        with self._connect() as db:
+            db.execute("INSERT INTO battles (id, created, rater, model_a, model_b, prompt, settings) "
+                       "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                       (battle_id, time.time(), rater, model_a, model_b, json.dumps(messages, ensure_ascii=False),
+                        json.dumps(settings or {})))
+        return battle_id
+
+    def contenders_of(self, battle_id: str) -> tuple[str, str]:
+        """Server-side only: which models sit behind A and B (used to generate, never sent to the page)."""
+        row = self._battle(battle_id)
+        return row["model_a"], row["model_b"]
+
+    def save_answers(self, battle_id: str, answer_a: str, answer_b: str) -> None:
+        with self._connect() as db:
+            db.execute("UPDATE battles SET answer_a = ?, answer_b = ? WHERE id = ?", (answer_a, answer_b, battle_id))
+
+    def public_view(self, battle_id: str) -> dict:
+        """What the page may see: names only once the battle has a vote."""
+        row, vote = self._battle(battle_id), self._vote(battle_id)
+        view = {"battle_id": battle_id, "prompt": json.loads(row["prompt"]), "answer_a": row["answer_a"],
+                "answer_b": row["answer_b"], "winner": vote["winner"] if vote else None}
+        if vote:
+            view.update(model_a=row["model_a"], model_b=row["model_b"])
+        return view
+
+    def vote(self, battle_id: str, winner: str, rater: str, idempotency_key: str) -> dict:
+        """Record a vote once; a replay with the same key returns the first vote unchanged (R2)."""
+        if winner not in WINNERS:
+            raise BadInputError(f"Unknown vote '{winner}'.", f"Use one of: {', '.join(WINNERS)}.")
+        with self._connect() as db:
+            db.execute("BEGIN IMMEDIATE")  # take the write lock first: the checks and insert are one step
+            try:
+                result = self._vote_locked(db, battle_id, winner, rater, idempotency_key)
+                db.execute("COMMIT")
+                return result
+            except RateLimitedError as error:
+                db.execute("ROLLBACK")
+                db.execute("INSERT OR IGNORE INTO flagged_raters VALUES (?, ?, ?)", (rater, error.reason, time.time()))
+                raise
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+
+    def _vote_locked(self, db, battle_id: str, winner: str, rater: str, key: str) -> dict:
+        replay = db.execute("SELECT * FROM votes WHERE idempotency_key = ?", (key,)).fetchone()
+        if replay:
+            return dict(replay)
+        battle = db.execute("SELECT * FROM battles WHERE id = ?", (battle_id,)).fetchone()
+        if battle is None:
+            raise BadInputError("That battle does not exist.", "Start a new battle.")
+        if battle["rater"] != rater:
+            raise BadInputError("That battle belongs to another rater.", "Start a new battle.")
+        if db.execute("SELECT 1 FROM votes WHERE battle_id = ?", (battle_id,)).fetchone():
+            raise BadInputError("This battle already has a vote.", "Start a new battle.")
+        self._check_rate(db, rater)
+        now = time.time()
+        db.execute("INSERT INTO votes (battle_id, winner, rater, idempotency_key, created) VALUES (?, ?, ?, ?, ?)",
+                   (battle_id, winner, rater, key, now))
+        return {"battle_id": battle_id, "winner": winner, "rater": rater, "idempotency_key": key, "created": now}
+
+    def _check_rate(self, db, rater: str) -> None:
+        if self.rate_limit is None:
+            return
+        since = time.time() - self.rate_limit.window_s
+        recent = db.execute("SELECT COUNT(*) FROM votes WHERE rater = ? AND created > ?", (rater, since)).fetchone()[0]
+        if recent >= self.rate_limit.max_votes:
+            reason = f"more than {self.rate_limit.max_votes} votes in {self.rate_limit.window_s:.0f} s"
+            raise RateLimitedError(f"Too many votes too fast ({reason}); this rater is flagged for review.",
+                                   "Read both answers before voting.", reason=reason)
+
+    def flagged_raters(self) -> dict[str, str]:
+        with self._connect() as db:
+            return {row["rater"]: row["reason"] for row in db.execute("SELECT * FROM flagged_raters")}
+
+    def vote_count(self) -> int:
+        with self._connect() as db:
+            return db.execute("SELECT COUNT(*) FROM votes").fetchone()[0]
+
+    def records(self) -> list[dict]:
+        """Every voted battle, oldest vote first, with the server's model names."""
+        with self._connect() as db:
+            rows = db.execute(
+                "SELECT b.id AS battle_id, b.model_a, b.model_b, v.winner, v.rater, v.created, b.prompt, "
+                "b.answer_a, b.answer_b, b.settings, (f.rater IS NOT NULL) AS flagged FROM votes v "
+                "JOIN battles b ON b.id = v.battle_id LEFT JOIN flagged_raters f ON f.rater = v.rater "
+                "ORDER BY v.created, v.rowid").fetchall()
+        return [dict(row) for row in rows]
+
+    def votes(self, include_flagged: bool = False) -> list[Vote]:
+        return [Vote(r["model_a"], r["model_b"], r["winner"], r["rater"]) for r in self.records()
+                if include_flagged or not r["flagged"]]
+
+    def export_jsonl(self, path: Path) -> Path:
+        """All votes, one JSON object a line, in the `leaderboard --votes` format (plus the battle)."""
+        return atomic.write_jsonl(path, (_export_row(record) for record in self.records()))
+
+    def export_csv(self, path: Path) -> Path:
+        buffer = io.StringIO()
+        fields = ["battle_id", "model_a", "model_b", "winner", "rater", "created", "flagged"]
+        writer = csv.DictWriter(buffer, fieldnames=fields, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(self.records())
+        return atomic.write_text(path, buffer.getvalue())
+
+    def _battle(self, battle_id: str) -> sqlite3.Row:
+        with self._connect() as db:
+            row = db.execute("SELECT * FROM battles WHERE id = ?", (str(battle_id),)).fetchone()
+        if row is None:
+            raise BadInputError("That battle does not exist.", "Start a new battle.")
+        return row
+
+    def _vote(self, battle_id: str) -> sqlite3.Row | None:
+        with self._connect() as db:
+            return db.execute("SELECT * FROM votes WHERE battle_id = ?", (battle_id,)).fetchone()
+
+
+def vote_from_request(arena: Arena, payload: dict, rater: str) -> dict:
+    """Accept a vote as a client sends it: only the battle id, the side and the key are read (R3)."""
+    return arena.vote(str(payload.get("battle_id", "")), str(payload.get("winner", "")), rater,
+                      str(payload.get("idempotency_key") or uuid.uuid4().hex))
+
+
+def _export_row(record: dict) -> dict:
+    row = {key: record[key] for key in ("battle_id", "model_a", "model_b", "winner", "rater", "created")}
+    row.update(flagged=bool(record["flagged"]), prompt=json.loads(record["prompt"]),
+               answer_a=record["answer_a"], answer_b=record["answer_b"])
+    return row
+
+
+def read_votes_file(path: Path) -> list[Vote]:
+    """Votes from a JSONL file (`model_a`, `model_b`, `winner`, optional `rater`); flagged lines skipped."""
+    votes = []
+    for number, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+            if not row.get("flagged"):
+                votes.append(Vote(row["model_a"], row["model_b"], row["winner"], row.get("rater", "")))
+        except (ValueError, KeyError, TypeError) as error:
+            raise BadInputError(f"{path}, line {number}: not a vote ({error}).",
+                                "Each line needs model_a, model_b and winner (a, b, tie or both_bad).") from error
+    return votes

@@ -1,0 +1,112 @@
+"""Which models can fight, and how a battle's two answers are produced side by side.
+
+A contender is a `core.inference.ModelChoice` named by a stable key (its `id`, else its label): the
+key is what the battles table stores and what the leaderboard shows. Both answers are generated at
+once in two threads and yielded as pairs of growing strings, so the page can stream them side by side.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+from core import inference
+from core.errors import BadInputError, describe
+from core.workspace import Workspace
+
+
+def list_contenders(workspace: Workspace) -> dict[str, inference.ModelChoice]:
+    """Every model a user can chat with, by key, in the Chat stage's order."""
+    lister = getattr(inference, "list_choices", None)
+    choices = lister(workspace) if lister else _fallback_choices(workspace)
+    return {contender_key(choice): choice for choice in choices}
+
+
+def contender_key(choice: inference.ModelChoice) -> str:
+    return getattr(choice, "id", "") or choice.label
+
+
+def _fallback_choices(workspace: Workspace) -> list[inference.ModelChoice]:
+    # Used only while core.inference has no list_choices (older checkouts).
+    choices = [inference.default_choice()]
+    for adapter in sorted(workspace.runs.glob("*/adapter")):
+        choices.append(inference.ModelChoice(kind="adapter", adapter=adapter, label=f"run/{adapter.parent.name}"))
+    for gguf in sorted(workspace.exports.rglob("*.gguf")):
+        choices.append(inference.ModelChoice(kind="gguf", gguf=gguf,
+                                             label=f"gguf/{gguf.relative_to(workspace.exports).as_posix()}"))
+    return choices
+
+
+def answer_turns(backend, item, settings, last_only: bool = False) -> Iterator[str]:
+    """Answer a PromptItem turn by turn (MT-bench style); yields the transcript as it grows.
+
+    With `last_only`, yields only the answer to the last turn (what metrics score).
+    """
+    messages: list[dict] = list(item.history)
+    shown = ""
+    for number, turn in enumerate(item.turns):
+        messages.append({"role": "user", "content": turn})
+        prefix = "" if last_only else shown + (f"**Turn {number + 1}:** " if len(item.turns) > 1 else "")
+        answer = ""
+        for piece in backend.stream(list(messages), settings):
+            answer += piece
+            yield prefix + answer
+        messages.append({"role": "assistant", "content": answer})
+        shown = prefix + answer + "\n\n"
+    yield shown.rstrip() if not last_only else answer
+
+
+def stream_pair(backends: tuple, item, settings) -> Iterator[tuple[str, str]]:
+    """Both answers at once: yields (answer_a, answer_b) each time either grows.
+
+    A failure on one side ends that side with its error text; the other side carries on.
+    """
+    updates: queue.Queue = queue.Queue()
+    texts = ["", ""]
+
+    def produce(side: int) -> None:
+        try:
+            for text in answer_turns(backends[side], item, settings):
+                updates.put((side, text))
+        except Exception as error:  # shown in that answer's pane; the battle stays valid
+            updates.put((side, texts[side] + f"\n\n❌ {describe(error)}"))
+        finally:
+            updates.put((side, None))
+
+    for side in (0, 1):
+        threading.Thread(target=produce, args=(side,), daemon=True, name=f"battle-side-{side}").start()
+    running = 2
+    while running:
+        side, text = updates.get()
+        if text is None:
+            running -= 1
+            continue
+        texts[side] = text
+        yield texts[0], texts[1]
+
+
+def open_pair(workspace: Workspace, keys: tuple[str, str]) -> tuple:
+    """The two backends behind a battle, looked up from the server's record (never from the page)."""
+    contenders = list_contenders(workspace)
+    missing = [key for key in keys if key not in contenders]
+    if missing:
+        raise BadInputError(f"Model {missing[0]} is no longer available.", "Refresh the contender list.")
+    return tuple(inference.open_backend(contenders[key], workspace) for key in keys)
+
+
+def describe_choice(choice: inference.ModelChoice) -> dict:
+    """A JSON-friendly description, stored with metrics and reports."""
+    return {"kind": choice.kind, "model": choice.model, "label": choice.label, "id": contender_key(choice),
+            "adapter": str(choice.adapter) if choice.adapter else None,
+            "gguf": str(choice.gguf) if choice.gguf else None}
+
+
+def choice_from_description(data: dict) -> inference.ModelChoice:
+    fields = {"kind": data["kind"], "model": data.get("model") or "default", "label": data.get("label", ""),
+              "adapter": Path(data["adapter"]) if data.get("adapter") else None,
+              "gguf": Path(data["gguf"]) if data.get("gguf") else None}
+    if "id" in inference.ModelChoice.__dataclass_fields__:
+        fields["id"] = data.get("id", "")
+    return inference.ModelChoice(**fields)

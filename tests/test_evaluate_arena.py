@@ -1,0 +1,115 @@
+"""Arena integrity: randomised sides, hidden names, and RELIABILITY R1-R4 on the real SQLite store."""
+
+import json
+import random
+import sqlite3
+import threading
+
+import pytest
+
+from core.errors import BadInputError
+from core.evaluate.arena import Arena, RateLimit, RateLimitedError, read_votes_file, vote_from_request
+
+PROMPT = [{"role": "user", "content": "Say hi"}]
+
+
+def test_sides_are_randomised_and_balanced(workspace):
+    arena = Arena(workspace.ratings_db, rate_limit=None)
+    rng = random.Random(0)
+    firsts = [arena.contenders_of(arena.new_battle(["base", "tuned"], PROMPT, "r", rng=rng))[0]
+              for _ in range(400)]
+    share = firsts.count("base") / len(firsts)
+    assert 0.42 < share < 0.58  # 4 standard deviations of a fair coin over 400 draws
+    assert set(arena.contenders_of(arena.new_battle(["p", "q", "s"], PROMPT, "r"))) <= {"p", "q", "s"}
+
+
+def test_names_stay_hidden_until_the_vote(workspace):
+    arena = Arena(workspace.ratings_db)
+    battle = arena.new_battle(["secret-base", "secret-tuned"], PROMPT, "rater")
+    arena.save_answers(battle, "Hello!", "Hi there.")
+    before = arena.public_view(battle)
+    assert "secret" not in json.dumps(before)
+    assert before["answer_a"] == "Hello!" and before["winner"] is None
+    arena.vote(battle, "both_bad", "rater", "key-1")
+    after = arena.public_view(battle)
+    assert {after["model_a"], after["model_b"]} == {"secret-base", "secret-tuned"}
+    assert after["winner"] == "both_bad"
+
+
+def test_r1_fifty_threads_of_a_hundred_votes_give_the_exact_count(workspace):
+    arena = Arena(workspace.ratings_db, rate_limit=None)
+    errors = []
+
+    def rater(number: int) -> None:
+        try:
+            for i in range(100):
+                battle = arena.new_battle(["x", "y"], PROMPT, f"rater-{number}")
+                arena.vote(battle, random.choice(["a", "b", "tie", "both_bad"]), f"rater-{number}", f"{number}-{i}")
+        except Exception as error:  # collected so the assertion can show "database is locked" if it happens
+            errors.append(error)
+
+    threads = [threading.Thread(target=rater, args=(n,)) for n in range(50)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert arena.vote_count() == 5000 and len(arena.votes()) == 5000
+    assert sqlite3.connect(workspace.ratings_db).execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_r2_a_replayed_vote_is_stored_once(workspace):
+    arena = Arena(workspace.ratings_db)
+    battle = arena.new_battle(["x", "y"], PROMPT, "rater")
+    first = arena.vote(battle, "a", "rater", "same-key")
+    assert arena.vote(battle, "a", "rater", "same-key") == first
+    assert arena.vote(battle, "b", "rater", "same-key")["winner"] == "a"  # the replay cannot change it
+    with pytest.raises(BadInputError, match="already has a vote"):
+        arena.vote(battle, "b", "rater", "another-key")
+    assert arena.vote_count() == 1
+
+
+def test_r3_tampered_model_ids_and_winner_are_ignored(workspace):
+    arena = Arena(workspace.ratings_db)
+    battle = arena.new_battle(["base", "tuned"], PROMPT, "rater")
+    model_a, model_b = arena.contenders_of(battle)
+    vote_from_request(arena, {"battle_id": battle, "winner": "a", "model_a": "evil", "model_b": model_a,
+                              "winner_model": "evil", "idempotency_key": "k"}, rater="rater")
+    [vote] = arena.votes()
+    assert (vote.model_a, vote.model_b, vote.winner) == (model_a, model_b, "a")
+    with pytest.raises(BadInputError, match="Unknown vote"):
+        vote_from_request(arena, {"battle_id": arena.new_battle(["base", "tuned"], PROMPT, "rater"),
+                                  "winner": "evil"}, rater="rater")
+    with pytest.raises(BadInputError, match="does not exist"):
+        vote_from_request(arena, {"battle_id": "forged", "winner": "a"}, rater="rater")
+    with pytest.raises(BadInputError, match="another rater"):
+        vote_from_request(arena, {"battle_id": arena.new_battle(["base", "tuned"], PROMPT, "rater"),
+                                  "winner": "a"}, rater="intruder")
+    assert arena.vote_count() == 1
+
+
+def test_r4_a_burst_is_rate_limited_and_flagged(workspace):
+    arena = Arena(workspace.ratings_db, rate_limit=RateLimit(max_votes=3, window_s=60))
+    for i in range(3):
+        arena.vote(arena.new_battle(["x", "y"], PROMPT, "bot"), "a", "bot", f"k{i}")
+    with pytest.raises(RateLimitedError, match="flagged"):
+        arena.vote(arena.new_battle(["x", "y"], PROMPT, "bot"), "a", "bot", "k3")
+    arena.vote(arena.new_battle(["x", "y"], PROMPT, "human"), "b", "human", "h0")
+    assert "bot" in arena.flagged_raters() and "human" not in arena.flagged_raters()
+    assert arena.vote_count() == 4
+    assert [vote.rater for vote in arena.votes()] == ["human"]  # flagged votes leave the leaderboard
+    assert len(arena.votes(include_flagged=True)) == 4
+
+
+def test_r5_votes_survive_a_reopen_and_export_round_trips(workspace):
+    arena = Arena(workspace.ratings_db)
+    battle = arena.new_battle(["x", "y"], PROMPT, "rater")
+    arena.save_answers(battle, "one", "two")
+    arena.vote(battle, "tie", "rater", "k")
+    reopened = Arena(workspace.ratings_db)
+    assert reopened.vote_count() == 1
+    exported = reopened.export_jsonl(workspace.root / "votes.jsonl")
+    assert read_votes_file(exported) == reopened.votes()
+    assert json.loads(exported.read_text().splitlines()[0])["answer_b"] == "two"
+    csv_text = reopened.export_csv(workspace.root / "votes.csv").read_text()
+    assert csv_text.splitlines()[0].startswith("battle_id,model_a,model_b,winner") and ",tie," in csv_text
