@@ -16,6 +16,7 @@ import numpy as np
 
 SHINGLE = 5
 NUM_PERM = 64  # 64 permutations: a similarity estimate within ~±0.06, twice as fast as 128
+LSH_MAX_THRESHOLD = 0.95
 
 
 def exact_key(messages: list[dict]) -> bytes:
@@ -41,7 +42,9 @@ class NearDuplicates:
         self.threshold = threshold
         self._minhash = MinHash
         self._permutations = MinHash(num_perm=NUM_PERM, seed=1).permutations
-        self._lsh = MinHashLSH(threshold=threshold, num_perm=NUM_PERM)
+        # LSH only proposes candidates; above ~0.95 it cannot form two bands of 64 permutations, so it
+        # proposes at 0.95 and every candidate is checked against the real threshold.
+        self._lsh = MinHashLSH(threshold=min(threshold, LSH_MAX_THRESHOLD), num_perm=NUM_PERM)
         self._signatures: list = []
 
     def seen(self, text: str) -> bool:

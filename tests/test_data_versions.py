@@ -1,0 +1,94 @@
+"""Data stage: saved versions, the command line end to end, and the public files in ../shared/data."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from core.data import PrepareOptions, list_versions, load_split, prepare, save_version
+from tests.conftest import ROOT, SHARED_DATA
+
+FAST = PrepareOptions(model="", near_dup_threshold=0)
+
+
+def sample_file(tmp_path, count=20, name="qa.jsonl"):
+    rows = [{"messages": [{"role": "user", "content": f"What is {i} + {i}?"},
+                          {"role": "assistant", "content": f"{i} + {i} = {2 * i}."}]} for i in range(count)]
+    path = tmp_path / name
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+def test_save_version_is_immutable_and_content_named(workspace, tmp_path):
+    prepared = prepare([sample_file(tmp_path)], FAST)
+    folder = save_version(workspace, prepared, "Arithmetic drills")
+    assert folder.parent == workspace.datasets and folder.name.startswith("arithmetic-drills-")
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "README.md", "dataset.json", "report.json", "report.md", "train.jsonl", "validation.jsonl"]
+    before = (folder / "dataset.json").read_text()
+    again = save_version(workspace, prepare([sample_file(tmp_path)], FAST), "another name")
+    assert again == folder and (folder / "dataset.json").read_text() == before
+    assert load_split(folder, "train") + load_split(folder, "validation") == prepared.records
+    metadata = json.loads(before)
+    assert metadata["counts"] == {"train": 19, "validation": 1} and metadata["sources"] == {"qa": 20}
+    assert metadata["options"]["seed"] == 42
+    assert not [p for p in workspace.datasets.iterdir() if p.name.startswith(".")]
+
+
+def test_list_versions_newest_first(workspace, tmp_path):
+    first = save_version(workspace, prepare([sample_file(tmp_path, 5)], FAST), "one")
+    second = save_version(workspace, prepare([sample_file(tmp_path, 6)], FAST), "two")
+    (workspace.datasets / "half-written").mkdir()
+    data = json.loads((first / "dataset.json").read_text())
+    data["created"] = "2000-01-01T00:00:00Z"
+    (first / "dataset.json").write_text(json.dumps(data))
+    assert list_versions(workspace) == [second, first]
+
+
+def test_cli_prepare_writes_the_files_and_reports(tmp_path):
+    out = tmp_path / "out"
+    result = subprocess.run(
+        [sys.executable, "-m", "core.data", "prepare", str(sample_file(tmp_path)), "--out", str(out),
+         "--model", "", "--validation-share", "0.25", "--near-dup-threshold", "0.8"],
+        cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    report = json.loads((out / "report.json").read_text())
+    assert {"kept", "dropped", "duplicates", "near_duplicates", "sources"} <= set(report)
+    assert report["kept"] == len((out / "train.jsonl").read_text().splitlines()) + len(
+        (out / "validation.jsonl").read_text().splitlines())
+    assert len((out / "validation.jsonl").read_text().splitlines()) == round(report["kept"] * 0.25)
+    assert "kept" in result.stdout
+
+
+def test_cli_bad_input_exits_nonzero_with_one_line(tmp_path):
+    path = tmp_path / "broken.jsonl"
+    path.write_text('{"messages": []}\n{oops\n', encoding="utf-8")
+    result = subprocess.run([sys.executable, "-m", "core.data", "prepare", str(path), "--out", str(tmp_path / "o"),
+                             "--model", ""], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "broken.jsonl line 2" in errors[0]
+    assert not (tmp_path / "o").exists()
+
+
+SHARED = ["alpaca_en_demo.json", "alpaca_zh_demo.json", "identity_alpaca.json",
+          "sharegpt_toolcall_en_demo.json", "sharegpt_dummy_conversation.json"]
+
+
+@pytest.mark.skipif(not (SHARED_DATA / "formats").is_dir(), reason="../shared/data is not present")
+def test_public_files_become_clean_canonical_data():
+    prepared = prepare([SHARED_DATA / "formats" / name for name in SHARED], PrepareOptions(model=""))
+    report = prepared.report
+    assert set(report["sources"]) == {name.split(".")[0] for name in SHARED}
+    assert all(f["format"] in ("alpaca", "sharegpt") for f in report["files"])
+    assert report["rows"] == report["kept"] + sum(report["dropped"].values()) + report["duplicates"] + \
+        report["near_duplicates"]
+    identity = [r for r in prepared.records if r["source"] == "identity_alpaca"]
+    assert identity and not any("{{" in m["content"] for r in identity for m in r["messages"])
+    assert any("Kestrel" in m["content"] for r in identity for m in r["messages"])
+    tool_records = [r for r in prepared.records if r["source"] == "sharegpt_toolcall_en_demo"]
+    assert any(m["role"] == "tool" for r in tool_records for m in r["messages"])
+    assert all("tools" in r for r in tool_records)
