@@ -1,17 +1,307 @@
-"""Evaluate tab: Compare models blindly and measure them."""
+"""Evaluate tab: blind battles with a leaderboard, automatic metrics as jobs, and run reports.
+
+The page never learns which model is A or B before the vote: it holds only the battle id and an
+idempotency key in `gr.State` (kept server-side per session), and every decision is read from the
+battle record in `core.evaluate.arena` (RELIABILITY R3).
+"""
 
 from __future__ import annotations
 
+import uuid
+from pathlib import Path
+
 import gradio as gr
 
-from tabs.common import AppContext, t
+from core import inference
+from core.evaluate import plots, report, session
+from core.evaluate.arena import Arena
+from core.evaluate.contenders import describe_choice, list_contenders
+from tabs.common import AppContext, error_text, t
 
 STRINGS = {
-    "en": {"evaluate.tab": "⚖️ Evaluate", "evaluate.header": '## Evaluate\nBlind side-by-side rating with a leaderboard, plus automatic metrics.'},
-    "zh": {"evaluate.tab": "⚖️ 评测", "evaluate.header": '## 评测\n盲评并排对比与排行榜，以及自动指标。'},
+    "en": {
+        "evaluate.tab": "⚖️ Evaluate",
+        "evaluate.header": "## Evaluate\nBlind side-by-side rating with a leaderboard, plus automatic metrics.",
+        "evaluate.arena": "Arena",
+        "evaluate.contenders": "Contenders (two are drawn at random for each battle; names stay hidden)",
+        "evaluate.prompt": "Prompt (leave empty to draw one from the prompt set)",
+        "evaluate.prompt_set": "Prompt set",
+        "evaluate.prompt_file": "Or upload questions (JSONL; MT-bench two-turn supported)",
+        "evaluate.max_tokens": "Max new tokens per answer",
+        "evaluate.next": "New battle",
+        "evaluate.answer_a": "Model A",
+        "evaluate.answer_b": "Model B",
+        "evaluate.vote_a": "👈 A is better",
+        "evaluate.vote_b": "👉 B is better",
+        "evaluate.vote_tie": "🤝 Tie",
+        "evaluate.vote_bad": "👎 Both are bad",
+        "evaluate.leaderboard": "Leaderboard",
+        "evaluate.matrices": "Win rates and battle counts",
+        "evaluate.export_jsonl": "Export votes (JSONL)",
+        "evaluate.export_csv": "Export votes (CSV)",
+        "evaluate.metrics": "Automatic metrics",
+        "evaluate.metrics_model": "Model",
+        "evaluate.metrics_data": "Data (validation split or the shipped set)",
+        "evaluate.metrics_limit": "Samples",
+        "evaluate.metrics_loss": "Held-out loss and perplexity (transformers models)",
+        "evaluate.metrics_start": "Run metrics",
+        "evaluate.metrics_stop": "Stop",
+        "evaluate.metrics_results": "Results",
+        "evaluate.metrics_job": "Per-sample view of",
+        "evaluate.report": "Run report",
+        "evaluate.report_run": "Run",
+        "evaluate.report_make": "Write report",
+        "evaluate.writeup_runs": "Runs to compare",
+        "evaluate.writeup_make": "Write-up",
+        "evaluate.refresh": "Refresh lists",
+    },
+    "zh": {
+        "evaluate.tab": "⚖️ 评测",
+        "evaluate.header": "## 评测\n盲评并排对比与排行榜，以及自动指标。",
+        "evaluate.arena": "竞技场",
+        "evaluate.contenders": "参赛模型（每场随机抽取两个，投票前隐藏名称）",
+        "evaluate.prompt": "提示词（留空则从提示集中抽取）",
+        "evaluate.prompt_set": "提示集",
+        "evaluate.prompt_file": "或上传问题（JSONL，支持 MT-bench 两轮问题）",
+        "evaluate.max_tokens": "每个回答的最大新词元数",
+        "evaluate.next": "新对战",
+        "evaluate.answer_a": "模型 A",
+        "evaluate.answer_b": "模型 B",
+        "evaluate.vote_a": "👈 A 更好",
+        "evaluate.vote_b": "👉 B 更好",
+        "evaluate.vote_tie": "🤝 平局",
+        "evaluate.vote_bad": "👎 都不好",
+        "evaluate.leaderboard": "排行榜",
+        "evaluate.matrices": "胜率与对战次数",
+        "evaluate.export_jsonl": "导出投票（JSONL）",
+        "evaluate.export_csv": "导出投票（CSV）",
+        "evaluate.metrics": "自动指标",
+        "evaluate.metrics_model": "模型",
+        "evaluate.metrics_data": "数据（验证集或内置提示集）",
+        "evaluate.metrics_limit": "样本数",
+        "evaluate.metrics_loss": "留出集损失与困惑度（transformers 模型）",
+        "evaluate.metrics_start": "运行指标",
+        "evaluate.metrics_stop": "停止",
+        "evaluate.metrics_results": "结果",
+        "evaluate.metrics_job": "逐样本查看",
+        "evaluate.report": "运行报告",
+        "evaluate.report_run": "运行",
+        "evaluate.report_make": "生成报告",
+        "evaluate.writeup_runs": "要比较的运行",
+        "evaluate.writeup_make": "撰写总结",
+        "evaluate.refresh": "刷新列表",
+    },
 }
+BOARD_HEADERS = ["model", "BT rating", "95 % CI", "Elo", "battles", "wins", "losses", "ties", "both bad"]
+RESULT_HEADERS = ["job", "model", "data", "n", "loss", "perplexity", "ROUGE-L", "BLEU", "length", "empty", "looping"]
+SAMPLE_HEADERS = ["id", "prompt", "reference", "answer", "ROUGE-L", "BLEU", "length", "empty", "looping"]
+NO_BATTLE = {"battle_id": None, "key": None, "item": None}
 
 
 def build(ctx: AppContext) -> None:
+    arena = Arena(ctx.workspace.ratings_db)
     with gr.Tab(t("evaluate.tab"), id="evaluate"):
         gr.Markdown(t("evaluate.header"))
+        with gr.Accordion(t("evaluate.arena"), open=True):
+            contenders = gr.CheckboxGroup(label=t("evaluate.contenders"), elem_id="arena-contenders")
+            with gr.Row():
+                prompt = gr.Textbox(label=t("evaluate.prompt"), scale=3, elem_id="arena-prompt")
+                prompt_set = gr.Dropdown(label=t("evaluate.prompt_set"), scale=1, elem_id="arena-prompt-set")
+                max_tokens = gr.Slider(16, 512, value=128, step=16, label=t("evaluate.max_tokens"), scale=1,
+                                       elem_id="arena-max-tokens")
+            prompt_file = gr.File(label=t("evaluate.prompt_file"), file_types=[".jsonl"], height=80)
+            next_button = gr.Button(t("evaluate.next"), variant="primary", elem_id="arena-next")
+            shown_prompt = gr.Markdown(elem_id="arena-shown-prompt")
+            with gr.Row():
+                answer_a = gr.Textbox(label=t("evaluate.answer_a"), lines=8, interactive=False, elem_id="arena-a")
+                answer_b = gr.Textbox(label=t("evaluate.answer_b"), lines=8, interactive=False, elem_id="arena-b")
+            with gr.Row():
+                vote_buttons = [gr.Button(t(f"evaluate.vote_{name}"), interactive=False, elem_id=f"arena-vote-{name}")
+                                for name in ("a", "b", "tie", "bad")]
+            reveal = gr.Markdown(elem_id="arena-reveal")
+            leaderboard = gr.Dataframe(headers=BOARD_HEADERS, label=t("evaluate.leaderboard"), interactive=False,
+                                       elem_id="leaderboard")
+            advice = gr.Markdown(elem_id="leaderboard-advice")
+            ratings_plot = gr.Plot(elem_id="leaderboard-plot")
+            with gr.Accordion(t("evaluate.matrices"), open=False):
+                win_rates = gr.Dataframe(interactive=False, elem_id="arena-win-rates")
+                battle_counts = gr.Dataframe(interactive=False, elem_id="arena-battle-counts")
+            with gr.Row():
+                export_jsonl = gr.Button(t("evaluate.export_jsonl"), elem_id="arena-export-jsonl")
+                export_csv = gr.Button(t("evaluate.export_csv"), elem_id="arena-export-csv")
+            export_file = gr.File(interactive=False, elem_id="arena-export-file")
+        with gr.Accordion(t("evaluate.metrics"), open=False):
+            with gr.Row():
+                metrics_model = gr.Dropdown(label=t("evaluate.metrics_model"), elem_id="metrics-model")
+                metrics_data = gr.Dropdown(label=t("evaluate.metrics_data"), elem_id="metrics-data")
+                metrics_limit = gr.Number(value=20, precision=0, minimum=1, label=t("evaluate.metrics_limit"))
+                metrics_loss = gr.Checkbox(value=True, label=t("evaluate.metrics_loss"))
+            with gr.Row():
+                metrics_start = gr.Button(t("evaluate.metrics_start"), variant="primary", elem_id="metrics-start")
+                metrics_stop = gr.Button(t("evaluate.metrics_stop"), elem_id="metrics-stop")
+            metrics_status = gr.Markdown(elem_id="metrics-status")
+            metrics_table = gr.Dataframe(headers=RESULT_HEADERS, label=t("evaluate.metrics_results"),
+                                         interactive=False, elem_id="metrics-table")
+            metrics_job = gr.Dropdown(label=t("evaluate.metrics_job"), elem_id="metrics-job")
+            samples_table = gr.Dataframe(headers=SAMPLE_HEADERS, interactive=False, wrap=True, elem_id="metrics-samples")
+            metrics_timer = gr.Timer(2.0, active=False)
+        with gr.Accordion(t("evaluate.report"), open=False):
+            with gr.Row():
+                report_run = gr.Dropdown(label=t("evaluate.report_run"), elem_id="report-run")
+                report_button = gr.Button(t("evaluate.report_make"), elem_id="report-make")
+                writeup_runs = gr.Dropdown(multiselect=True, label=t("evaluate.writeup_runs"), elem_id="writeup-runs")
+                writeup_button = gr.Button(t("evaluate.writeup_make"), elem_id="writeup-make")
+            refresh_button = gr.Button(t("evaluate.refresh"), size="sm")
+            report_files = gr.File(file_count="multiple", interactive=False, elem_id="report-files")
+            report_preview = gr.Markdown(elem_id="report-preview")
+        battle = gr.State(dict(NO_BATTLE))
+        session_id = gr.State(lambda: uuid.uuid4().hex)  # a fresh anonymous rater id per browser session
+        metrics_folder = gr.State(None)
+
+    def on_page_load():
+        running = [job for job in ctx.jobs.list(kind="evaluate") if not job.state.finished]
+        folder = str(running[0].folder) if running else None
+        return (*on_refresh_clicked(), *board_updates(), folder, gr.Timer(active=bool(folder)))
+
+    def on_refresh_clicked():
+        keys = list(list_contenders(ctx.workspace))
+        sources = session.prompt_sources(ctx.workspace)
+        runs = sorted(path.parent.name for path in ctx.workspace.runs.glob("*/config.yaml"))
+        return (gr.update(choices=keys, value=keys[:2]), gr.update(choices=sources, value=sources[0]),
+                gr.update(choices=keys, value=keys[0] if keys else None),
+                gr.update(choices=sources, value=sources[-1]), gr.update(choices=runs, value=runs[-1] if runs else None),
+                gr.update(choices=runs))
+
+    def on_next_clicked(current, chosen, typed, source, upload, max_new_tokens, session_id,
+                        profile: gr.OAuthProfile | None = None):
+        locked = gr.update(interactive=False)
+        try:
+            rater = session.rater_id(profile.username if profile else None, session_id)
+            item = session.choose_prompt(ctx.workspace, typed, source, upload)
+            settings = inference.GenerationSettings(max_new_tokens=int(max_new_tokens))
+            started = session.start_battle(arena, ctx.workspace, list(chosen or []), item, rater, settings)
+        except Exception as error:  # shown in place; the last battle's record is untouched
+            yield current, "", gr.update(), gr.update(), error_text(error), gr.update(interactive=True), *[locked] * 4
+            return
+        shown = "\n\n".join(f"**{number}.** {turn}" for number, turn in enumerate(item.turns, start=1))
+        yield started, shown, "", "", "", locked, *[locked] * 4
+        text_a = text_b = ""
+        try:
+            for text_a, text_b in session.stream_battle(arena, ctx.workspace, started["battle_id"], item, settings):
+                yield started, shown, text_a, text_b, "", locked, *[locked] * 4
+        except Exception as error:
+            yield started, shown, text_a, text_b, error_text(error), gr.update(interactive=True), *[locked] * 4
+            return
+        yield started, shown, text_a, text_b, "", gr.update(interactive=True), *[gr.update(interactive=True)] * 4
+
+    def vote_handler(winner: str):
+        def on_vote_clicked(current, session_id, profile: gr.OAuthProfile | None = None):
+            try:
+                rater = session.rater_id(profile.username if profile else None, session_id)
+                arena.vote(current["battle_id"], winner, rater, current["key"])
+                message = session.reveal_text(arena.public_view(current["battle_id"]))
+            except Exception as error:  # the vote is refused; the battle stays open to vote again
+                return error_text(error), *[gr.update()] * 5, *[gr.update()] * 5
+            closed = gr.update(interactive=False)
+            return message, *[closed] * 4, gr.update(interactive=True), *board_updates()
+        return on_vote_clicked
+
+    def board_updates():
+        view = session.leaderboard_view(arena)
+        figure = plots.ratings_figure(view["rows"]) if view["rows"] else None
+        matrix_headers = ["", *view["models"]] if view["models"] else None
+        return (gr.update(value=view["table"] or None, headers=BOARD_HEADERS),
+                "\n".join(f"- {line}" for line in view["advice"]) or f"{view['votes']} votes",
+                figure, gr.update(value=view["win_rate"] or None, headers=matrix_headers),
+                gr.update(value=view["battles"] or None, headers=matrix_headers))
+
+    def on_export_jsonl_clicked():
+        return str(arena.export_jsonl(ctx.workspace.root / "exports" / "votes" / "votes.jsonl"))
+
+    def on_export_csv_clicked():
+        return str(arena.export_csv(ctx.workspace.root / "exports" / "votes" / "votes.csv"))
+
+    def on_metrics_start_clicked(model_key, source, limit, with_loss):
+        try:
+            ctx.require_unlocked("Automatic metrics")
+            choice = list_contenders(ctx.workspace)[model_key]
+            data = "shipped" if source == session.SHIPPED_SOURCE else str(ctx.workspace.datasets / source)
+            params = {"workspace": str(ctx.workspace.root), "choice": describe_choice(choice), "data": data,
+                      "settings": {"limit": int(limit), "held_out_loss": bool(with_loss)}}
+            folder = session.new_job_folder(ctx.workspace)
+            ctx.jobs.submit(folder, "core.evaluate.metrics:run_job", params, kind="evaluate", heavy=True,
+                            title=f"Metrics · {model_key} on {source}")
+        except Exception as error:
+            return None, error_text(error), gr.Timer(active=False)
+        return str(folder), "…", gr.Timer(active=True)
+
+    def on_metrics_stop_clicked(folder):
+        if folder:
+            ctx.jobs.request_stop(Path(folder))
+        return "Stopping…" if folder else ""
+
+    def on_metrics_tick(folder):
+        job = ctx.jobs.snapshot(Path(folder)) if folder else None
+        status = "" if job is None else (f"**{job.state.value}** · {job.step}/{job.total or '?'} · {job.message}"
+                                         + (f"\n\n❌ {job.error}" if job.error else ""))
+        results = session.metrics_results(ctx.workspace)
+        finished = job is None or job.state.finished
+        return (status, [_result_row(r) for r in results] or None,
+                gr.update(choices=[r["job"] for r in results]), gr.Timer(active=not finished))
+
+    def on_metrics_job_change(job_name):
+        for result in session.metrics_results(ctx.workspace):
+            if result["job"] == job_name:
+                return [_sample_row(sample) for sample in result["samples"]] or None
+        return None
+
+    def on_report_clicked(run):
+        try:
+            paths = report.write_run_report(ctx.workspace, run)
+        except Exception as error:
+            return None, error_text(error)
+        return [str(path) for path in paths.values()], paths["markdown"].read_text(encoding="utf-8")
+
+    def on_writeup_clicked(runs):
+        try:
+            path = report.write_writeup(ctx.workspace, list(runs or []))
+        except Exception as error:
+            return None, error_text(error)
+        return [str(path), str(path.with_suffix(".html"))], path.read_text(encoding="utf-8")
+
+    board_outputs = [leaderboard, advice, ratings_plot, win_rates, battle_counts]
+    list_outputs = [contenders, prompt_set, metrics_model, metrics_data, report_run, writeup_runs]
+    battle_outputs = [battle, shown_prompt, answer_a, answer_b, reveal, next_button, *vote_buttons]
+    ctx.demo.load(on_page_load, outputs=[*list_outputs, *board_outputs, metrics_folder, metrics_timer])
+    refresh_button.click(on_refresh_clicked, outputs=list_outputs)
+    next_button.click(on_next_clicked, [battle, contenders, prompt, prompt_set, prompt_file, max_tokens,
+                                                 session_id], battle_outputs)
+    for winner, button in zip(("a", "b", "tie", "both_bad"), vote_buttons):
+        button.click(vote_handler(winner), [battle, session_id],
+                     [reveal, *vote_buttons, next_button, *board_outputs])
+    export_jsonl.click(on_export_jsonl_clicked, outputs=export_file)
+    export_csv.click(on_export_csv_clicked, outputs=export_file)
+    metrics_start.click(on_metrics_start_clicked, [metrics_model, metrics_data, metrics_limit, metrics_loss],
+                        [metrics_folder, metrics_status, metrics_timer])
+    metrics_stop.click(on_metrics_stop_clicked, metrics_folder, metrics_status)
+    metrics_timer.tick(on_metrics_tick, metrics_folder,
+                       [metrics_status, metrics_table, metrics_job, metrics_timer])
+    metrics_job.change(on_metrics_job_change, metrics_job, samples_table)
+    report_button.click(on_report_clicked, report_run, [report_files, report_preview])
+    writeup_button.click(on_writeup_clicked, writeup_runs, [report_files, report_preview])
+
+
+def _result_row(result: dict) -> list:
+    s = result["summary"]
+    return [result["job"], result["model"], result["data"], s["samples"], _num(s.get("loss")),
+            _num(s.get("perplexity")), _num(s.get("rouge_l"), 3), _num(s.get("bleu")), _num(s.get("mean_length"), 1),
+            _num(s.get("empty_rate")), _num(s.get("looping_rate"))]
+
+
+def _sample_row(sample: dict) -> list:
+    return [sample["id"], sample["prompt"], sample.get("reference") or "", sample["answer"],
+            _num(sample.get("rouge_l"), 3), _num(sample.get("bleu")), sample["length"], sample["empty"], sample["looping"]]
+
+
+def _num(value, digits: int = 2):
+    return None if value is None else round(float(value), digits)

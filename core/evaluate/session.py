@@ -1,0 +1,117 @@
+"""The arena as the tab drives it: start a blind battle, stream it, vote, reveal; plus the tables.
+
+Everything here takes plain values and returns plain values (no gradio), so the page holds nothing but a
+battle id and an idempotency key, and tests can drive a whole battle without a browser. Raters are the
+Hugging Face username when the app runs with OAuth (a Space), else an anonymous id per browser session;
+on a Space (`SPACE_ID` set) anonymous votes are refused.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+from core.errors import BadInputError
+from core.evaluate import ratings
+from core.evaluate.arena import Arena
+from core.evaluate.contenders import list_contenders, open_pair, stream_pair
+from core.evaluate.prompts import PromptItem, load_prompt_set, pick
+from core.workspace import Workspace
+
+SHIPPED_SOURCE = "shipped"
+
+
+def rater_id(username: str | None, session_id: str) -> str:
+    """Who votes: `hf:<username>` when logged in; anonymous ids are refused on a public Space."""
+    if username:
+        return f"hf:{username}"
+    if os.environ.get("SPACE_ID"):
+        raise BadInputError("Votes on a public Space count only for logged-in raters.",
+                            "Sign in with Hugging Face (the button at the top), then vote.")
+    return f"local:{session_id}"
+
+
+def prompt_sources(workspace: Workspace) -> list[str]:
+    """"shipped", then each dataset version that has a validation split."""
+    versions = sorted(p.parent.name for p in workspace.datasets.glob("*/validation.jsonl"))
+    return [SHIPPED_SOURCE, *versions]
+
+
+def choose_prompt(workspace: Workspace, typed: str, source: str | None, upload: str | None) -> PromptItem:
+    """The typed prompt if any, else a random item from the uploaded JSONL or the chosen set."""
+    if typed and typed.strip():
+        return PromptItem(id="typed", turns=(typed.strip(),))
+    if upload:
+        return pick(load_prompt_set(Path(upload)))
+    if source and source != SHIPPED_SOURCE:
+        return pick(load_prompt_set(workspace.datasets / Path(source).name))
+    return pick(load_prompt_set(SHIPPED_SOURCE))
+
+
+def start_battle(arena: Arena, workspace: Workspace, contenders: list[str], item: PromptItem,
+                 rater: str, settings) -> dict:
+    """Record a new battle server-side; the page gets its id and a fresh idempotency key only."""
+    known = list_contenders(workspace)
+    unknown = [key for key in contenders if key not in known]
+    if unknown:
+        raise BadInputError(f"'{unknown[0]}' is not a model here.", "Refresh the contender list.")
+    messages = [*item.history, *({"role": "user", "content": turn} for turn in item.turns)]
+    battle_id = arena.new_battle(contenders, messages, rater, settings=_settings_record(settings, item))
+    return {"battle_id": battle_id, "key": uuid.uuid4().hex, "item": item}
+
+
+def stream_battle(arena: Arena, workspace: Workspace, battle_id: str, item: PromptItem,
+                  settings) -> Iterator[tuple[str, str]]:
+    """Both answers as they grow; saved to the battle record when both are done."""
+    backends = open_pair(workspace, arena.contenders_of(battle_id))
+    answer_a = answer_b = ""
+    for answer_a, answer_b in stream_pair(backends, item, settings):
+        yield answer_a, answer_b
+    arena.save_answers(battle_id, answer_a, answer_b)
+
+
+def reveal_text(view: dict) -> str:
+    outcome = {"a": "A wins", "b": "B wins", "tie": "Tie", "both_bad": "Both bad"}[view["winner"]]
+    return f"**{outcome}.** A was **{view['model_a']}**, B was **{view['model_b']}**."
+
+
+def leaderboard_view(arena: Arena, rounds: int = 500) -> dict:
+    """Rows for the leaderboard table, matrices, and the "more votes needed" lines."""
+    votes = arena.votes()
+    rows = ratings.leaderboard(votes, rounds=rounds)
+    models, win_rate, battles = ratings.pair_matrices(votes) if votes else ([], [], [])
+    return {"rows": rows, "votes": len(votes),
+            "table": [[r["model"], r["bt"], f"{r['ci_low']} – {r['ci_high']}", r["elo"], r["battles"],
+                       r["wins"], r["losses"], r["ties"], r["both_bad"]] for r in rows],
+            "win_rate": [[m, *("—" if v != v else f"{v:.0%}" for v in row)] for m, row in zip(models, win_rate)],
+            "battles": [[m, *(int(v) for v in row)] for m, row in zip(models, battles)], "models": models,
+            "advice": ratings.separation_text(ratings.votes_to_separate(rows, len(votes)))}
+
+
+def metrics_results(workspace: Workspace) -> list[dict]:
+    """Every finished metrics job, newest first: its folder name and summary."""
+    results = []
+    for path in workspace.jobs.glob("*/metrics.json"):
+        try:
+            result = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        results.append({"job": path.parent.name, "model": result["model"].get("id") or result["model"].get("label"),
+                        "data": Path(str(result.get("data", ""))).name, "summary": result["summary"],
+                        "samples": result.get("samples", []), "finished": result.get("finished", 0.0),
+                        "notes": result.get("notes", [])})
+    return sorted(results, key=lambda r: r["finished"], reverse=True)
+
+
+def new_job_folder(workspace: Workspace) -> Path:
+    return workspace.jobs / f"metrics-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
+
+
+def _settings_record(settings, item: PromptItem) -> dict:
+    record = {key: getattr(settings, key) for key in ("max_new_tokens", "temperature", "top_p", "seed")
+              if hasattr(settings, key)}
+    return {**record, "prompt_id": item.id}
