@@ -1,0 +1,171 @@
+"""Conversations: input limits, saving (JSON, Markdown, training examples), queueing, and a terminal chat.
+
+The Chat tab and the terminal share these. A conversation is a list of canonical messages
+(`{"role", "content"}`). "Save as training example" appends `{"id", "source": "chat", "messages"}` to
+`uploads/chat-examples.jsonl`, which the Data stage reads as OpenAI-messages JSONL. Files are written
+atomically; the examples file is rewritten whole under a lock, so two sessions never lose a line.
+
+Terminal chat, the inference script of the seed plan:
+
+    python -m core.chat [--model default|FOLDER|HUB_ID] [--adapter RUN/adapter | --gguf FILE.gguf]
+
+with `/reset`, `/system TEXT` and `/exit`; Ctrl-C stops an answer, Ctrl-D leaves.
+"""
+
+from __future__ import annotations
+
+import argparse
+import fcntl
+import hashlib
+import json
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from datetime import datetime, timezone
+from pathlib import Path
+
+from core import atomic, inference
+from core.errors import BadInputError, ChatsmithError, describe
+from core.inference import GenerationSettings
+from core.workspace import Workspace
+
+MAX_INPUT_CHARS = 8000
+"""Longest message a person may send; longer ones are refused before any tokenizing."""
+EXAMPLES_FILE = "chat-examples.jsonl"
+
+
+def check_input(text: str) -> str:
+    if len(text) > MAX_INPUT_CHARS:
+        raise BadInputError(f"The message has {len(text)} characters; the limit is {MAX_INPUT_CHARS}.",
+                            "Shorten it, or split it over several messages.")
+    return text
+
+
+def to_markdown(messages: list[dict], model: str) -> str:
+    lines = [f"# Chat with {model}", "", f"_Saved {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC_", ""]
+    for message in messages:
+        lines += [f"**{message['role'].capitalize()}:**", "", message["content"], ""]
+    return "\n".join(lines)
+
+
+def save_conversation(workspace: Workspace, messages: list[dict], model: str, fmt: str) -> Path:
+    """The conversation as `exports/chats/chat-TIME.json` or `.md`; returns the file."""
+    if not messages:
+        raise BadInputError("There is nothing to save yet.", "Chat first, then save.")
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+    target = workspace.exports / "chats" / f"chat-{stamp}.{'md' if fmt == 'markdown' else 'json'}"
+    if fmt == "markdown":
+        return atomic.write_text(target, to_markdown(messages, model))
+    return atomic.write_json(target, {"model": model, "saved": stamp, "messages": messages})
+
+
+def save_training_example(workspace: Workspace, messages: list[dict]) -> tuple[Path, bool]:
+    """Append the conversation to the chat examples; returns (file, added) — False if already there."""
+    kept = [{"role": m["role"], "content": m["content"]} for m in messages if m["content"].strip()]
+    if not any(m["role"] == "user" for m in kept) or kept[-1]["role"] != "assistant":
+        raise BadInputError("A training example needs at least one question and the answer to it.",
+                            "Finish an exchange (or edit the answer), then save it.")
+    record_id = "chat-" + hashlib.sha256(json.dumps(kept).encode()).hexdigest()[:16]
+    target = workspace.uploads / EXAMPLES_FILE
+    with open(workspace.uploads / f".{EXAMPLES_FILE}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        existing = target.read_text(encoding="utf-8") if target.exists() else ""
+        if f'"id": "{record_id}"' in existing:
+            return target, False
+        line = json.dumps({"id": record_id, "source": "chat", "messages": kept}, ensure_ascii=False)
+        atomic.write_text(target, existing + line + "\n")
+    return target, True
+
+
+def wait_for_accelerator(jobs, stop: threading.Event, poll_s: float = 1.0) -> Iterator[str]:
+    """While a heavy job holds the accelerator, yield a line saying so; returns when it is free (G6)."""
+    while (job := jobs.heavy_job()) is not None and not stop.is_set():
+        yield f"⏳ Waiting: '{job.title}' is {job.state.value} on the accelerator; your message is queued."
+        stop.wait(poll_s)
+
+
+def memory_text() -> str:
+    import psutil
+
+    used = psutil.Process().memory_info().rss / 2**30
+    total = psutil.virtual_memory()
+    return f"app memory {used:.2f} GiB · free RAM {total.available / 2**30:.1f} of {total.total / 2**30:.1f} GiB"
+
+
+# ---- terminal -----------------------------------------------------------------------------------
+
+def chat_loop(backend, settings: GenerationSettings, read: Callable[[str], str] = input,
+              write: Callable[[str], None] = lambda text: print(text, end="", flush=True)) -> None:
+    """Read a line, stream the answer, repeat; `/reset`, `/system TEXT`, `/exit`."""
+    system, history = "", []
+    write("Type a message. /system TEXT sets the system prompt, /reset clears, /exit leaves.\n")
+    while True:
+        try:
+            line = read("\n> ").strip()
+        except (EOFError, KeyboardInterrupt):
+            return write("\n")
+        if line in ("/exit", "/quit"):
+            return
+        if line == "/reset":
+            history = []
+            write("(conversation cleared)\n")
+        elif line.startswith("/system"):
+            system = line.removeprefix("/system").strip()
+            write(f"(system prompt {'set' if system else 'removed'})\n")
+        elif line:
+            history.append({"role": "user", "content": line})
+            history.append({"role": "assistant", "content": _answer(backend, settings, system, history, write)})
+
+
+def _answer(backend, settings: GenerationSettings, system: str, history: list[dict], write) -> str:
+    messages = ([{"role": "system", "content": system}] if system else []) + history
+    stop, usage, pieces = threading.Event(), {}, []
+    try:
+        check_input(history[-1]["content"])
+        messages, dropped = inference.fit_context(backend, messages, settings)
+        if dropped:
+            write(f"(dropped the {dropped} oldest messages to fit the context window)\n")
+        started = time.perf_counter()
+        for piece in backend.stream(messages, settings, stop=stop, usage=usage):
+            pieces.append(piece)
+            write(piece)
+        elapsed = time.perf_counter() - started
+        write(f"\n[{usage.get('completion_tokens', 0)} tokens, {usage.get('completion_tokens', 0) / elapsed:.1f}/s]\n")
+    except KeyboardInterrupt:
+        stop.set()
+        write("\n(stopped)\n")
+    except ChatsmithError as error:
+        write(f"\n❌ {describe(error)}\n")
+    return "".join(pieces)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Chat with a model in the terminal.")
+    parser.add_argument("--model", default="default", help="base model: 'default', a folder or a Hub id")
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--adapter", help="a PEFT adapter folder (a run's adapter/) on top of --model")
+    group.add_argument("--gguf", help="a GGUF file, run through llama.cpp")
+    parser.add_argument("--workspace", help="data folder (default: $CHATSMITH_WORKSPACE or ./workspace)")
+    defaults = GenerationSettings()
+    for name in ("max_new_tokens", "temperature", "top_p", "top_k", "repetition_penalty", "seed"):
+        parser.add_argument(f"--{name.replace('_', '-')}", type=type(getattr(defaults, name)),
+                            default=getattr(defaults, name))
+    args = parser.parse_args(argv)
+    from core.serve import standalone_choice
+
+    try:
+        settings = GenerationSettings(**{name: getattr(args, name) for name in
+                                         ("max_new_tokens", "temperature", "top_p", "top_k",
+                                          "repetition_penalty", "seed")})
+        choice = standalone_choice(args.model, args.adapter, args.gguf)
+        print(f"Loading {choice.label or choice.id}…", flush=True)
+        backend = inference.open_backend(choice, Workspace.resolve(args.workspace),
+                                         progress=lambda fraction, message: print(message, flush=True))
+    except ChatsmithError as error:
+        sys.exit(f"❌ {describe(error)}")
+    chat_loop(backend, settings)
+
+
+if __name__ == "__main__":
+    main()

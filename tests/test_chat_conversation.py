@@ -1,0 +1,93 @@
+"""Conversations: the terminal loop, saving as JSON / Markdown / training example, the input cap, queueing."""
+
+from __future__ import annotations
+
+import json
+import threading
+from types import SimpleNamespace
+
+import pytest
+
+from core import chat
+from core.errors import BadInputError
+from core.inference import GenerationSettings
+from tests.test_chat_api import FakeBackend
+
+EXCHANGE = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"},
+            {"role": "assistant", "content": "Hello! How can I help?"}]
+
+
+def run_terminal(lines: list[str], backend=None) -> tuple[str, FakeBackend]:
+    backend = backend or FakeBackend(words=2)
+    script, output = iter(lines), []
+
+    def read(prompt: str) -> str:
+        output.append(prompt)
+        return next(script)  # StopIteration never happens: every script ends with /exit
+
+    chat.chat_loop(backend, GenerationSettings(), read=read, write=output.append)
+    return "".join(output), backend
+
+
+def test_terminal_chat_streams_keeps_history_and_obeys_commands():
+    text, backend = run_terminal(["Hi", "/system Answer in French.", "And you?", "/reset", "Again", "/exit"])
+    assert text.count("word0 word1") == 3 and "(system prompt set)" in text and "(conversation cleared)" in text
+    second, third = backend.received[1], backend.received[2]
+    assert second[0] == {"role": "system", "content": "Answer in French."}
+    assert [m["content"] for m in second[1:]] == ["Hi", "word0 word1 ", "And you?"]
+    assert [m["content"] for m in third] == ["Answer in French.", "Again"]  # reset kept the system prompt
+
+
+def test_terminal_refuses_an_overlong_message_and_carries_on():
+    text, backend = run_terminal(["x" * (chat.MAX_INPUT_CHARS + 1), "Hi", "/exit"])
+    assert "the limit is 8000" in text and len(backend.received) == 1
+
+
+def test_terminal_says_when_old_turns_are_dropped():
+    text, backend = run_terminal(["word " * 100, "word " * 100, "short", "/exit"],
+                                 FakeBackend(words=2, context_length=400))
+    assert "dropped the 2 oldest messages" in text
+    assert backend.received[-1][-1]["content"] == "short"
+
+
+def test_save_as_json_and_markdown(workspace):
+    as_json = chat.save_conversation(workspace, EXCHANGE, "default", "json")
+    as_markdown = chat.save_conversation(workspace, EXCHANGE, "default", "markdown")
+    assert json.loads(as_json.read_text())["messages"] == EXCHANGE
+    assert "**Assistant:**\n\nHello! How can I help?" in as_markdown.read_text()
+    with pytest.raises(BadInputError, match="nothing to save"):
+        chat.save_conversation(workspace, [], "default", "json")
+
+
+def test_training_examples_append_in_the_canonical_format_once(workspace):
+    path, added = chat.save_training_example(workspace, EXCHANGE)
+    again, added_again = chat.save_training_example(workspace, EXCHANGE)
+    chat.save_training_example(workspace, EXCHANGE[:2] + [{"role": "assistant", "content": "Hey."}])
+    records = [json.loads(line) for line in path.read_text().splitlines()]
+    assert path == workspace.uploads / "chat-examples.jsonl" and (added, added_again) == (True, False)
+    assert len(records) == 2 and records[0]["source"] == "chat" and records[0]["messages"] == EXCHANGE
+    assert set(records[0]) == {"id", "source", "messages"} and records[0]["id"] != records[1]["id"]
+    with pytest.raises(BadInputError, match="question and the answer"):
+        chat.save_training_example(workspace, EXCHANGE[:2])
+
+
+def test_training_examples_survive_concurrent_saves(workspace):
+    threads = [threading.Thread(target=chat.save_training_example,
+                                args=(workspace, EXCHANGE[:2] + [{"role": "assistant", "content": f"Answer {i}"}]))
+               for i in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len((workspace.uploads / "chat-examples.jsonl").read_text().splitlines()) == 8
+
+
+def test_chat_waits_while_a_heavy_job_holds_the_accelerator():
+    job = SimpleNamespace(title="Training run-1", state=SimpleNamespace(value="running"))
+    answers = iter([job, job, None])
+    jobs = SimpleNamespace(heavy_job=lambda: next(answers))
+    lines = list(chat.wait_for_accelerator(jobs, threading.Event(), poll_s=0))
+    assert len(lines) == 2 and "'Training run-1' is running" in lines[0] and "queued" in lines[0]
+    stopped = threading.Event()
+    stopped.set()
+    assert list(chat.wait_for_accelerator(SimpleNamespace(heavy_job=lambda: job), stopped)) == []
