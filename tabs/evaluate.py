@@ -129,7 +129,7 @@ def build(ctx: AppContext) -> None:
             with gr.Row():
                 export_jsonl = gr.Button(t("evaluate.export_jsonl"), elem_id="arena-export-jsonl")
                 export_csv = gr.Button(t("evaluate.export_csv"), elem_id="arena-export-csv")
-            export_file = gr.File(interactive=False, elem_id="arena-export-file")
+            export_file = gr.File(interactive=False, height=80, elem_id="arena-export-file")
         with gr.Accordion(t("evaluate.metrics"), open=False):
             with gr.Row():
                 metrics_model = gr.Dropdown(label=t("evaluate.metrics_model"), elem_id="metrics-model")
@@ -167,7 +167,7 @@ def build(ctx: AppContext) -> None:
         keys = list(list_contenders(ctx.workspace))
         sources = session.prompt_sources(ctx.workspace)
         runs = sorted(path.parent.name for path in ctx.workspace.runs.glob("*/config.yaml"))
-        return (gr.update(choices=keys, value=keys[:2]), gr.update(choices=sources, value=sources[0]),
+        return (gr.update(choices=keys, value=session.default_contenders(keys)), gr.update(choices=sources, value=sources[0]),
                 gr.update(choices=keys, value=keys[0] if keys else None),
                 gr.update(choices=sources, value=sources[-1]), gr.update(choices=runs, value=runs[-1] if runs else None),
                 gr.update(choices=runs))
@@ -211,7 +211,7 @@ def build(ctx: AppContext) -> None:
         figure = plots.ratings_figure(view["rows"]) if view["rows"] else None
         matrix_headers = ["", *view["models"]] if view["models"] else None
         return (gr.update(value=view["table"] or None, headers=BOARD_HEADERS),
-                "\n".join(f"- {line}" for line in view["advice"]) or f"{view['votes']} votes",
+                "\n".join([f"**{view['votes']} votes**", *(f"- {line}" for line in view["advice"])]),
                 figure, gr.update(value=view["win_rate"] or None, headers=matrix_headers),
                 gr.update(value=view["battles"] or None, headers=matrix_headers))
 

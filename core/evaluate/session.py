@@ -35,6 +35,12 @@ def rater_id(username: str | None, session_id: str) -> str:
     return f"local:{session_id}"
 
 
+def default_contenders(keys: list[str]) -> list[str]:
+    """The question most people ask first: the default model against the newest fine-tune."""
+    runs = [key for key in keys if key.startswith("run/")]
+    return [keys[0], runs[-1]] if keys and runs else keys[:2]
+
+
 def prompt_sources(workspace: Workspace) -> list[str]:
     """"shipped", then each dataset version that has a validation split."""
     versions = sorted(p.parent.name for p in workspace.datasets.glob("*/validation.jsonl"))

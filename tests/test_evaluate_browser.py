@@ -1,0 +1,49 @@
+"""In a real browser: three blind battles between the default model and a tiny adapter update the leaderboard."""
+
+import pytest
+
+from tests.browser import browser_page, require_chromium, running_app, screenshot
+
+pytestmark = pytest.mark.browser
+
+
+def make_tiny_adapter_run(workspace, tiny_model_dir):
+    """A run folder whose adapter sits on the tiny 2-layer model: a real transformers contender in seconds."""
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    base = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    model = get_peft_model(base, LoraConfig(r=4, target_modules=["q_proj", "v_proj"], task_type="CAUSAL_LM"))
+    run = workspace / "runs" / "tiny"
+    model.save_pretrained(run / "adapter")
+    (run / "config.yaml").write_text(f"model: {tiny_model_dir}\ndataset: none\nseed: 0\n")
+
+
+def test_three_blind_battles_update_the_leaderboard(tmp_path, tiny_model_dir):
+    require_chromium()
+    workspace = tmp_path / "workspace"
+    make_tiny_adapter_run(workspace, tiny_model_dir)
+    with running_app(workspace) as url, browser_page() as page:
+        page.goto(url)
+        page.get_by_role("tab", name="Evaluate").click()
+        contenders = page.locator("#arena-contenders")
+        contenders.get_by_label("run/tiny").wait_for()
+        assert contenders.get_by_label("default", exact=True).is_checked()
+        assert contenders.get_by_label("run/tiny").is_checked()
+        page.locator("#arena-max-tokens input[type=number]").fill("16")
+        page.locator("#arena-prompt textarea").fill("What is the capital of France?")
+        for number, vote in enumerate(["a", "b", "bad"], start=1):
+            page.locator("#arena-next").click()
+            page.wait_for_selector("#arena-vote-a:not([disabled])", timeout=180_000)
+            assert page.locator("#arena-a textarea").input_value().strip() or \
+                page.locator("#arena-b textarea").input_value().strip()
+            assert "run/tiny" not in page.locator("#arena-reveal").inner_text()  # names hidden before the vote
+            page.locator(f"#arena-vote-{vote}").click()
+            page.wait_for_function(
+                "n => (document.querySelector('#leaderboard-advice')?.innerText || '').includes(n + ' votes')",
+                arg=str(number), timeout=60_000)
+            reveal = page.locator("#arena-reveal").inner_text()
+            assert "run/tiny" in reveal and "default" in reveal
+        board = page.locator("#leaderboard").inner_text()
+        assert "run/tiny" in board and "default" in board
+        screenshot(page, "evaluate-arena")
