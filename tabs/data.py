@@ -1,17 +1,216 @@
-"""Data tab: Prepare the data that the Train tab learns from."""
+"""Data tab: load chat data in any of four formats, clean and dedupe it, look at the report, save a version.
+
+A thin UI over `core.data`: the same `prepare` / `save_version` the CLI uses. The prepared dataset lives in
+per-session `gr.State` until it is saved; uploads are copied into the workspace first (originals kept).
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import gradio as gr
 
-from tabs.common import AppContext, t
+from core.data import ColumnMapping, PrepareOptions, prepare, save_version, views
+from tabs.common import AppContext, error_text, t
+
+DEFAULTS = PrepareOptions()
+MAP_FIELDS = ("instruction", "input", "output", "system", "messages", "role", "content")
 
 STRINGS = {
-    "en": {"data.tab": "📚 Data", "data.header": '## Data\nLoad Alpaca, ShareGPT, UltraChat or OpenAI-messages files, then clean, dedupe, split and save one dataset.'},
-    "zh": {"data.tab": "📚 数据", "data.header": '## 数据\n加载 Alpaca、ShareGPT、UltraChat 或 OpenAI messages 文件，清洗、去重、划分并保存为一个数据集。'},
+    "en": {
+        "data.tab": "📚 Data",
+        "data.header": "## Data\nLoad Alpaca, ShareGPT, UltraChat or OpenAI-messages files, then clean, dedupe, split and save one dataset.",
+        "data.files": "Data files (JSON, JSONL, CSV, Parquet)",
+        "data.paths": "…or paths on this machine, one per line (files or datasets folders)",
+        "data.detected": "Detected formats",
+        "data.mapping": "Column mapping (for files whose format was not detected)",
+        "data.mapping_note": "Pick either instruction + response (+ input, system) fields, or the messages field with its role and content keys.",
+        "data.map_instruction": "Instruction field", "data.map_input": "Input field (optional)",
+        "data.map_output": "Response field", "data.map_system": "System field (optional)",
+        "data.map_messages": "Messages field", "data.map_role": "Role key", "data.map_content": "Content key",
+        "data.cleaning": "Cleaning",
+        "data.nfc": "Unicode NFC + trim whitespace", "data.html": "HTML → text",
+        "data.drop_empty": "Remove empty turns (off: drop the conversation)",
+        "data.same_role": "Consecutive turns of one speaker", "data.ends": "Not starting with user / ending with assistant",
+        "data.exact_dedup": "Remove exact duplicates",
+        "data.near_dup": "Near-duplicate threshold (0 = off)",
+        "data.max_tokens": "Token limit (0 = none)", "data.model": 'Tokenizer: "default", a model folder, or empty to estimate',
+        "data.validation": "Validation share", "data.seed": "Seed",
+        "data.max_drop": "Abort when more than this share is dropped",
+        "data.caps": "Caps per source (source=N, …)",
+        "data.name_value": "{{name}} =", "data.author_value": "{{author}} =",
+        "data.run": "Run", "data.report": "Report", "data.histogram": "Length histogram",
+        "data.preview": "Preview", "data.filter": "Show", "data.page": "Item",
+        "data.prev": "◀ Previous", "data.next": "Next ▶", "data.raw": "Raw record",
+        "data.template": "Render in the model's chat template", "data.template_out": "Trained tokens are highlighted",
+        "data.dataset_name": "Dataset name", "data.save": "Save dataset", "data.saved_path": "Saved to",
+    },
+    "zh": {
+        "data.tab": "📚 数据",
+        "data.header": "## 数据\n加载 Alpaca、ShareGPT、UltraChat 或 OpenAI messages 文件，清洗、去重、划分并保存为一个数据集。",
+        "data.files": "数据文件（JSON、JSONL、CSV、Parquet）",
+        "data.paths": "……或本机上的路径，每行一个（文件或 datasets 文件夹）",
+        "data.detected": "识别出的格式",
+        "data.mapping": "字段映射（用于未能识别格式的文件）",
+        "data.mapping_note": "选择指令 + 回答（+ 输入、系统）字段，或者选择消息字段及其角色和内容键。",
+        "data.map_instruction": "指令字段", "data.map_input": "输入字段（可选）",
+        "data.map_output": "回答字段", "data.map_system": "系统提示字段（可选）",
+        "data.map_messages": "消息字段", "data.map_role": "角色键", "data.map_content": "内容键",
+        "data.cleaning": "清洗",
+        "data.nfc": "Unicode NFC 规范化并去除首尾空白", "data.html": "HTML 转纯文本",
+        "data.drop_empty": "删除空轮次（关闭则丢弃整段对话）",
+        "data.same_role": "同一角色连续发言", "data.ends": "不以用户开头或不以助手结尾",
+        "data.exact_dedup": "删除完全重复",
+        "data.near_dup": "近似重复阈值（0 = 关闭）",
+        "data.max_tokens": "词元上限（0 = 不限）", "data.model": "分词器：\"default\"、模型文件夹，留空则估算",
+        "data.validation": "验证集比例", "data.seed": "随机种子",
+        "data.max_drop": "丢弃比例超过此值时中止",
+        "data.caps": "每个来源的上限（来源=数量，……）",
+        "data.name_value": "{{name}} =", "data.author_value": "{{author}} =",
+        "data.run": "运行", "data.report": "报告", "data.histogram": "长度直方图",
+        "data.preview": "预览", "data.filter": "显示", "data.page": "条目",
+        "data.prev": "◀ 上一条", "data.next": "下一条 ▶", "data.raw": "原始记录",
+        "data.template": "用模型的对话模板渲染", "data.template_out": "高亮部分为参与训练的词元",
+        "data.dataset_name": "数据集名称", "data.save": "保存数据集", "data.saved_path": "保存位置",
+    },
 }
 
 
 def build(ctx: AppContext) -> None:
     with gr.Tab(t("data.tab"), id="data"):
         gr.Markdown(t("data.header"))
+        prepared_state, paths_state = gr.State(None), gr.State([])
+        with gr.Row():
+            files = gr.File(label=t("data.files"), file_count="multiple", elem_id="data-files", scale=3)
+            paths = gr.Textbox(label=t("data.paths"), lines=4, elem_id="data-paths", scale=2)
+        detected = gr.Markdown(elem_id="data-detected")
+        with gr.Accordion(t("data.mapping"), open=False):
+            gr.Markdown(t("data.mapping_note"))
+            with gr.Row():
+                mapping = [gr.Dropdown([], label=t(f"data.map_{name}"), allow_custom_value=True,
+                                       elem_id=f"data-map-{name}") for name in MAP_FIELDS]
+        with gr.Accordion(t("data.cleaning"), open=False):
+            with gr.Row():
+                nfc = gr.Checkbox(DEFAULTS.nfc, label=t("data.nfc"), elem_id="data-nfc")
+                html = gr.Checkbox(DEFAULTS.html_to_text, label=t("data.html"), elem_id="data-html")
+                drop_empty = gr.Checkbox(DEFAULTS.drop_empty_turns, label=t("data.drop_empty"))
+                exact_dedup = gr.Checkbox(DEFAULTS.exact_dedup, label=t("data.exact_dedup"))
+            with gr.Row():
+                same_role = gr.Radio(["merge", "drop"], value=DEFAULTS.same_role, label=t("data.same_role"))
+                ends = gr.Radio(["trim", "drop"], value=DEFAULTS.ends, label=t("data.ends"))
+                near_dup = gr.Slider(0, 1, DEFAULTS.near_dup_threshold, step=0.05, label=t("data.near_dup"),
+                                     elem_id="data-near-dup")
+            with gr.Row():
+                max_tokens = gr.Number(DEFAULTS.max_tokens, precision=0, minimum=0, label=t("data.max_tokens"))
+                model = gr.Textbox(DEFAULTS.model, label=t("data.model"), elem_id="data-model")
+                validation = gr.Slider(0, 0.5, DEFAULTS.validation_share, step=0.01, label=t("data.validation"))
+                seed = gr.Number(DEFAULTS.seed, precision=0, label=t("data.seed"))
+            with gr.Row():
+                max_drop = gr.Slider(0.05, 1, DEFAULTS.max_drop_share, step=0.05, label=t("data.max_drop"))
+                caps = gr.Textbox(label=t("data.caps"), elem_id="data-caps")
+                name_value = gr.Textbox(DEFAULTS.placeholders["name"], label=t("data.name_value"))
+                author_value = gr.Textbox(DEFAULTS.placeholders["author"], label=t("data.author_value"))
+        run_button = gr.Button(t("data.run"), variant="primary", elem_id="data-run")
+        status = gr.Markdown(elem_id="data-status")
+        with gr.Accordion(t("data.report"), open=True):
+            report = gr.Markdown(elem_id="data-report")
+            histogram = gr.Plot(label=t("data.histogram"), elem_id="data-histogram")
+        with gr.Accordion(t("data.preview"), open=True):
+            with gr.Row():
+                preview_filter = gr.Dropdown([views.KEPT], value=views.KEPT, label=t("data.filter"),
+                                             elem_id="data-preview-filter")
+                page = gr.Number(1, precision=0, minimum=1, label=t("data.page"), elem_id="data-preview-page")
+                prev_button = gr.Button(t("data.prev"), elem_id="data-preview-prev")
+                next_button = gr.Button(t("data.next"), elem_id="data-preview-next")
+            where = gr.Markdown(elem_id="data-preview-where")
+            with gr.Row():
+                preview_chat = gr.Chatbot(height=360, elem_id="data-preview-chat")
+                preview_raw = gr.JSON(label=t("data.raw"), elem_id="data-preview-raw")
+            template_button = gr.Button(t("data.template"), elem_id="data-template")
+            template_out = gr.HighlightedText(label=t("data.template_out"), elem_id="data-template-out",
+                                              color_map={"trained": "#7fd17f"})
+        with gr.Row():
+            dataset_name = gr.Textbox("kestrel", label=t("data.dataset_name"), elem_id="data-name")
+            save_button = gr.Button(t("data.save"), variant="primary", elem_id="data-save")
+        saved_path = gr.Textbox(label=t("data.saved_path"), interactive=False, elem_id="data-saved-path")
+
+    def on_inputs_changed(uploaded, typed):
+        try:
+            chosen = [views.keep_upload(ctx.workspace, f) for f in uploaded or []]
+            chosen += [Path(line.strip()).expanduser() for line in (typed or "").splitlines() if line.strip()]
+            table, fields, _ = views.detect_files(chosen)
+        except Exception as error:  # shown in the tab; nothing is lost
+            return [], error_text(error), *[gr.update() for _ in MAP_FIELDS]
+        updates = [gr.update(choices=["", *fields]) for _ in MAP_FIELDS]
+        return [str(p) for p in chosen], table, *updates
+
+    def on_run_clicked(chosen, *values):
+        try:
+            options, mapping = _options(values), _mapping(values[-len(MAP_FIELDS):])
+            result = prepare(views.sources_for([Path(p) for p in chosen], mapping), options)
+        except Exception as error:
+            return None, error_text(error), "", None, gr.update(), 1
+        from core.data.report import to_markdown
+
+        choices = views.preview_choices(result)
+        return (result, f"✅ {result.report['kept']:,} conversations kept.", to_markdown(result.report),
+                views.histogram_figure(result.report), gr.update(choices=choices, value=views.KEPT), 1)
+
+    def on_preview_changed(prepared, choice, number):
+        items = views.preview_items(prepared, choice)
+        if not items:
+            return [], None, ""
+        index = min(max(int(number or 1), 1), len(items)) - 1
+        item = items[index]
+        return views.chat_view(item["messages"]), item["raw"], f"**{index + 1} / {len(items)}** · {item['where']}"
+
+    def on_template_clicked(prepared, choice, number, model_name):
+        items = views.preview_items(prepared, choice)
+        if not items:
+            return [], ""
+        item = items[min(max(int(number or 1), 1), len(items)) - 1]
+        try:
+            return views.template_runs(item["messages"], model_name), ""
+        except Exception as error:
+            return [], error_text(error)
+
+    def on_save_clicked(prepared, name):
+        if prepared is None:
+            return "", "❌ Run the preparation first."
+        try:
+            folder = save_version(ctx.workspace, prepared, name or "dataset")
+        except Exception as error:
+            return "", error_text(error)
+        return str(folder), f"💾 {folder.name}"
+
+    option_inputs = [nfc, html, drop_empty, same_role, ends, exact_dedup, near_dup, max_tokens, model,
+                     validation, seed, max_drop, caps, name_value, author_value, *mapping]
+    preview_inputs = [prepared_state, preview_filter, page]
+    preview_outputs = [preview_chat, preview_raw, where]
+    for trigger in (files.change, paths.blur):
+        trigger(on_inputs_changed, [files, paths], [paths_state, detected, *mapping])
+    run_button.click(on_run_clicked, [paths_state, *option_inputs],
+                     [prepared_state, status, report, histogram, preview_filter, page]
+                     ).then(on_preview_changed, preview_inputs, preview_outputs)
+    for trigger in (preview_filter.change, page.change):
+        trigger(on_preview_changed, preview_inputs, preview_outputs)
+    prev_button.click(lambda n: max(1, int(n or 1) - 1), page, page)
+    next_button.click(lambda n: int(n or 1) + 1, page, page)
+    template_button.click(on_template_clicked, [*preview_inputs, model], [template_out, status])
+    save_button.click(on_save_clicked, [prepared_state, dataset_name], [saved_path, status])
+
+
+def _options(values) -> PrepareOptions:
+    (nfc, html, drop_empty, same_role, ends, exact_dedup, near_dup, max_tokens, model, validation, seed,
+     max_drop, caps, name_value, author_value) = values[:15]
+    return PrepareOptions(
+        nfc=nfc, html_to_text=html, drop_empty_turns=drop_empty, same_role=same_role, ends=ends,
+        exact_dedup=exact_dedup, near_dup_threshold=float(near_dup), max_tokens=int(max_tokens or 0),
+        model=(model or "").strip(), validation_share=float(validation), seed=int(seed or 0),
+        max_drop_share=float(max_drop), caps=views.parse_caps(caps or ""),
+        placeholders={"name": name_value, "author": author_value})
+
+
+def _mapping(values) -> ColumnMapping | None:
+    chosen = {name: value for name, value in zip(MAP_FIELDS, values) if value}
+    return ColumnMapping(**chosen) if chosen.keys() - {"role", "content"} else None
