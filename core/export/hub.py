@@ -61,12 +61,12 @@ def push_folder(folder: Path, target: PushTarget, token: str, message: str = "Up
     """Create the repository (or reuse it) and upload `folder`; return the repository's URL."""
     from huggingface_hub import HfApi
 
-    if hub_offline():
-        raise OfflineError(f"Offline (HF_HUB_OFFLINE=1): {target.repo_id} was not pushed; the local files "
-                           f"in {folder} are kept.", "Go online and push again.")
     if not (token or "").strip():
         raise BadInputError("A Hugging Face token with write access is needed to push.",
                             "Paste one from https://huggingface.co/settings/tokens (it is not saved).")
+    if hub_offline():
+        raise OfflineError(f"Offline (HF_HUB_OFFLINE=1): {target.repo_id} was not pushed; the local files "
+                           f"in {folder} are kept.", "Go online and push again.")
     api = HfApi(token=token.strip())
     create = {"repo_type": target.repo_type, "private": target.private, "exist_ok": True}
     if target.repo_type == "space":
