@@ -1,88 +1,247 @@
-"""Chat tab: streaming multi-turn chat with the default model's packaged GGUF through llama.cpp."""
+"""Chat tab: streaming multi-turn chat with the default model, any run's adapter or any exported GGUF.
+
+The conversation lives in a per-session `gr.State` of canonical messages; the Chatbot only shows it.
+Stop works through a per-session event that the backends honour (Gradio's `cancels` would abandon the
+generator without closing it, leaving the model decoding and locked). The logic is in core.inference
+and core.chat; this module lays out widgets and wires them.
+"""
 
 from __future__ import annotations
 
+import threading
 import time
 
 import gradio as gr
 
-from core import inference, models
-from tabs.common import AppContext, error_text, gated, t
+from core import chat, inference
+from core.errors import BadInputError
+from core.inference import GenerationSettings
+from tabs.common import AppContext, error_text, gate_note, t
 
 STRINGS = {
     "en": {
         "chat.tab": "💬 Chat",
         "chat.header": "## Chat\nTalk to the base model, a fine-tuned adapter or an exported GGUF.",
-        "chat.model": "Model",
-        "chat.input": "Message",
-        "chat.placeholder": "Ask something…",
-        "chat.send": "Send",
-        "chat.stop": "Stop",
-        "chat.clear": "Clear",
+        "chat.model": "Model", "chat.refresh": "🔄 Refresh list",
+        "chat.settings": "Generation settings", "chat.system": "System prompt",
+        "chat.system_placeholder": "You are a helpful assistant.",
+        "chat.temperature": "Temperature (0 = greedy)", "chat.top_p": "Top-p", "chat.top_k": "Top-k (0 = off)",
+        "chat.repetition": "Repetition penalty", "chat.max_new": "Max new tokens", "chat.seed": "Seed",
+        "chat.input": "Message", "chat.placeholder": "Ask something…",
+        "chat.send": "Send", "chat.stop": "Stop", "chat.regenerate": "🔁 Regenerate",
+        "chat.edit": "✏️ Edit last message", "chat.clear": "Clear",
+        "chat.save_format": "Save as", "chat.save": "💾 Save conversation", "chat.saved_file": "Saved file",
+        "chat.save_example": "➕ Save as training example",
     },
     "zh": {
         "chat.tab": "💬 对话",
         "chat.header": "## 对话\n与基础模型、微调后的适配器或导出的 GGUF 对话。",
-        "chat.model": "模型",
-        "chat.input": "消息",
-        "chat.placeholder": "问点什么…",
-        "chat.send": "发送",
-        "chat.stop": "停止",
-        "chat.clear": "清空",
+        "chat.model": "模型", "chat.refresh": "🔄 刷新列表",
+        "chat.settings": "生成设置", "chat.system": "系统提示词",
+        "chat.system_placeholder": "你是一个乐于助人的助手。",
+        "chat.temperature": "温度（0 = 贪心）", "chat.top_p": "Top-p", "chat.top_k": "Top-k（0 = 关闭）",
+        "chat.repetition": "重复惩罚", "chat.max_new": "最大新 token 数", "chat.seed": "随机种子",
+        "chat.input": "消息", "chat.placeholder": "问点什么…",
+        "chat.send": "发送", "chat.stop": "停止", "chat.regenerate": "🔁 重新生成",
+        "chat.edit": "✏️ 编辑上一条消息", "chat.clear": "清空",
+        "chat.save_format": "保存格式", "chat.save": "💾 保存对话", "chat.saved_file": "已保存的文件",
+        "chat.save_example": "➕ 保存为训练样本",
     },
 }
-DEFAULT_CHOICE = "Default model · SmolLM2-135M-Instruct (GGUF, llama.cpp)"
+_stops: dict[str, threading.Event] = {}  # per browser session: Stop sets it, the running answer reads it
 
 
 def build(ctx: AppContext) -> None:
+    defaults = GenerationSettings()
     with gr.Tab(t("chat.tab"), id="chat"):
         gr.Markdown(t("chat.header"))
-        model_picker = gr.Dropdown([DEFAULT_CHOICE], value=DEFAULT_CHOICE, label=t("chat.model"))
-        gate_note = gr.Markdown()
-        chatbot = gr.Chatbot(height=420, elem_id="chatbot")
+        with gr.Row():
+            model_picker = gr.Dropdown(_picker_choices(ctx), value="default", label=t("chat.model"), scale=4,
+                                       elem_id="chat-model")
+            refresh_button = gr.Button(t("chat.refresh"), scale=1, elem_id="chat-refresh")
+        model_note = gr.Markdown(elem_id="chat-model-note")
+        with gr.Accordion(t("chat.settings"), open=False):
+            system_box = gr.Textbox(label=t("chat.system"), placeholder=t("chat.system_placeholder"),
+                                    elem_id="chat-system")
+            with gr.Row():
+                temperature = gr.Slider(0, 2, value=defaults.temperature, step=0.05, label=t("chat.temperature"))
+                top_p = gr.Slider(0.05, 1, value=defaults.top_p, step=0.05, label=t("chat.top_p"))
+                top_k = gr.Slider(0, 200, value=defaults.top_k, step=1, label=t("chat.top_k"))
+            with gr.Row():
+                repetition = gr.Slider(0.5, 2, value=defaults.repetition_penalty, step=0.05,
+                                       label=t("chat.repetition"))
+                max_new = gr.Slider(1, 4096, value=defaults.max_new_tokens, step=1, label=t("chat.max_new"),
+                                    elem_id="chat-max-new")
+                seed = gr.Number(value=defaults.seed, precision=0, minimum=0, label=t("chat.seed"))
+        conversation = gr.State([])
+        chatbot = gr.Chatbot(height=420, show_label=False, elem_id="chatbot")
         with gr.Row():
             message = gr.Textbox(label=t("chat.input"), placeholder=t("chat.placeholder"), scale=5,
-                                 elem_id="chat-input")
+                                 max_length=chat.MAX_INPUT_CHARS, elem_id="chat-input")
             send_button = gr.Button(t("chat.send"), variant="primary", scale=1, elem_id="chat-send")
-            stop_button = gr.Button(t("chat.stop"), scale=1, elem_id="chat-stop")
-            clear_button = gr.Button(t("chat.clear"), scale=1)
+            stop_button = gr.Button(t("chat.stop"), variant="stop", scale=1, elem_id="chat-stop")
+        with gr.Row():
+            regenerate_button = gr.Button(t("chat.regenerate"), size="sm", elem_id="chat-regenerate")
+            edit_button = gr.Button(t("chat.edit"), size="sm", elem_id="chat-edit")
+            clear_button = gr.Button(t("chat.clear"), size="sm", elem_id="chat-clear")
         status = gr.Markdown(elem_id="chat-status")
+        memory = gr.Markdown(elem_id="chat-memory")
+        with gr.Row():
+            save_format = gr.Radio(["json", "markdown"], value="json", label=t("chat.save_format"))
+            save_button = gr.Button(t("chat.save"), size="sm", elem_id="chat-save")
+            example_button = gr.Button(t("chat.save_example"), size="sm", elem_id="chat-save-example")
+        saved_file = gr.File(label=t("chat.saved_file"), interactive=False, height=60, elem_id="chat-saved-file")
+
+    settings_inputs = [model_picker, system_box, temperature, top_p, top_k, repetition, max_new, seed]
 
     def on_load():
-        picker_update, note = gated(ctx.capabilities().gguf_chat)
-        return picker_update, note
+        return gr.update(choices=_picker_choices(ctx)), gate_note(ctx.capabilities().gguf_chat)
 
-    def on_send(text: str, history: list[dict]):
-        history = list(history or [])
-        if not text.strip():
-            yield history, "", ""
-            return
-        history += [{"role": "user", "content": text}, {"role": "assistant", "content": ""}]
-        yield history, "", "…"
+    def on_refresh_click(current: str):
+        choices = _picker_choices(ctx)
+        return gr.update(choices=choices, value=current if current in [id_ for _, id_ in choices] else "default")
+
+    def on_model_change(choice_id: str, progress=gr.Progress()):
         try:
-            backend = inference.gguf_backend(models.packaged_gguf())
-            started, first, pieces = time.perf_counter(), None, 0
-            for piece in backend.stream(_plain(history[:-1]), inference.GenerationSettings()):
-                first = first or time.perf_counter()
-                pieces += 1
-                history[-1]["content"] += piece
-                yield history, "", ""
-            elapsed = time.perf_counter() - (first or started)
-            yield history, "", (f"first token {((first or started) - started):.2f} s · "
-                                f"{pieces / elapsed if elapsed else 0:.1f} tokens/s")
-        except Exception as error:  # shown in the tab; the chat history is kept
-            yield history, "", error_text(error)
+            choice = _find(ctx, choice_id)
+            started = time.perf_counter()
+            inference.open_backend(choice, ctx.workspace, progress=lambda f, m: progress(f, desc=m))
+            return f"✅ {choice.label} ready ({time.perf_counter() - started:.1f} s)", chat.memory_text()
+        except Exception as error:  # shown beside the picker; the chat keeps working with its history
+            return error_text(error), chat.memory_text()
 
-    ctx.demo.load(on_load, outputs=[model_picker, gate_note])
-    send_events = [
-        send_button.click(on_send, [message, chatbot], [chatbot, message, status]),
-        message.submit(on_send, [message, chatbot], [chatbot, message, status]),
-    ]
-    stop_button.click(None, cancels=send_events)
-    clear_button.click(lambda: ([], ""), outputs=[chatbot, status])
+    def on_send(text, history, choice_id, system, temperature, top_p, top_k, repetition, max_new, seed,
+                request: gr.Request):
+        settings_values = (choice_id, system, temperature, top_p, top_k, repetition, max_new, seed)
+        text = text or ""
+        try:
+            chat.check_input(text)
+        except BadInputError as error:
+            yield history, history, text, error_text(error), gr.update()
+            return
+        if not text.strip():
+            yield history, history, "", "", gr.update()
+            return
+        history = [*history, {"role": "user", "content": text}]
+        for shown, line in respond(ctx, history, *settings_values, session=request.session_hash):
+            yield shown, shown, "", line, gr.update()
+        yield gr.update(), gr.update(), gr.update(), gr.update(), chat.memory_text()
+
+    def on_regenerate_click(history, choice_id, system, temperature, top_p, top_k, repetition, max_new, seed,
+                            request: gr.Request):
+        settings_values = (choice_id, system, temperature, top_p, top_k, repetition, max_new, seed)
+        while history and history[-1]["role"] == "assistant":
+            history = history[:-1]
+        if not history:
+            yield history, history, "", gr.update()
+            return
+        for shown, line in respond(ctx, history, *settings_values, session=request.session_hash):
+            yield shown, shown, line, gr.update()
+        yield gr.update(), gr.update(), gr.update(), chat.memory_text()
+
+    def on_edit_click(history):
+        """Takes the last question back into the box (dropping its answer) so it can be changed and resent."""
+        for index in range(len(history) - 1, -1, -1):
+            if history[index]["role"] == "user":
+                return history[:index], history[:index], history[index]["content"]
+        return history, history, gr.update()
+
+    def on_stop_click(request: gr.Request):
+        _stops.setdefault(request.session_hash, threading.Event()).set()
+
+    def on_save_click(history, fmt, choice_id):
+        try:
+            path = chat.save_conversation(ctx.workspace, history, _find(ctx, choice_id).label, fmt)
+            return str(path), f"💾 Saved to {path}"
+        except Exception as error:  # shown in the status line
+            return None, error_text(error)
+
+    def on_example_click(history):
+        try:
+            path, added = chat.save_training_example(ctx.workspace, history)
+            return (f"➕ Added to {path.name}; the Data tab loads it as a chat dataset." if added
+                    else f"ℹ️ This conversation is already in {path.name}.")
+        except Exception as error:  # shown in the status line
+            return error_text(error)
+
+    ctx.demo.load(on_load, outputs=[model_picker, model_note])
+    refresh_button.click(on_refresh_click, model_picker, model_picker)
+    model_picker.change(on_model_change, model_picker, [model_note, memory])
+    send_outputs = [chatbot, conversation, message, status, memory]
+    send_button.click(on_send, [message, conversation, *settings_inputs], send_outputs)
+    message.submit(on_send, [message, conversation, *settings_inputs], send_outputs)
+    regenerate_button.click(on_regenerate_click, [conversation, *settings_inputs],
+                            [chatbot, conversation, status, memory])
+    edit_button.click(on_edit_click, conversation, [chatbot, conversation, message])
+    stop_button.click(on_stop_click, queue=False)
+    clear_button.click(lambda: ([], [], ""), outputs=[chatbot, conversation, status])
+    save_button.click(on_save_click, [conversation, save_format, model_picker], [saved_file, status])
+    example_button.click(on_example_click, conversation, status)
 
 
-def _plain(history: list[dict]) -> list[dict]:
-    """Chatbot messages carry extra keys (metadata, options); backends get role and content only."""
-    return [{"role": item["role"], "content": item["content"]} for item in history
-            if isinstance(item.get("content"), str)]
+def respond(ctx: AppContext, history: list[dict], choice_id: str, system: str, temperature, top_p, top_k,
+            repetition, max_new, seed, session: str):
+    """Yields (conversation, status line) while an answer streams; the last status has the speed."""
+    stop = _stops.setdefault(session, threading.Event())
+    stop.clear()
+    try:
+        settings = GenerationSettings(max_new_tokens=int(max_new), temperature=float(temperature),
+                                      top_p=float(top_p), top_k=int(top_k),
+                                      repetition_penalty=float(repetition), seed=int(seed or 0))
+        choice = _find(ctx, choice_id)
+        note = yield from _queue(ctx, choice, history, stop)
+        backend = inference.open_backend(choice, ctx.workspace)
+        system = (system or "").strip()
+        prefix = [{"role": "system", "content": system}] if system else []
+        messages, dropped = inference.fit_context(backend, prefix + history, settings)
+        if dropped:
+            note += f" · ✂️ the {dropped} oldest messages no longer fit the context window and were left out"
+    except Exception as error:  # the question stays in the conversation; the reason shows below it
+        yield history, error_text(error)
+        return
+    yield from _stream(backend, messages, settings, history, stop, note)
+
+
+def _queue(ctx: AppContext, choice, history: list[dict], stop: threading.Event):
+    """G6: on an accelerator, wait behind a heavy job; on a CPU, chat anyway and say it will be slower."""
+    job = ctx.jobs.heavy_job()
+    if job is None:
+        return ""
+    if ctx.device().kind == "cpu" or choice.kind == "gguf":
+        return f" · ℹ️ '{job.title}' is running on this machine too, so answers are slower"
+    for line in chat.wait_for_accelerator(ctx.jobs, stop):
+        yield history, line
+    return ""
+
+
+def _stream(backend, messages, settings, history, stop, note):
+    history = [*history, {"role": "assistant", "content": ""}]
+    yield history, "…"
+    usage, started, first = {}, time.perf_counter(), None
+    try:
+        for piece in backend.stream(messages, settings, stop=stop, usage=usage):
+            first = first or time.perf_counter()
+            history = [*history[:-1], {"role": "assistant", "content": history[-1]["content"] + piece}]
+            yield history, "…"
+    except Exception as error:  # keep what was generated so far; show why it ended
+        yield history, error_text(error)
+        return
+    tokens, ended = usage.get("completion_tokens", 0), time.perf_counter()
+    speed = tokens / (ended - first) if first and ended > first else 0.0
+    ttft = f"{(first - started):.2f} s" if first else "–"
+    stopped = " · ⏹ stopped" if stop.is_set() else ""
+    yield history, f"first token {ttft} · {speed:.1f} tokens/s · {tokens} tokens{stopped}{note}"
+
+
+def _picker_choices(ctx: AppContext) -> list[tuple[str, str]]:
+    try:
+        return [(choice.label, choice.id) for choice in inference.list_choices(ctx.workspace)]
+    except Exception:  # e.g. the packaged default model missing: the picker still opens, errors show on use
+        return [(inference.DEFAULT_GGUF_LABEL, "default")]
+
+
+def _find(ctx: AppContext, choice_id: str):
+    for choice in inference.list_choices(ctx.workspace):
+        if choice.id == choice_id:
+            return choice
+    raise BadInputError(f"The model '{choice_id}' is no longer available.", "Click 'Refresh list' and pick again.")

@@ -1,0 +1,91 @@
+"""The Chat tab's answer loop with a fake backend: streaming, stop, context cutting, queueing (G6)."""
+
+from __future__ import annotations
+
+import threading
+from types import SimpleNamespace
+
+import pytest
+
+from core import inference
+from tabs import chat as chat_tab
+from tabs.common import AppContext
+from tests.test_chat_api import FAKE, FakeBackend
+
+SETTINGS = dict(choice_id="fake", system="", temperature=0.0, top_p=0.9, top_k=40, repetition=1.0,
+                max_new=64, seed=0)
+QUESTION = [{"role": "user", "content": "Hi"}]
+
+
+@pytest.fixture
+def ctx(workspace, monkeypatch):
+    backend = FakeBackend(words=6)
+    monkeypatch.setattr(inference, "list_choices", lambda ws: [FAKE])
+    monkeypatch.setattr(inference, "open_backend", lambda choice, ws, progress=None: backend)
+    context = AppContext(workspace)
+    context.backend = backend
+    return context
+
+
+def run(ctx, history=QUESTION, session="s1", **overrides):
+    return list(chat_tab.respond(ctx, history, **{**SETTINGS, **overrides}, session=session))
+
+
+def test_answer_streams_into_the_conversation_and_reports_speed(ctx):
+    steps = run(ctx, system="Be brief.")
+    answers = [history[-1]["content"] for history, _ in steps if history[-1]["role"] == "assistant"]
+    assert answers[1] == "word0 " and answers[-1] == "word0 word1 word2 word3 word4 word5 "
+    assert answers == sorted(answers, key=len)  # text only grows while streaming
+    assert "tokens/s" in steps[-1][1] and "6 tokens" in steps[-1][1] and "first token" in steps[-1][1]
+    assert ctx.backend.received[0][0] == {"role": "system", "content": "Be brief."}
+    assert QUESTION == [{"role": "user", "content": "Hi"}]  # the caller's history is not mutated
+
+
+def test_stop_ends_the_answer_and_keeps_the_partial_text(ctx):
+    ctx.backend.words = 1000
+    stream = chat_tab.respond(ctx, QUESTION, **SETTINGS, session="s2")
+    for history, _ in stream:
+        if history[-1]["role"] == "assistant" and history[-1]["content"].count("word") == 3:
+            chat_tab._stops["s2"].set()  # what the Stop button's handler does for this session
+            break
+    history, status = list(stream)[-1]
+    assert "⏹ stopped" in status and 3 <= history[-1]["content"].count("word") < 10
+
+
+def test_long_history_is_cut_and_the_user_is_told(ctx):
+    ctx.backend.context_length = 300
+    history = [{"role": role, "content": "word " * 40} for _ in range(5) for role in ("user", "assistant")]
+    history, status = run(ctx, history + QUESTION, system="Stay on topic.")[-1]
+    assert "oldest messages no longer fit" in status
+    sent = ctx.backend.received[0]
+    assert sent[0]["role"] == "system" and sent[-1] == QUESTION[0] and len(sent) < 12
+    assert len(history) == 12  # the visible conversation keeps everything
+
+
+def test_bad_settings_are_reported_without_losing_the_question(ctx):
+    history, status = run(ctx, temperature=5)[-1]
+    assert history == QUESTION and "temperature must be between 0 and 2" in status
+
+
+def test_chat_queues_behind_a_heavy_job_on_an_accelerator(ctx, monkeypatch):
+    job = SimpleNamespace(title="Training run-1", state=SimpleNamespace(value="running"))
+    answers = iter([job, job, None])
+    monkeypatch.setattr(ctx.jobs, "heavy_job", lambda: next(answers, None))
+    monkeypatch.setattr(ctx, "device", lambda: SimpleNamespace(kind="cuda"))
+    monkeypatch.setattr(inference, "list_choices",
+                        lambda ws: [inference.ModelChoice(kind="base", model="x", id="fake")])
+    monkeypatch.setattr(chat_tab.chat, "wait_for_accelerator",
+                        lambda jobs, stop: (f"⏳ Waiting: '{j.title}'" for j in iter(jobs.heavy_job, None)))
+    statuses = [status for _, status in run(ctx)]
+    assert statuses[0].startswith("⏳ Waiting: 'Training run-1'") and "tokens/s" in statuses[-1]
+
+
+def test_chat_on_a_cpu_runs_beside_a_heavy_job_and_says_so(ctx, monkeypatch):
+    job = SimpleNamespace(title="Training run-1", state=SimpleNamespace(value="running"))
+    monkeypatch.setattr(ctx.jobs, "heavy_job", lambda: job)
+    monkeypatch.setattr(ctx, "device", lambda: SimpleNamespace(kind="cpu"))
+    assert "'Training run-1' is running on this machine too" in run(ctx)[-1][1]
+
+
+def test_unknown_model_says_to_refresh(ctx):
+    assert "Refresh list" in run(ctx, choice_id="gone")[-1][1]
