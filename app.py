@@ -11,6 +11,7 @@ import os
 
 import gradio as gr
 
+from core import serve
 from core.workspace import Workspace
 from tabs import chat, data, evaluate, export, system, train
 from tabs.common import AppContext
@@ -73,6 +74,7 @@ def main(argv: list[str] | None = None) -> None:
     build_app(ctx).queue(default_concurrency_limit=4).launch(
         server_name=args.host, server_port=args.port, share=args.share, auth=auth,
         max_file_size=MAX_FILE_SIZE, ssr_mode=False, i18n=translations(), show_error=False,
+        app_kwargs={"routes": serve.app_routes(ctx.workspace, ctx.jobs)},  # /v1 API and /web/ (issue 6)
     )
 
 

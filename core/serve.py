@@ -108,6 +108,15 @@ def api_routes(workspace: Workspace, choices: Callable[[], list[ModelChoice]],
     return router.routes
 
 
+def app_routes(workspace: Workspace, jobs) -> list:
+    """The routes app.py serves beside the UI: every model the workspace has, Gradio's login, G6 busy."""
+    def busy() -> str:
+        job = jobs.heavy_job()
+        return f"'{job.title}'" if job else ""
+
+    return api_routes(workspace, lambda: inference.list_choices(workspace), gradio_login, busy)
+
+
 def parse_request(body: dict) -> tuple[list[dict], GenerationSettings, bool]:
     """Messages, settings and the stream flag from an OpenAI request body, or a 400 naming the field."""
     messages = body.get("messages")
