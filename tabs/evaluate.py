@@ -7,6 +7,7 @@ battle record in `core.evaluate.arena` (RELIABILITY R3).
 
 from __future__ import annotations
 
+import os
 import uuid
 from pathlib import Path
 
@@ -99,10 +100,12 @@ NO_BATTLE = {"battle_id": None, "key": None, "item": None}
 
 
 def build(ctx: AppContext) -> None:
-    arena = Arena(ctx.workspace.ratings_db)
+    arena = Arena(ctx.workspace.ratings_db, vote_log=ctx.workspace.root / "votes" / "votes.jsonl")
     with gr.Tab(t("evaluate.tab"), id="evaluate"):
         gr.Markdown(t("evaluate.header"))
         with gr.Accordion(t("evaluate.arena"), open=True):
+            if os.environ.get("SPACE_ID"):  # on a Space only logged-in raters' votes count
+                gr.LoginButton()
             contenders = gr.CheckboxGroup(label=t("evaluate.contenders"), elem_id="arena-contenders")
             with gr.Row():
                 prompt = gr.Textbox(label=t("evaluate.prompt"), scale=3, elem_id="arena-prompt")
@@ -246,8 +249,9 @@ def build(ctx: AppContext) -> None:
                                          + (f"\n\n❌ {job.error}" if job.error else ""))
         results = session.metrics_results(ctx.workspace)
         finished = job is None or job.state.finished
+        newest = {"value": results[0]["job"]} if finished and results else {}  # show the result just in
         return (status, [_result_row(r) for r in results] or None,
-                gr.update(choices=[r["job"] for r in results]), gr.Timer(active=not finished))
+                gr.update(choices=[r["job"] for r in results], **newest), gr.Timer(active=not finished))
 
     def on_metrics_job_change(job_name):
         for result in session.metrics_results(ctx.workspace):

@@ -37,7 +37,7 @@ def test_names_stay_hidden_until_the_vote(workspace):
 
 
 def test_r1_fifty_threads_of_a_hundred_votes_give_the_exact_count(workspace):
-    arena = Arena(workspace.ratings_db, rate_limit=None)
+    arena = Arena(workspace.ratings_db, rate_limit=None, vote_log=workspace.root / "votes" / "votes.jsonl")
     errors = []
 
     def rater(number: int) -> None:
@@ -55,18 +55,20 @@ def test_r1_fifty_threads_of_a_hundred_votes_give_the_exact_count(workspace):
         thread.join()
     assert errors == []
     assert arena.vote_count() == 5000 and len(arena.votes()) == 5000
+    assert sorted(read_votes_file(arena.vote_log), key=repr) == sorted(arena.votes(), key=repr)  # no torn lines
     assert sqlite3.connect(workspace.ratings_db).execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
 def test_r2_a_replayed_vote_is_stored_once(workspace):
-    arena = Arena(workspace.ratings_db)
+    arena = Arena(workspace.ratings_db, vote_log=workspace.root / "votes.jsonl")
     battle = arena.new_battle(["x", "y"], PROMPT, "rater")
     first = arena.vote(battle, "a", "rater", "same-key")
-    assert arena.vote(battle, "a", "rater", "same-key") == first
+    replay = arena.vote(battle, "a", "rater", "same-key")
+    assert replay["replayed"] and (replay["winner"], replay["created"]) == (first["winner"], first["created"])
     assert arena.vote(battle, "b", "rater", "same-key")["winner"] == "a"  # the replay cannot change it
     with pytest.raises(BadInputError, match="already has a vote"):
         arena.vote(battle, "b", "rater", "another-key")
-    assert arena.vote_count() == 1
+    assert arena.vote_count() == 1 and len(arena.vote_log.read_text().splitlines()) == 1
 
 
 def test_r3_tampered_model_ids_and_winner_are_ignored(workspace):

@@ -1,4 +1,5 @@
-"""In a real browser: three blind battles between the default model and a tiny adapter update the leaderboard."""
+"""In a real browser: blind battles between the default model and a tiny adapter update the leaderboard;
+a metrics job runs from the tab and shows a per-sample view; a run report is written."""
 
 import pytest
 
@@ -19,31 +20,61 @@ def make_tiny_adapter_run(workspace, tiny_model_dir):
     (run / "config.yaml").write_text(f"model: {tiny_model_dir}\ndataset: none\nseed: 0\n")
 
 
-def test_three_blind_battles_update_the_leaderboard(tmp_path, tiny_model_dir):
+@pytest.fixture(scope="module")
+def evaluate_page(tmp_path_factory, tiny_model_dir):
     require_chromium()
-    workspace = tmp_path / "workspace"
+    workspace = tmp_path_factory.mktemp("evaluate_browser") / "workspace"
     make_tiny_adapter_run(workspace, tiny_model_dir)
     with running_app(workspace) as url, browser_page() as page:
         page.goto(url)
         page.get_by_role("tab", name="Evaluate").click()
-        contenders = page.locator("#arena-contenders")
-        contenders.get_by_label("run/tiny").wait_for()
-        assert contenders.get_by_label("default", exact=True).is_checked()
-        assert contenders.get_by_label("run/tiny").is_checked()
-        page.locator("#arena-max-tokens input[type=number]").fill("16")
-        page.locator("#arena-prompt textarea").fill("What is the capital of France?")
-        for number, vote in enumerate(["a", "b", "bad"], start=1):
-            page.locator("#arena-next").click()
-            page.wait_for_selector("#arena-vote-a:not([disabled])", timeout=180_000)
-            assert page.locator("#arena-a textarea").input_value().strip() or \
-                page.locator("#arena-b textarea").input_value().strip()
-            assert "run/tiny" not in page.locator("#arena-reveal").inner_text()  # names hidden before the vote
-            page.locator(f"#arena-vote-{vote}").click()
-            page.wait_for_function(
-                "n => (document.querySelector('#leaderboard-advice')?.innerText || '').includes(n + ' votes')",
-                arg=str(number), timeout=60_000)
-            reveal = page.locator("#arena-reveal").inner_text()
-            assert "run/tiny" in reveal and "default" in reveal
-        board = page.locator("#leaderboard").inner_text()
-        assert "run/tiny" in board and "default" in board
-        screenshot(page, "evaluate-arena")
+        yield page
+
+
+def test_three_blind_battles_update_the_leaderboard(evaluate_page):
+    page = evaluate_page
+    contenders = page.locator("#arena-contenders")
+    contenders.get_by_label("run/tiny").wait_for()
+    assert contenders.get_by_label("default", exact=True).is_checked()
+    assert contenders.get_by_label("run/tiny").is_checked()
+    page.locator("#arena-max-tokens input[type=number]").fill("16")
+    page.locator("#arena-prompt textarea").fill("What is the capital of France?")
+    for number, vote in enumerate(["a", "b", "bad"], start=1):
+        page.locator("#arena-next").click()
+        page.wait_for_selector("#arena-vote-a:not([disabled])", timeout=180_000)
+        assert page.locator("#arena-a textarea").input_value().strip() or \
+            page.locator("#arena-b textarea").input_value().strip()
+        assert "run/tiny" not in page.locator("#arena-reveal").inner_text()  # names hidden before the vote
+        page.locator(f"#arena-vote-{vote}").click()
+        page.wait_for_function(
+            "n => (document.querySelector('#leaderboard-advice')?.innerText || '').includes(n + ' votes')",
+            arg=str(number), timeout=60_000)
+        reveal = page.locator("#arena-reveal").inner_text()
+        assert "run/tiny" in reveal and "default" in reveal
+        assert page.locator("#arena-vote-a").is_disabled()  # one vote per battle
+    board = page.locator("#leaderboard").inner_text()
+    assert "run/tiny" in board and "default" in board
+    screenshot(page, "evaluate-arena")
+
+
+def test_metrics_job_and_report_from_the_tab(evaluate_page):
+    page = evaluate_page
+    page.get_by_role("button", name="Automatic metrics").click()
+    page.locator("#metrics-start").wait_for()
+    page.get_by_label("Samples").fill("2")
+    page.locator("#metrics-start").click()  # the default GGUF on the shipped set
+    page.wait_for_function(
+        "() => /succeeded|failed|interrupted/.test(document.querySelector('#metrics-status')?.innerText || '')",
+        timeout=240_000)
+    status = page.locator("#metrics-status").inner_text()
+    assert "succeeded" in status and "2 samples" in status and "not computed for GGUF" in status
+    assert "default" in page.locator("#metrics-table").inner_text()
+    page.wait_for_function(
+        "() => (document.querySelector('#metrics-samples')?.innerText || '').includes('en-capital')", timeout=30_000)
+    page.get_by_role("button", name="Run report").click()
+    page.locator("#report-make").click()
+    page.wait_for_function(
+        "() => (document.querySelector('#report-preview')?.innerText || '').includes('Run tiny: evaluation report')",
+        timeout=60_000)
+    assert "run/tiny" in page.locator("#report-preview").inner_text()  # arena standing made it in
+    screenshot(page, "evaluate-metrics-report")

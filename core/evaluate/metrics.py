@@ -152,7 +152,8 @@ def run_job(ctx) -> dict:
     result.update(data=str(params["data"]), finished=time.time())
     atomic.write_json(Path(ctx.folder) / "metrics.json", result)
     ctx.event(**{key: value for key, value in result["summary"].items() if value is not None})
-    return {"message": summary_line(result["summary"]), "metrics": str(Path(ctx.folder) / "metrics.json")}
+    message = " ".join([summary_line(result["summary"]), *result["notes"]])
+    return {"message": message, "metrics": str(Path(ctx.folder) / "metrics.json")}
 
 
 def summary_line(summary: dict) -> str:
