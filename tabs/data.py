@@ -84,12 +84,12 @@ def build(ctx: AppContext) -> None:
             files = gr.File(label=t("data.files"), file_count="multiple", elem_id="data-files", scale=3)
             paths = gr.Textbox(label=t("data.paths"), lines=4, elem_id="data-paths", scale=2)
         detected = gr.Markdown(elem_id="data-detected")
-        with gr.Accordion(t("data.mapping"), open=False):
+        with gr.Accordion(t("data.mapping"), open=False, elem_id="data-mapping"):
             gr.Markdown(t("data.mapping_note"))
             with gr.Row():
                 mapping = [gr.Dropdown([], label=t(f"data.map_{name}"), allow_custom_value=True,
                                        elem_id=f"data-map-{name}") for name in MAP_FIELDS]
-        with gr.Accordion(t("data.cleaning"), open=False):
+        with gr.Accordion(t("data.cleaning"), open=False, elem_id="data-cleaning"):
             with gr.Row():
                 nfc = gr.Checkbox(DEFAULTS.nfc, label=t("data.nfc"), elem_id="data-nfc")
                 html = gr.Checkbox(DEFAULTS.html_to_text, label=t("data.html"), elem_id="data-html")

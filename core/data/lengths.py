@@ -53,9 +53,14 @@ def _label(model: str) -> str:
 
 
 def histogram(lengths: list[int], cutoff: int, bins: int = 20) -> dict:
-    """Equal-width bins from 0 to past the cutoff, so the cutoff is visible against the data."""
-    top = max([cutoff * 5 // 4 if cutoff else 0, *lengths, 1])
-    width = max(1, -(-top // bins))
+    """Equal-width bins over the data, reaching past the cutoff when the cutoff is near the data.
+
+    A cutoff far above every length would squash all bars into the first bin, so then the bins cover
+    the data only and the plot says the cutoff is off to the right.
+    """
+    longest = max(lengths, default=0)
+    top = max(cutoff * 5 // 4, longest) if cutoff and cutoff <= 2 * longest else longest
+    width = max(1, -(-(top + 1) // bins))
     counts = [0] * bins
     for length in lengths:
         counts[min(bins - 1, length // width)] += 1

@@ -102,9 +102,12 @@ def histogram_figure(report: dict):
     figure = Figure(figsize=(7, 2.6), tight_layout=True)
     axes = figure.add_subplot()
     axes.bar(edges[:-1], counts, width=edges[1] - edges[0], align="edge", color="#5b8def")
-    if histogram["cutoff"]:
-        axes.axvline(histogram["cutoff"], color="#d62728", linestyle="--", label=f"cutoff {histogram['cutoff']}")
+    cutoff = histogram["cutoff"]
+    if cutoff and cutoff <= edges[-1]:
+        axes.axvline(cutoff, color="#d62728", linestyle="--", label=f"cutoff {cutoff}")
         axes.legend()
+    elif cutoff:
+        axes.set_title(f"cutoff {cutoff} is beyond every conversation", fontsize=9)
     axes.set_xlabel(f"length in {unit}")
     axes.set_ylabel("conversations")
     return figure
