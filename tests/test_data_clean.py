@@ -105,8 +105,10 @@ def test_exact_dedup_ignores_case_and_spaces_and_keeps_first(tmp_path):
 
 
 def test_near_dedup_follows_threshold(tmp_path):
-    answer = ("Boil the egg for six minutes, then move it to cold water for a minute so the white sets "
-              "while the yolk stays runny. Peel it under running water.")
+    answer = ("Bring a small pan of water to a rolling boil, lower the egg in gently with a spoon and boil "
+              "it for six minutes, then move it to a bowl of cold water for a minute so the white sets while "
+              "the yolk stays runny. Tap the shell all over, peel it under running water, season it with salt "
+              "and pepper and eat it while it is still warm, with toast cut into strips for dipping.")
     path = write_jsonl(tmp_path / "n.jsonl", [chat("How do I make a soft-boiled egg?", answer),
                                              chat("How do I make a soft boiled egg?", answer.replace("six", "6")),
                                              chat("What is the boiling point of water?", "100 °C at sea level.")])

@@ -93,6 +93,8 @@ def _join_same_role(turns: list[dict], options: PrepareOptions, fixes: list[str]
 def _fix_ends(turns: list[dict], options: PrepareOptions, fixes: list[str]) -> list[dict]:
     system = turns[:1] if turns[0]["role"] == "system" else []
     body = turns[len(system):]
+    if body and body[0]["role"] == "user" and body[-1]["role"] == "assistant":
+        return turns  # the common case, checked first because it is nearly every row
     start = next((i for i, t in enumerate(body) if t["role"] == "user"), len(body))
     end = max((i + 1 for i, t in enumerate(body) if t["role"] == "assistant"), default=0)
     if start > 0:

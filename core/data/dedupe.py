@@ -1,22 +1,27 @@
 """Exact and near-duplicate detection for canonical conversations (RELIABILITY D6).
 
 Contract: `exact_key(messages)` is equal for conversations that differ only in case and whitespace;
-`record_id(messages, tools)` is a stable content hash used as the record's `id`. `NearDuplicates.seen(text)`
-answers True when an earlier text is at least `threshold` similar (MinHash estimate of the Jaccard
-similarity of character 5-grams, which works for Chinese as well as English), and remembers the text
-otherwise. Callers feed records in input order, so the first of a group is always the one kept.
+`record_id(messages, tools)` is a stable content hash used as the record's `id`.
+`NearDuplicates(threshold).flags(texts)` returns, in order, True for each text whose estimated Jaccard
+similarity to an EARLIER kept text is at least `threshold`, so the first of a group is always kept and
+the same input always gives the same answer. Similarity is over word 3-grams, where every CJK character
+counts as a word, so Chinese works as well as English.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import re
 
 import numpy as np
 
-SHINGLE = 5
+SHINGLE = 3
 NUM_PERM = 64  # 64 permutations: a similarity estimate within ~±0.06, twice as fast as 128
-LSH_MAX_THRESHOLD = 0.95
+LSH_MAX_THRESHOLD = 0.95  # above this, 64 permutations cannot form the two bands LSH needs
+CHUNK = 512  # conversations per numpy batch: ~20 MB of permuted hashes at a time
+TOKEN = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af]|[^\W_]+")
+MASK32 = np.uint64(0xFFFFFFFF)
 
 
 def exact_key(messages: list[dict]) -> bytes:
@@ -25,59 +30,79 @@ def exact_key(messages: list[dict]) -> bytes:
 
 
 def record_id(messages: list[dict], tools=None) -> str:
-    payload = json.dumps([messages, tools] if tools else messages, ensure_ascii=False, sort_keys=True)
-    return hashlib.sha256(payload.encode("utf-8")).hexdigest()[:16]
+    payload = "\x1f".join(m["role"] + "\x1e" + m["content"] for m in messages)
+    if tools:
+        payload += "\x1d" + json.dumps(tools, ensure_ascii=False, sort_keys=True)
+    return hashlib.blake2b(payload.encode("utf-8"), digest_size=8).hexdigest()
 
 
 def comparable_text(messages: list[dict]) -> str:
-    return " ".join(" ".join(m["content"].casefold().split()) for m in messages if m["role"] != "system")
+    return " ".join(m["content"].casefold() for m in messages if m["role"] != "system")
 
 
 class NearDuplicates:
-    """datasketch's MinHash LSH index over signatures of character 5-grams."""
+    """MinHash signatures with LSH banding, in the band sizes datasketch picks for the threshold.
+
+    Hand-written on numpy rather than datasketch's MinHash/MinHashLSH objects: those hash each shingle
+    in a Python loop and build objects per conversation, about 1 ms each, which alone would miss the
+    3,000 conversations/s goal; here a batch of conversations is hashed and permuted in one array.
+    """
 
     def __init__(self, threshold: float) -> None:
-        from datasketch import MinHash, MinHashLSH
+        from datasketch.lsh import _optimal_param
 
         self.threshold = threshold
-        self._minhash = MinHash
-        self._permutations = MinHash(num_perm=NUM_PERM, seed=1).permutations
-        # LSH only proposes candidates; above ~0.95 it cannot form two bands of 64 permutations, so it
-        # proposes at 0.95 and every candidate is checked against the real threshold.
-        self._lsh = MinHashLSH(threshold=min(threshold, LSH_MAX_THRESHOLD), num_perm=NUM_PERM)
-        self._signatures: list = []
+        # Recall-weighted bands: a missed pair stays a duplicate, while a false candidate only costs one
+        # signature comparison, because every candidate is checked against the threshold below.
+        self.bands, self.rows = _optimal_param(min(threshold, LSH_MAX_THRESHOLD), NUM_PERM, 0.1, 0.9)
+        generator = np.random.RandomState(1)
+        self._a = generator.randint(0, 2**31, NUM_PERM).astype(np.uint64) * np.uint64(2) + np.uint64(1)
+        self._b = generator.randint(0, 2**32, NUM_PERM, dtype=np.uint64)
+        self._vocabulary: dict[str, int] = {}
+        self._tables: list[dict[bytes, list[int]]] = [{} for _ in range(self.bands)]
+        self._signatures: list[np.ndarray] = []
 
-    def seen(self, text: str) -> bool:
-        signature = self._signature(text)
-        for key in self._lsh.query(signature):
-            if signature.jaccard(self._signatures[key]) >= self.threshold:
+    def flags(self, texts: list[str]) -> list[bool]:
+        flags = []
+        for start in range(0, len(texts), CHUNK):
+            flags += [self._seen(signature) for signature in self._signatures_of(texts[start:start + CHUNK])]
+        return flags
+
+    def _seen(self, signature: np.ndarray) -> bool:
+        keys = [signature[i * self.rows:(i + 1) * self.rows].tobytes() for i in range(self.bands)]
+        candidates = {c for table, key in zip(self._tables, keys) for c in table.get(key, ())}
+        for candidate in sorted(candidates):
+            if np.count_nonzero(signature == self._signatures[candidate]) >= self.threshold * NUM_PERM:
                 return True
-        self._lsh.insert(len(self._signatures), signature, check_duplication=False)
+        for table, key in zip(self._tables, keys):
+            table.setdefault(key, []).append(len(self._signatures))
         self._signatures.append(signature)
         return False
 
-    def _signature(self, text: str):
-        signature = self._minhash(num_perm=NUM_PERM, permutations=self._permutations, scheme="affine32",
-                                  hashfunc=_identity)
-        signature.update_batch(shingle_hashes(text).tolist())
-        return signature
+    def _signatures_of(self, texts: list[str]) -> np.ndarray:
+        ids, starts = [], []
+        for text in texts:
+            tokens = [self._vocabulary.setdefault(t, len(self._vocabulary)) for t in TOKEN.findall(text)]
+            starts.append(len(ids))
+            ids += tokens + [2**31] * max(0, SHINGLE - len(tokens))  # pad: a short text is one shingle
+        points = np.asarray(ids, dtype=np.uint64)
+        count = len(points) - SHINGLE + 1
+        hashes = np.zeros(count, dtype=np.uint64)
+        for offset in range(SHINGLE):
+            hashes = hashes * np.uint64(1_000_003) + points[offset:offset + count]
+        hashes = _mix(hashes)
+        permuted = (hashes[:, None] * self._a[None, :] + self._b[None, :]) & MASK32
+        ends = np.asarray(starts[1:] + [len(points)], dtype=np.int64)
+        crossing = np.concatenate([np.arange(end - SHINGLE + 1, end) for end in ends])
+        permuted[crossing[crossing < count]] = MASK32  # shingles that span two conversations
+        return np.minimum.reduceat(permuted, np.asarray(starts), axis=0).astype(np.uint32)
 
 
-def shingle_hashes(text: str) -> np.ndarray:
-    """32-bit hashes of every character 5-gram, computed in numpy.
-
-    datasketch's own `update_batch` would hash each shingle with SHA-1 in a Python loop, which is about
-    ten times slower than this rolling polynomial hash over the code points.
-    """
-    points = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32).astype(np.uint64)
-    if len(points) < SHINGLE:
-        points = np.concatenate([points, np.zeros(SHINGLE - len(points), dtype=np.uint64)])
-    count = len(points) - SHINGLE + 1
-    hashes = np.zeros(count, dtype=np.uint64)
-    for offset in range(SHINGLE):
-        hashes = hashes * np.uint64(1_000_003) + points[offset:offset + count]
-    return np.unique((hashes ^ (hashes >> np.uint64(29))) & np.uint64(0xFFFFFFFF))
-
-
-def _identity(value: int) -> int:
-    return value
+def _mix(values: np.ndarray) -> np.ndarray:
+    """MurmurHash3's 64-bit finaliser, so near shingle ids get unrelated hashes."""
+    values ^= values >> np.uint64(33)
+    values *= np.uint64(0xFF51AFD7ED558CCD)
+    values ^= values >> np.uint64(33)
+    values *= np.uint64(0xC4CEB9FE1A85EC53)
+    values ^= values >> np.uint64(33)
+    return values & MASK32

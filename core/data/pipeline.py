@@ -58,7 +58,6 @@ def prepare(inputs: Sequence[str | Path | Source], options: PrepareOptions | Non
     kept, rejects, fixes, files, rows = [], [], Counter(), [], 0
     exact: set[bytes] = set()
     origins: dict[str, tuple[str, int]] = {}
-    near = dedupe.NearDuplicates(options.near_dup_threshold) if options.near_dup_threshold else None
     for index, source in enumerate(sources):
         if progress:
             progress(index, len(sources) + 1, f"reading {source.path.name}")
@@ -72,15 +71,16 @@ def prepare(inputs: Sequence[str | Path | Source], options: PrepareOptions | Non
                       "evidence": evidence, "rows": len(table)})
         for line, raw in table:
             record = _convert(source, format_, line, raw, options, rejects, fixes)
-            if record is not None and _unique(record, exact, near, options):
+            if record is not None and _is_new(record, exact, options):
                 kept.append(record)
                 origins.setdefault(record["id"], (source.path.name, line))
             elif record is not None:
-                rejects.append(Reject(record.pop("_dup"), source.name, source.path.name, line,
+                rejects.append(Reject("duplicate", source.name, source.path.name, line,
                                       "same as an earlier conversation", raw))
-    if progress:
-        progress(len(sources), len(sources) + 1, "measuring lengths")
     _check_drop_share(rows, rejects, options)
+    if progress:
+        progress(len(sources), len(sources) + 1, "removing near duplicates, measuring lengths")
+    kept = _remove_near_duplicates(kept, options, rejects, origins)
     kept, lengths_, unit = _filter_length(kept, options, rejects, origins)
     kept = _apply_caps(kept, options, rejects, origins)
     train, validation = split(kept, options.validation_share, options.seed)
@@ -129,17 +129,26 @@ def _convert(source: Source, format_: str, line: int, raw: Any, options: Prepare
             "messages": messages, **extra}
 
 
-def _unique(record: dict, exact: set, near, options: PrepareOptions) -> bool:
-    if options.exact_dedup:
-        key = dedupe.exact_key(record["messages"])
-        if key in exact:
-            record["_dup"] = "duplicate"
-            return False
-        exact.add(key)
-    if near is not None and near.seen(dedupe.comparable_text(record["messages"])):
-        record["_dup"] = "near_duplicate"
+def _is_new(record: dict, exact: set, options: PrepareOptions) -> bool:
+    if not options.exact_dedup:
+        return True
+    key = dedupe.exact_key(record["messages"])
+    if key in exact:
         return False
+    exact.add(key)
     return True
+
+
+def _remove_near_duplicates(kept: list[dict], options: PrepareOptions, rejects: list, origins: dict) -> list:
+    if not options.near_dup_threshold:
+        return kept
+    near = dedupe.NearDuplicates(options.near_dup_threshold)
+    flags = near.flags([dedupe.comparable_text(record["messages"]) for record in kept])
+    for record, flagged in zip(kept, flags):
+        if flagged:
+            rejects.append(Reject("near_duplicate", record["source"], *origins[record["id"]],
+                                  f"at least {options.near_dup_threshold:.0%} similar to an earlier one", record))
+    return [record for record, flagged in zip(kept, flags) if not flagged]
 
 
 def _check_drop_share(rows: int, rejects: list, options: PrepareOptions) -> None:
