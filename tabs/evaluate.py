@@ -106,7 +106,9 @@ def build(ctx: AppContext) -> None:
         with gr.Accordion(t("evaluate.arena"), open=True):
             if os.environ.get("SPACE_ID"):  # on a Space only logged-in raters' votes count
                 gr.LoginButton()
-            contenders = gr.CheckboxGroup(label=t("evaluate.contenders"), elem_id="arena-contenders")
+            with gr.Row():
+                contenders = gr.CheckboxGroup(label=t("evaluate.contenders"), scale=5, elem_id="arena-contenders")
+                refresh_button = gr.Button(t("evaluate.refresh"), size="sm", scale=1, elem_id="evaluate-refresh")
             with gr.Row():
                 prompt = gr.Textbox(label=t("evaluate.prompt"), scale=3, elem_id="arena-prompt")
                 prompt_set = gr.Dropdown(label=t("evaluate.prompt_set"), scale=1, elem_id="arena-prompt-set")
@@ -154,7 +156,6 @@ def build(ctx: AppContext) -> None:
                 report_button = gr.Button(t("evaluate.report_make"), elem_id="report-make")
                 writeup_runs = gr.Dropdown(multiselect=True, label=t("evaluate.writeup_runs"), elem_id="writeup-runs")
                 writeup_button = gr.Button(t("evaluate.writeup_make"), elem_id="writeup-make")
-            refresh_button = gr.Button(t("evaluate.refresh"), size="sm")
             report_files = gr.File(file_count="multiple", interactive=False, elem_id="report-files")
             report_preview = gr.Markdown(elem_id="report-preview")
         battle = gr.State(dict(NO_BATTLE))
@@ -163,8 +164,8 @@ def build(ctx: AppContext) -> None:
 
     def on_page_load():
         running = [job for job in ctx.jobs.list(kind="evaluate") if not job.state.finished]
-        folder = str(running[0].folder) if running else None
-        return (*on_refresh_clicked(), *board_updates(), folder, gr.Timer(active=bool(folder)))
+        folder = str(running[0].folder) if running else None  # re-attach to a job started before a reload
+        return (*on_refresh_clicked(), *board_updates(), folder, *on_metrics_tick(folder))
 
     def on_refresh_clicked():
         keys = list(list_contenders(ctx.workspace))
@@ -276,7 +277,8 @@ def build(ctx: AppContext) -> None:
     board_outputs = [leaderboard, advice, ratings_plot, win_rates, battle_counts]
     list_outputs = [contenders, prompt_set, metrics_model, metrics_data, report_run, writeup_runs]
     battle_outputs = [battle, shown_prompt, answer_a, answer_b, reveal, next_button, *vote_buttons]
-    ctx.demo.load(on_page_load, outputs=[*list_outputs, *board_outputs, metrics_folder, metrics_timer])
+    metrics_outputs = [metrics_status, metrics_table, metrics_job, metrics_timer]
+    ctx.demo.load(on_page_load, outputs=[*list_outputs, *board_outputs, metrics_folder, *metrics_outputs])
     refresh_button.click(on_refresh_clicked, outputs=list_outputs)
     next_button.click(on_next_clicked, [battle, contenders, prompt, prompt_set, prompt_file, max_tokens,
                                                  session_id], battle_outputs)
@@ -288,8 +290,7 @@ def build(ctx: AppContext) -> None:
     metrics_start.click(on_metrics_start_clicked, [metrics_model, metrics_data, metrics_limit, metrics_loss],
                         [metrics_folder, metrics_status, metrics_timer])
     metrics_stop.click(on_metrics_stop_clicked, metrics_folder, metrics_status)
-    metrics_timer.tick(on_metrics_tick, metrics_folder,
-                       [metrics_status, metrics_table, metrics_job, metrics_timer])
+    metrics_timer.tick(on_metrics_tick, metrics_folder, metrics_outputs)
     metrics_job.change(on_metrics_job_change, metrics_job, samples_table)
     report_button.click(on_report_clicked, report_run, [report_files, report_preview])
     writeup_button.click(on_writeup_clicked, writeup_runs, [report_files, report_preview])
