@@ -67,7 +67,7 @@ def test_metrics_job_and_report_from_the_tab(evaluate_page):
         "() => /succeeded|failed|interrupted/.test(document.querySelector('#metrics-status')?.innerText || '')",
         timeout=240_000)
     status = page.locator("#metrics-status").inner_text()
-    assert "succeeded" in status and "2 samples" in status and "not computed for GGUF" in status
+    assert "succeeded" in status and "2 samples" in status and "perplexity" in status
     assert "default" in page.locator("#metrics-table").inner_text()
     page.wait_for_function(
         "() => (document.querySelector('#metrics-samples')?.innerText || '').includes('en-capital')", timeout=30_000)

@@ -165,3 +165,16 @@ def test_metrics_command_on_the_packaged_default_model(workspace):
     assert output.returncode == 0, output.stderr
     result = json.loads(output.stdout)
     assert result["summary"]["samples"] == 2 and result["summary"]["mean_length"] > 0
+
+
+@pytest.mark.slow
+def test_gguf_held_out_loss_prefers_the_right_answer():
+    from core.evaluate import heldout
+    from core.models import packaged_gguf
+
+    right, wrong = heldout.gguf_losses(packaged_gguf(), [
+        PromptItem("1", ("What is the capital of France?",), "The capital of France is Paris."),
+        PromptItem("2", ("What is the capital of France?",), "Purple bananas sing on Tuesdays.")])
+    # only the reference and its end-of-turn count: "The capital of France is Paris.<|im_end|>\n" is 9 tokens
+    assert (right[1], wrong[1]) == (9, 11)
+    assert 0 < right[0] < 1.0 < 4.0 < wrong[0]  # measured: 0.34 vs 6.27

@@ -1,9 +1,10 @@
-"""Held-out loss on reference answers, for transformers models (a base, or a base + adapter).
+"""Held-out loss on reference answers: transformers models (a base, or base + adapter) and GGUF files.
 
 For each prompt item the conversation is rendered with the model's own chat template twice: without the
 reference (ending at the generation prompt) and with it. Only the tokens after the shared prefix, the
 reference answer and its end-of-turn marker, count, as in assistant-only SFT loss, so the figure
-matches the eval_loss a training run logs on the same split.
+matches the eval_loss a training run logs on the same split. A GGUF is scored the same way through
+llama.cpp's logits, which is what tells whether a quantisation hurt.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from pathlib import Path
 from core.workspace import Workspace
 
 MAX_TOKENS = 2048  # longer conversations are cut from the left; the reference is at the end
+GGUF_MAX_TOKENS = 1024
 
 
 def load(choice, workspace: Workspace):
@@ -54,8 +56,60 @@ def sample_loss(model, tokenizer, item) -> tuple[float, int]:
 
 def losses(choice, items, workspace: Workspace) -> list[tuple[float, int]]:
     """(loss, tokens) per item; items without a reference give (0.0, 0)."""
+    if choice.kind == "gguf":
+        return gguf_losses(Path(choice.gguf), items)
     model, tokenizer = load(choice, workspace)
     return [sample_loss(model, tokenizer, item) if item.reference else (0.0, 0) for item in items]
+
+
+def gguf_losses(path: Path, items) -> list[tuple[float, int]]:
+    """The same loss from a GGUF: its own template and tokenizer, logits from llama.cpp."""
+    from llama_cpp import Llama
+
+    from core.inference import default_threads
+
+    # logits_all keeps n_ctx x vocab floats (~200 MB for the default model at 1024 tokens).
+    llama = Llama(model_path=str(path), n_ctx=GGUF_MAX_TOKENS, logits_all=True, n_threads=default_threads(),
+                  verbose=False)
+    results = []
+    for item in items:
+        if not item.reference:
+            results.append((0.0, 0))
+            continue
+        prompt_ids, full_ids = _gguf_token_pair(llama, item)
+        start = _common_prefix(prompt_ids, full_ids)
+        cut = max(0, len(full_ids) - GGUF_MAX_TOKENS)
+        full_ids, start = full_ids[cut:], max(1, start - cut)
+        llama.reset()
+        llama.eval(full_ids)
+        results.append(_nll(llama.scores[: len(full_ids)], full_ids, start))
+    return results
+
+
+def _gguf_token_pair(llama, item) -> tuple[list[int], list[int]]:
+    from core import templates
+
+    template = llama.metadata.get("tokenizer.chat_template") or ""
+    bos, eos = (llama.detokenize([token], special=True).decode("utf-8", "replace")
+                for token in (llama.token_bos(), llama.token_eos()))
+    messages = [*item.history, {"role": "user", "content": item.turns[-1]}]
+    prompt = templates.render(template, messages, bos_token=bos, eos_token=eos, add_generation_prompt=True)
+    full = templates.render(template, [*messages, {"role": "assistant", "content": item.reference}],
+                            bos_token=bos, eos_token=eos, add_generation_prompt=False)
+    return tuple(llama.tokenize(text.encode("utf-8"), add_bos=False, special=True) for text in (prompt, full))
+
+
+def _nll(logits, ids: list[int], start: int) -> tuple[float, int]:
+    """Mean negative log-likelihood of ids[start:], each predicted from the logits one position before."""
+    import numpy as np
+
+    rows = np.asarray(logits[start - 1: len(ids) - 1], dtype=np.float64)
+    if not len(rows):
+        return 0.0, 0
+    top = rows.max(axis=1, keepdims=True)
+    log_norm = top[:, 0] + np.log(np.exp(rows - top).sum(axis=1))
+    targets = rows[np.arange(len(rows)), ids[start:]]
+    return float((log_norm - targets).mean()), len(rows)
 
 
 def _common_prefix(a: list[int], b: list[int]) -> int:

@@ -2,8 +2,8 @@
 
 Per sample: ROUGE-L F1 (rouge-score) and sentence BLEU (sacrebleu) against the reference, answer
 length in tokens, and whether the answer is empty or looping. Over the set: the means, corpus BLEU, the
-empty / looping rates and, for transformers models, held-out loss and perplexity on the references
-(`core.evaluate.heldout`). Text is split the same way everywhere: a CJK character is one token, other
+empty / looping rates and held-out loss and perplexity on the references (`core.evaluate.heldout`, for
+transformers models and GGUFs alike). Text is split the same way everywhere: a CJK character is one token, other
 text splits into words, so English and Chinese answers are measured alike. sacrebleu's "zh" tokenizer
 does the same (and equals its default "13a" on text without Chinese).
 """
@@ -33,7 +33,7 @@ class MetricsSettings:
     max_new_tokens: int = 128
     """Answer length cap; a looping answer runs to it."""
     held_out_loss: bool = True
-    """Also compute loss / perplexity on the references (transformers models only)."""
+    """Also compute loss / perplexity on the references (loads the model a second time)."""
 
     def __post_init__(self) -> None:
         if not 1 <= self.limit <= 10_000:
@@ -118,22 +118,20 @@ def evaluate(choice, items: list[PromptItem], workspace: Workspace, settings: Me
                         **score_sample(answer, item.reference)})
         progress(number, len(items), f"Answered {number} of {len(items)}")
     notes = []
-    if settings.held_out_loss and samples:
-        notes.append(_add_held_out_loss(choice, items[: len(samples)], samples, workspace, progress))
-    return {"model": describe_choice(choice), "summary": summarise(samples), "samples": samples,
-            "notes": [note for note in notes if note]}
+    if not any(item.reference for item in items):
+        notes.append("This set has no reference answers, so ROUGE-L, BLEU and loss are left out.")
+    elif settings.held_out_loss and samples:
+        _add_held_out_loss(choice, items[: len(samples)], samples, workspace, progress)
+    return {"model": describe_choice(choice), "summary": summarise(samples), "samples": samples, "notes": notes}
 
 
-def _add_held_out_loss(choice, items, samples, workspace, progress) -> str:
+def _add_held_out_loss(choice, items, samples, workspace, progress) -> None:
     from core.evaluate import heldout
 
-    if choice.kind == "gguf":
-        return "Held-out loss is not computed for GGUF files (llama.cpp gives no per-token loss here)."
     progress(len(samples), len(samples), "Computing held-out loss on the references…")
     for sample, (loss, count) in zip(samples, heldout.losses(choice, items, workspace)):
         if count:
             sample["loss"], sample["loss_tokens"] = loss, count
-    return ""
 
 
 def run_job(ctx) -> dict:
