@@ -179,10 +179,21 @@ def export(model_dir: Path, out_dir: Path, name: str, quants: list[str], progres
         write_modelfile(path, metadata)
         entries[quant] = {"file": path.name, "bytes": path.stat().st_size,
                           "estimated_bytes": estimate.sizes[quant], "stop": metadata["stop"]}
-    manifest = {"files": entries, "recommended": estimate.recommended, "reason": estimate.reason}
+    manifest = {"files": {**_earlier_files(out_dir), **entries}, "recommended": estimate.recommended,
+                "reason": estimate.reason}
     atomic.write_json(out_dir / "manifest.json", manifest)
     report(steps, steps, "GGUF export done.")
     return manifest
+
+
+def _earlier_files(out_dir: Path) -> dict:
+    """Entries of an earlier export whose files are still there, so a later Q4_K_M keeps the Q8_0 listed."""
+    path = out_dir / "manifest.json"
+    try:
+        files = json.loads(path.read_text(encoding="utf-8"))["files"] if path.is_file() else {}
+    except (ValueError, KeyError):
+        return {}
+    return {quant: entry for quant, entry in files.items() if (out_dir / entry["file"]).is_file()}
 
 
 def _tensor_shapes(model_dir: Path) -> list[tuple[int, ...]]:

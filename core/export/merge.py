@@ -113,3 +113,13 @@ def _copy_chat_template(source: Path, target: Path) -> None:
     jinja = source / "chat_template.jinja"
     if jinja.is_file() and not (target / "chat_template.jinja").is_file():
         shutil.copyfile(jinja, target / "chat_template.jinja")
+
+
+def ensure_merged(workspace: Workspace, run: Run, settings: MergeSettings = MergeSettings()) -> Path:
+    """The merged folder, merging again only when the adapter is newer than the last merge."""
+    out = merged_dir(run)
+    marker = out / "chatsmith_merge.json"
+    adapter = run.adapter / "adapter_model.safetensors"
+    if marker.is_file() and marker.stat().st_mtime >= adapter.stat().st_mtime:
+        return out
+    return merge_run(workspace, run, settings, out)

@@ -1,0 +1,74 @@
+"""Round-trip: base + adapter, merged and GGUFs answer the same greedy prompts; bad merges fail loudly."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from core.export import gguf, merge, roundtrip
+from core.export.run import open_run
+from core.workspace import Workspace
+from tests.test_export_support import make_run
+
+
+def _export(workspace, base_dir, quants, scale=0.5):
+    make_run(workspace, base_dir, scale=scale)
+    run = open_run(workspace, "run-1")
+    merged = merge.merge_run(workspace, run)
+    manifest = gguf.export(merged, run.exports / "gguf", run.name, quants)
+    files = {q: run.exports / "gguf" / entry["file"] for q, entry in manifest["files"].items()}
+    return run, merged, files
+
+
+def test_tiny_round_trip_report(workspace, tiny_model_dir):
+    run, merged, files = _export(workspace, tiny_model_dir, ["F16"])
+    report = roundtrip.roundtrip(workspace, run, merged, files, max_new_tokens=8, log=lambda line: None)
+    roundtrip.write_report(run, report)
+    assert report["models"]["merged"]["agreement"] == 1.0
+    assert report["models"]["merged"]["first_divergence"] == [None, None, None]
+    f16 = report["models"]["F16"]
+    assert 0.0 <= f16["agreement"] <= 1.0 and len(f16["first_divergence"]) == 3
+    assert math.isfinite(f16["perplexity"]) and f16["perplexity_vs_f16"] == 1.0
+    assert (run.exports / "roundtrip.json").is_file()
+
+
+def test_merged_model_that_answers_differently_fails_loudly(workspace, tiny_model_dir, monkeypatch):
+    make_run(workspace, tiny_model_dir)
+    run = open_run(workspace, "run-1")
+    merged = merge.merge_run(workspace, run)
+    real = roundtrip._hf_generate
+    calls = []
+
+    def drifting(model, prompts, max_new_tokens, eos):
+        calls.append(1)
+        outputs = real(model, prompts, max_new_tokens, eos)
+        return outputs if len(calls) == 1 else [[t + 1 for t in out] for out in outputs]
+
+    monkeypatch.setattr(roundtrip, "_hf_generate", drifting)
+    with pytest.raises(merge.ExportCheckError, match="differ from base \\+ adapter"):
+        roundtrip.roundtrip(workspace, run, merged, {}, max_new_tokens=4, log=lambda line: None)
+
+
+def test_compare_counts_agreement_and_first_divergence(default_tokenizer_dir):
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(default_tokenizer_dir)
+    result = roundtrip.compare([[1, 2, 3, 4], [5, 6]], [[1, 2, 9, 4], [5, 6, 7]], tokenizer)
+    assert result["first_divergence"] == [2, 2]
+    assert result["agreement"] == round(5 / 7, 4)
+
+
+@pytest.mark.slow
+def test_default_model_q8_round_trip_agrees(tmp_path, default_model_dir):
+    """The real SmolLM2-135M with a small adapter: Q8_0 must reproduce most greedy tokens."""
+    workspace = Workspace(tmp_path / "ws").ensure()
+    run, merged, files = _export(workspace, default_model_dir, ["Q8_0"], scale=0.005)
+    report = roundtrip.roundtrip(workspace, run, merged, files, max_new_tokens=16, log=lambda line: None)
+    roundtrip.write_report(run, report)
+    print({q: report["models"][q] for q in ("F16", "Q8_0")}, report["reference_texts"])
+    assert report["models"]["merged"]["agreement"] == 1.0
+    assert report["models"]["Q8_0"]["agreement"] >= 0.75
+    assert "Paris" in report["reference_texts"][0]
+    assert report["models"]["F16"]["perplexity_vs_f16"] == 1.0
+    assert report["models"]["Q8_0"]["perplexity_vs_f16"] < 1.05
