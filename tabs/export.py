@@ -1,17 +1,270 @@
-"""Export tab: Package a run for your laptop or the Hub."""
+"""Export tab: a run becomes an adapter package, a merged model, GGUFs, a Space, a Hub repo or a backup.
+
+Long steps go through the job runner (`core.export.jobs:<step>`, kind "export", heavy) and are polled
+with a timer; a reload re-attaches to the newest running export. Hub pushes run in the handler itself,
+because a job's parameters are written to disk and the token must never be (RELIABILITY H1, H2).
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import gradio as gr
 
-from tabs.common import AppContext, t
+from core.export import choices
+from core.export.run import list_runs
+from tabs.common import AppContext, error_text, gated, t
 
 STRINGS = {
-    "en": {"export.tab": "📦 Export", "export.header": '## Export\nAdapter, merged model, GGUF for llama.cpp, Hub pushes and a chat-demo Space.'},
-    "zh": {"export.tab": "📦 导出", "export.header": '## 导出\n适配器、合并模型、llama.cpp 用的 GGUF、推送到 Hub，以及聊天演示 Space。'},
+    "en": {
+        "export.tab": "📦 Export",
+        "export.header": '## Export\nAdapter, merged model, GGUF for llama.cpp, Hub pushes and a chat-demo Space.',
+        "export.run": "Run", "export.refresh": "↻ Refresh",
+        "export.package_title": "### Adapter package", "export.package_button": "Build adapter package",
+        "export.gguf_title": "### Merge and GGUF (llama.cpp, Ollama, LM Studio)",
+        "export.quant": "Quantisations (estimated size; F16 is always kept)",
+        "export.merge_button": "Merge only", "export.gguf_button": "Export GGUF",
+        "export.roundtrip_button": "Run round-trip check",
+        "export.fuse_title": "### Fuse adapters", "export.fuse_runs": "Runs to fuse (same base model)",
+        "export.fuse_weights": "Weights, comma-separated (empty = equal)", "export.fuse_method": "Method",
+        "export.fuse_density": "Density (TIES / DARE)", "export.fuse_name": "New run name (optional)",
+        "export.fuse_button": "Fuse",
+        "export.hub_title": "### Push to the Hugging Face Hub",
+        "export.hub_what": "What to push", "export.hub_token": "Token (write access; used once, never saved)",
+        "export.hub_repo": "Repository id (user/name)", "export.hub_private": "Private",
+        "export.hub_button": "Push",
+        "export.space_title": "### Chat-demo Space", "export.space_target": "Target",
+        "export.space_gguf": "GGUF for the CPU Space", "export.space_bundle": "Bundle the model in the Space",
+        "export.space_model_repo": "Model repository to load from (when not bundled)",
+        "export.space_button": "Build Space folder", "export.space_push": "Push Space",
+        "export.backup_title": "### Backup and restore", "export.backup_out": "Archive path (any folder or file)",
+        "export.backup_button": "Back up run", "export.restore_path": "Archive to restore",
+        "export.restore_button": "Restore (verifies every hash)",
+        "export.stop": "Stop", "export.log": "Log",
+    },
+    "zh": {
+        "export.tab": "📦 导出",
+        "export.header": '## 导出\n适配器、合并模型、llama.cpp 用的 GGUF、推送到 Hub，以及聊天演示 Space。',
+        "export.run": "训练运行", "export.refresh": "↻ 刷新",
+        "export.package_title": "### 适配器包", "export.package_button": "生成适配器包",
+        "export.gguf_title": "### 合并与 GGUF（llama.cpp、Ollama、LM Studio）",
+        "export.quant": "量化类型（预估大小；始终保留 F16）",
+        "export.merge_button": "仅合并", "export.gguf_button": "导出 GGUF",
+        "export.roundtrip_button": "运行往返一致性检查",
+        "export.fuse_title": "### 融合适配器", "export.fuse_runs": "要融合的运行（同一基础模型）",
+        "export.fuse_weights": "权重，逗号分隔（留空 = 平均）", "export.fuse_method": "方法",
+        "export.fuse_density": "密度（TIES / DARE）", "export.fuse_name": "新运行名称（可选）",
+        "export.fuse_button": "融合",
+        "export.hub_title": "### 推送到 Hugging Face Hub",
+        "export.hub_what": "推送内容", "export.hub_token": "令牌（需写权限；仅本次使用，从不保存）",
+        "export.hub_repo": "仓库 ID（用户/名称）", "export.hub_private": "私有",
+        "export.hub_button": "推送",
+        "export.space_title": "### 聊天演示 Space", "export.space_target": "目标硬件",
+        "export.space_gguf": "CPU Space 使用的 GGUF", "export.space_bundle": "将模型打包进 Space",
+        "export.space_model_repo": "模型仓库（不打包时从此加载）",
+        "export.space_button": "生成 Space 文件夹", "export.space_push": "推送 Space",
+        "export.backup_title": "### 备份与恢复", "export.backup_out": "归档路径（任意文件夹或文件）",
+        "export.backup_button": "备份运行", "export.restore_path": "要恢复的归档",
+        "export.restore_button": "恢复（校验全部哈希）",
+        "export.stop": "停止", "export.log": "日志",
+    },
 }
+PUSHABLE = ["adapter", "merged", "gguf", "backup"]
+FUSE_METHODS = ["linear", "cat", "ties", "dare"]
 
 
 def build(ctx: AppContext) -> None:
     with gr.Tab(t("export.tab"), id="export"):
         gr.Markdown(t("export.header"))
+        with gr.Row():
+            run_picker = gr.Dropdown([], label=t("export.run"), elem_id="export-run", scale=4)
+            refresh_button = gr.Button(t("export.refresh"), scale=1)
+        status = gr.Markdown(elem_id="export-status")
+        with gr.Row():
+            stop_button = gr.Button(t("export.stop"), size="sm")
+        log_box = gr.Textbox(label=t("export.log"), lines=6, max_lines=12, interactive=False)
+        job_folder = gr.State("")
+        poll_timer = gr.Timer(1.0, active=False)
+
+        gr.Markdown(t("export.package_title"))
+        package_button = gr.Button(t("export.package_button"), elem_id="export-package-button")
+        gr.Markdown(t("export.gguf_title"))
+        quant_boxes = gr.CheckboxGroup([], label=t("export.quant"), elem_id="export-quant")
+        quant_reason = gr.Markdown(elem_id="export-quant-reason")
+        quant_note = gr.Markdown()
+        with gr.Row():
+            merge_button = gr.Button(t("export.merge_button"))
+            gguf_button = gr.Button(t("export.gguf_button"), variant="primary", elem_id="export-gguf-button")
+            roundtrip_button = gr.Button(t("export.roundtrip_button"), elem_id="export-roundtrip-button")
+        roundtrip_report = gr.Markdown(elem_id="export-roundtrip")
+
+        gr.Markdown(t("export.fuse_title"))
+        with gr.Row():
+            fuse_runs = gr.Dropdown([], multiselect=True, label=t("export.fuse_runs"), scale=3)
+            fuse_weights = gr.Textbox(label=t("export.fuse_weights"), scale=2)
+        with gr.Row():
+            fuse_method = gr.Radio(FUSE_METHODS, value="linear", label=t("export.fuse_method"))
+            fuse_density = gr.Slider(0.05, 1.0, value=0.5, step=0.05, label=t("export.fuse_density"))
+            fuse_name = gr.Textbox(label=t("export.fuse_name"))
+        fuse_button = gr.Button(t("export.fuse_button"))
+
+        gr.Markdown(t("export.hub_title"))
+        hub_note = gr.Markdown(elem_id="export-hub-note")
+        with gr.Row():
+            hub_what = gr.Dropdown(PUSHABLE, value="adapter", label=t("export.hub_what"))
+            hub_token = gr.Textbox(label=t("export.hub_token"), type="password", elem_id="export-hub-token")
+            hub_repo = gr.Textbox(label=t("export.hub_repo"), placeholder="user/my-assistant")
+            hub_private = gr.Checkbox(True, label=t("export.hub_private"))
+        hub_button = gr.Button(t("export.hub_button"), elem_id="export-hub-button")
+
+        gr.Markdown(t("export.space_title"))
+        with gr.Row():
+            space_target = gr.Radio(["cpu", "zerogpu"], value="cpu", label=t("export.space_target"))
+            space_gguf = gr.Dropdown([], label=t("export.space_gguf"))
+            space_bundle = gr.Checkbox(True, label=t("export.space_bundle"))
+            space_model_repo = gr.Textbox(label=t("export.space_model_repo"))
+        with gr.Row():
+            space_button = gr.Button(t("export.space_button"))
+            space_push_button = gr.Button(t("export.space_push"))
+
+        gr.Markdown(t("export.backup_title"))
+        with gr.Row():
+            backup_out = gr.Textbox(label=t("export.backup_out"), scale=3)
+            backup_button = gr.Button(t("export.backup_button"), scale=1)
+        with gr.Row():
+            restore_path = gr.Textbox(label=t("export.restore_path"), scale=3)
+            restore_button = gr.Button(t("export.restore_button"), scale=1)
+
+    def run_lists(selected=None):
+        runs = list_runs(ctx.workspace)
+        value = selected if selected in runs else (runs[0] if runs else None)
+        return gr.update(choices=runs, value=value), gr.update(choices=runs)
+
+    def on_run_change(run):
+        if not run:
+            return gr.update(choices=[], value=[]), "", gr.update(choices=[]), "", ""
+        labels, recommended, reason = choices.quant_options(ctx.workspace, run)
+        files = choices.gguf_files(ctx.workspace, run)
+        return (gr.update(choices=labels, value=recommended), f"ℹ️ {reason}" if reason else "",
+                gr.update(choices=files, value=files[-1] if files else None),
+                choices.roundtrip_markdown(ctx.workspace, run), str(ctx.workspace.exports / run / "backup"))
+
+    def submit(step: str, run: str, title: str, **params):
+        """Start `core.export.jobs:<step>`; returns (job folder, status, timer)."""
+        try:
+            ctx.require_unlocked("Export")
+            folder = choices.job_folder(ctx.workspace, run)
+            ctx.jobs.submit(folder, f"core.export.jobs:{step}",
+                            {"workspace": str(ctx.workspace.root), "run": run, **params},
+                            kind="export", title=title, heavy=True)
+        except Exception as error:
+            return "", error_text(error), gr.Timer(active=False)
+        return str(folder), f"⏳ {title}…", gr.Timer(active=True)
+
+    def on_package_clicked(run):
+        return submit("adapter", run, f"Adapter package · {run}")
+
+    def on_merge_clicked(run):
+        return submit("merge", run, f"Merge · {run}")
+
+    def on_gguf_clicked(run, quants):
+        return submit("gguf", run, f"GGUF {', '.join(quants or [])} · {run}", quants=list(quants or []))
+
+    def on_roundtrip_clicked(run):
+        return submit("roundtrip", run, f"Round-trip check · {run}")
+
+    def on_fuse_clicked(runs, weights, method, density, name):
+        try:
+            parsed = [float(w) for w in weights.replace(" ", "").split(",") if w]
+        except ValueError:
+            return "", error_text(ValueError(f"Weights '{weights}' must be numbers separated by commas.")), \
+                gr.Timer(active=False)
+        return submit("fuse", "fusion", f"Fuse {', '.join(runs or [])}", runs=list(runs or []),
+                      weights=parsed, method=method, density=density, name=name.strip())
+
+    def on_space_clicked(run, target, gguf, bundle, model_repo):
+        return submit("space", run, f"Space ({target}) · {run}", target=target, gguf=gguf,
+                      bundle_model=bool(bundle), model_repo=model_repo.strip())
+
+    def on_backup_clicked(run, out, gguf):
+        return submit("backup", run, f"Backup · {run}", out=out.strip(), gguf=gguf)
+
+    def on_restore_clicked(archive):
+        return submit("restore", "restore", "Restore backup", archive=archive.strip())
+
+    def on_poll_tick(folder, run):
+        job = ctx.jobs.snapshot(Path(folder)) if folder else None
+        if job is None:
+            return "", "", gr.Timer(active=False), gr.update()
+        text = f"**{job.state.value}** · {job.title} · {job.message}"
+        if job.error:
+            text += f"\n\n❌ {job.error}"
+        elif job.state.finished and job.result:
+            text += "\n\n" + "  \n".join(f"{k}: `{v}`" for k, v in job.result.items() if isinstance(v, (str, int)))
+        report = choices.roundtrip_markdown(ctx.workspace, run) if run else ""
+        return text, job.log_tail(15), gr.Timer(active=not job.state.finished), report
+
+    def on_stop_clicked(folder):
+        if folder:
+            ctx.jobs.request_stop(Path(folder))
+        return "Stopping after the current step…" if folder else ""
+
+    def on_push_clicked(run, what, token, repo, private, target="cpu"):
+        from core.export import hub
+
+        try:
+            ctx.require_unlocked("Hub push")
+            folder = _push_folder(ctx, run, what, target)
+            kind = "space" if what == "space" else "model"
+            url = hub.push_folder(folder, hub.PushTarget(repo.strip(), kind, bool(private), target), token,
+                                  log=lambda line: None)
+        except Exception as error:  # hub errors are scrubbed of the token before they get here
+            return error_text(error)
+        return f"✅ Pushed: [{url}]({url})"
+
+    def on_space_push_clicked(run, token, repo, private, target):
+        return on_push_clicked(run, "space", token, repo, private, target)
+
+    def on_page_load():
+        gates = ctx.capabilities()
+        push_update, hub_reason = gated(gates.hub)
+        quant_update, quant_reason_note = gated(gates.gguf_quantize)
+        running = next((job for job in ctx.jobs.list(kind="export") if not job.state.finished), None)
+        runs_update, fuse_update = run_lists()
+        attached = (str(running.folder), f"⏳ {running.title}", gr.Timer(active=True)) if running else \
+            ("", "", gr.Timer(active=False))
+        return (runs_update, fuse_update, push_update, gr.update(interactive=gates.hub.ok), hub_reason,
+                quant_update, quant_reason_note, *attached)
+
+    job_outputs = [job_folder, status, poll_timer]
+    ctx.demo.load(on_page_load, outputs=[run_picker, fuse_runs, hub_button, space_push_button, hub_note,
+                                         gguf_button, quant_note, *job_outputs])
+    refresh_button.click(run_lists, [run_picker], [run_picker, fuse_runs])
+    run_picker.change(on_run_change, [run_picker],
+                      [quant_boxes, quant_reason, space_gguf, roundtrip_report, backup_out])
+    package_button.click(on_package_clicked, [run_picker], job_outputs)
+    merge_button.click(on_merge_clicked, [run_picker], job_outputs)
+    gguf_button.click(on_gguf_clicked, [run_picker, quant_boxes], job_outputs)
+    roundtrip_button.click(on_roundtrip_clicked, [run_picker], job_outputs)
+    fuse_button.click(on_fuse_clicked, [fuse_runs, fuse_weights, fuse_method, fuse_density, fuse_name],
+                      job_outputs)
+    space_button.click(on_space_clicked, [run_picker, space_target, space_gguf, space_bundle, space_model_repo],
+                       job_outputs)
+    backup_button.click(on_backup_clicked, [run_picker, backup_out, space_gguf], job_outputs)
+    restore_button.click(on_restore_clicked, [restore_path], job_outputs)
+    poll_timer.tick(on_poll_tick, [job_folder, run_picker], [status, log_box, poll_timer, roundtrip_report])
+    stop_button.click(on_stop_clicked, [job_folder], [status])
+    hub_button.click(on_push_clicked, [run_picker, hub_what, hub_token, hub_repo, hub_private], [status])
+    space_push_button.click(on_space_push_clicked, [run_picker, hub_token, hub_repo, hub_private, space_target],
+                            [status])
+
+
+def _push_folder(ctx: AppContext, run: str, what: str, target: str) -> Path:
+    from core.errors import BadInputError
+
+    exports = ctx.workspace.exports / (run or "")
+    folder = {"adapter": exports / "package", "merged": exports / "merged", "gguf": exports / "gguf",
+              "space": exports / f"space-{target}", "backup": exports / "backup"}[what]
+    if not run or not folder.is_dir():
+        raise BadInputError(f"Nothing to push yet: {folder} does not exist.", f"Build the {what} export first.")
+    return folder

@@ -33,7 +33,8 @@ SKIPPED = (".env", ".partial", ".tmp", "stop.requested")
 def backup_run(workspace: Workspace, run: Run, out: Path, gguf: Path | None = None) -> Path:
     """Write the archive to `out` (any path, e.g. an external disk); the file appears only when complete."""
     out = Path(out)
-    if out.is_dir():
+    if out.is_dir() or not out.suffix:  # a folder, existing or not (e.g. an external disk's)
+        out.mkdir(parents=True, exist_ok=True)
         out = out / f"{run.name}.chatsmith.tar"
     members = _members(workspace, run, gguf)
     manifest = {"format": FORMAT, "run": run.name, "created": time.time(),

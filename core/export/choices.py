@@ -1,0 +1,60 @@
+"""What the Export tab offers for a run, computed without loading any model (the tab stays quick).
+
+Sizes come from safetensors headers (`gguf.plan`) of the merged folder if it exists, else the base
+model's folder; the default model is planned from its materialised folder, which training creates.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from core.export import gguf
+from core.export.run import read_config
+from core.models import DEFAULT_ALIASES, default_model_dir
+from core.workspace import Workspace
+
+def quant_options(workspace: Workspace, run_name: str) -> tuple[list[tuple[str, str]], list[str], str]:
+    """(checkbox choices labelled with their estimated size, the recommended pre-selection, its reason)."""
+    folder = _plan_folder(workspace, run_name)
+    if folder is None:
+        return [(quant, quant) for quant in gguf.QUANTS], ["Q8_0"], ""
+    estimate = gguf.plan(folder)
+    labels = [(f"{quant} · ~{estimate.sizes[quant] / 1e6:,.0f} MB"
+               + (" · recommended" if quant == estimate.recommended else ""), quant) for quant in gguf.QUANTS]
+    return labels, [estimate.recommended], estimate.reason
+
+
+def gguf_files(workspace: Workspace, run_name: str) -> list[str]:
+    """Exported GGUFs of a run, smallest first (what a Space or backup would bundle)."""
+    folder = workspace.exports / run_name / "gguf"
+    return [str(p) for p in sorted(folder.glob("*.gguf"), key=lambda p: p.stat().st_size)] if folder.is_dir() else []
+
+
+def job_folder(workspace: Workspace, run_name: str) -> Path:
+    """One job folder per run under `workspace.jobs`, where the job list finds it after a restart (X1)."""
+    return workspace.jobs / f"export-{run_name or 'workspace'}"
+
+
+def roundtrip_markdown(workspace: Workspace, run_name: str) -> str:
+    path = workspace.exports / run_name / "roundtrip.json"
+    if not path.is_file():
+        return ""
+    report = json.loads(path.read_text(encoding="utf-8"))
+    rows = ["| model | token agreement | first divergence | perplexity vs F16 |", "|---|---|---|---|"]
+    for name, entry in report["models"].items():
+        ratio = entry.get("perplexity_vs_f16")
+        rows.append(f"| {name} | {entry['agreement']:.0%} | {entry['first_divergence']} | "
+                    f"{'' if ratio is None else f'{ratio:.3f}'} |")
+    return f"Reference: {report['reference']}, greedy, {report['max_new_tokens']} new tokens.\n\n" + "\n".join(rows)
+
+
+def _plan_folder(workspace: Workspace, run_name: str) -> Path | None:
+    if not run_name:
+        return None
+    merged = workspace.exports / run_name / "merged"
+    if (merged / "config.json").is_file():
+        return merged
+    reference = str(read_config(workspace.runs / run_name).get("model") or "default")
+    folder = default_model_dir(workspace) if reference in DEFAULT_ALIASES else Path(reference)
+    return folder if list(folder.glob("*.safetensors")) else None
