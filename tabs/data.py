@@ -79,7 +79,7 @@ STRINGS = {
 def build(ctx: AppContext) -> None:
     with gr.Tab(t("data.tab"), id="data"):
         gr.Markdown(t("data.header"))
-        prepared_state, paths_state = gr.State(None), gr.State([])
+        prepared_state = gr.State(None)
         with gr.Row():
             files = gr.File(label=t("data.files"), file_count="multiple", elem_id="data-files", scale=3)
             paths = gr.Textbox(label=t("data.paths"), lines=4, elem_id="data-paths", scale=2)
@@ -134,20 +134,22 @@ def build(ctx: AppContext) -> None:
             save_button = gr.Button(t("data.save"), variant="primary", elem_id="data-save")
         saved_path = gr.Textbox(label=t("data.saved_path"), interactive=False, elem_id="data-saved-path")
 
+    def chosen_paths(uploaded, typed) -> list[Path]:
+        """Uploads (copied into the workspace, idempotently) followed by the typed paths."""
+        chosen = [views.keep_upload(ctx.workspace, f) for f in uploaded or []]
+        return chosen + [Path(line.strip()).expanduser() for line in (typed or "").splitlines() if line.strip()]
+
     def on_inputs_changed(uploaded, typed):
         try:
-            chosen = [views.keep_upload(ctx.workspace, f) for f in uploaded or []]
-            chosen += [Path(line.strip()).expanduser() for line in (typed or "").splitlines() if line.strip()]
-            table, fields, _ = views.detect_files(chosen)
+            table, fields, _ = views.detect_files(chosen_paths(uploaded, typed))
         except Exception as error:  # shown in the tab; nothing is lost
-            return [], error_text(error), *[gr.update() for _ in MAP_FIELDS]
-        updates = [gr.update(choices=["", *fields]) for _ in MAP_FIELDS]
-        return [str(p) for p in chosen], table, *updates
+            return error_text(error), *[gr.update() for _ in MAP_FIELDS]
+        return table, *[gr.update(choices=["", *fields]) for _ in MAP_FIELDS]
 
-    def on_run_clicked(chosen, *values):
+    def on_run_clicked(uploaded, typed, *values):
         try:
             options, mapping = _options(values), _mapping(values[-len(MAP_FIELDS):])
-            result = prepare(views.sources_for([Path(p) for p in chosen], mapping), options)
+            result = prepare(views.sources_for(chosen_paths(uploaded, typed), mapping), options)
         except Exception as error:
             return None, error_text(error), "", None, gr.update(), 1
         from core.data.report import to_markdown
@@ -188,8 +190,8 @@ def build(ctx: AppContext) -> None:
     preview_inputs = [prepared_state, preview_filter, page]
     preview_outputs = [preview_chat, preview_raw, where]
     for trigger in (files.change, paths.blur):
-        trigger(on_inputs_changed, [files, paths], [paths_state, detected, *mapping])
-    run_button.click(on_run_clicked, [paths_state, *option_inputs],
+        trigger(on_inputs_changed, [files, paths], [detected, *mapping])
+    run_button.click(on_run_clicked, [files, paths, *option_inputs],
                      [prepared_state, status, report, histogram, preview_filter, page]
                      ).then(on_preview_changed, preview_inputs, preview_outputs)
     for trigger in (preview_filter.change, page.change):
