@@ -1,5 +1,7 @@
 """A whole battle as the tab drives it, with fake backends: blind, streamed, voted, revealed, ranked."""
 
+import json
+
 import pytest
 
 from core.errors import BadInputError
@@ -68,3 +70,21 @@ def test_prompt_choice_prefers_typed_then_upload_then_set(workspace, tmp_path):
     assert session.choose_prompt(workspace, "", "shipped", str(upload)).turns == ("from the file",)
     assert session.choose_prompt(workspace, "", "shipped", None).id.startswith(("en-", "zh-"))
     assert session.prompt_sources(workspace) == ["shipped"]
+
+
+def test_a_failing_side_does_not_break_the_blind(workspace, monkeypatch, two_fakes):
+    class Broken:
+        def stream(self, messages, settings):
+            raise RuntimeError("/models/secret-tuned.gguf is corrupt")
+            yield
+
+    monkeypatch.setattr("core.inference.open_backend",
+                        lambda choice, workspace, **kw: Broken() if choice.label == "tuned" else Echo("x"))
+    arena = Arena(workspace.ratings_db)
+    item = PromptItem("typed", ("Hi?",))
+    started = session.start_battle(arena, workspace, ["base", "tuned"], item, "r", GenerationSettings())
+    final = list(session.stream_battle(arena, workspace, started["battle_id"], item, GenerationSettings()))[-1]
+    broken_side = arena.contenders_of(started["battle_id"]).index("tuned")
+    assert final[broken_side] == "\n\n❌ This model failed to answer (RuntimeError)."
+    assert final[1 - broken_side] == "x answers Hi?"
+    assert "secret" not in json.dumps(arena.public_view(started["battle_id"]))

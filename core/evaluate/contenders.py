@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from core import inference
-from core.errors import BadInputError, describe
+from core.errors import BadInputError
 from core.workspace import Workspace
 
 
@@ -61,7 +61,8 @@ def answer_turns(backend, item, settings, last_only: bool = False) -> Iterator[s
 def stream_pair(backends: tuple, item, settings) -> Iterator[tuple[str, str]]:
     """Both answers at once: yields (answer_a, answer_b) each time either grows.
 
-    A failure on one side ends that side with its error text; the other side carries on.
+    A failure on one side ends that side with a short notice; the other side carries on. The notice
+    leaves out the error's text, which may name the model's file and so break the blind.
     """
     updates: queue.Queue = queue.Queue()
     texts = ["", ""]
@@ -70,8 +71,8 @@ def stream_pair(backends: tuple, item, settings) -> Iterator[tuple[str, str]]:
         try:
             for text in answer_turns(backends[side], item, settings):
                 updates.put((side, text))
-        except Exception as error:  # shown in that answer's pane; the battle stays valid
-            updates.put((side, texts[side] + f"\n\n❌ {describe(error)}"))
+        except Exception as error:  # the battle stays valid: "both bad" is a fair vote for it
+            updates.put((side, texts[side] + f"\n\n❌ This model failed to answer ({type(error).__name__})."))
         finally:
             updates.put((side, None))
 
