@@ -1,0 +1,97 @@
+"""Headless training: `python -m core.train CONFIG.yaml [--resume] [--workspace DIR]`.
+
+CONFIG.yaml is any run's `config.yaml` (or one written by hand with `TrainSettings` fields). Without
+`--resume` a new run folder is made with the same settings; with `--resume` the run that owns the
+config continues from its newest complete checkpoint. The run goes through the same job runner as the
+tab, so the folder, events and report are identical and the tab shows it live; this command prints its
+log as it grows. Ctrl-C asks the run to stop (a checkpoint and the adapter are saved). Exit status: 0
+done, 1 failed, 2 bad input, 3 stopped or interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from core.errors import ChatsmithError
+from core.jobs import LOG_FILE, JobRunner, State
+from core.train import runs
+from core.workspace import Workspace
+
+TARGET = "core.train.job:run"
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m core.train", description=__doc__.splitlines()[0])
+    parser.add_argument("config", type=Path, help="a run's config.yaml, or your own")
+    parser.add_argument("--resume", action="store_true", help="continue the run that owns CONFIG")
+    parser.add_argument("--workspace", help="workspace folder (default: $CHATSMITH_WORKSPACE or ./workspace)")
+    parser.add_argument("--name", default="", help="name of the new run folder")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        settings = runs.read_config(args.config)
+        workspace = Workspace.resolve(args.workspace or _workspace_of(args.config))
+        jobs = JobRunner(workspace)
+        run_dir = _run_dir_for(args, settings, workspace, jobs)
+        params = {"settings": settings.to_dict(), "workspace": str(workspace.root), "resume": args.resume}
+        jobs.submit(run_dir, TARGET, params, kind="train", title=f"Train {run_dir.name}", heavy=True)
+    except ChatsmithError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(f"run folder: {run_dir}", flush=True)
+    return _follow(jobs, run_dir)
+
+
+def _workspace_of(config: Path) -> str | None:
+    """A config inside `<workspace>/runs/<run>/` belongs to that workspace."""
+    run_dir = config.resolve().parent
+    return str(run_dir.parent.parent) if run_dir.parent.name == "runs" else None
+
+
+def _run_dir_for(args: argparse.Namespace, settings, workspace: Workspace, jobs: JobRunner) -> Path:
+    if not args.resume:
+        return runs.new_run_dir(workspace, settings, args.name)
+    run_dir = args.config.resolve().parent
+    check = runs.resume_check(run_dir, jobs)
+    if not check.ok:
+        raise ChatsmithError(f"Cannot resume {run_dir.name}: {check.reason}")
+    return run_dir
+
+
+def _follow(jobs: JobRunner, run_dir: Path) -> int:
+    """Print the log as it grows until the job ends; Ctrl-C requests a graceful stop."""
+    printed = (run_dir / LOG_FILE).stat().st_size if (run_dir / LOG_FILE).exists() else 0
+    while True:
+        try:
+            snapshot = jobs.snapshot(run_dir)
+            printed = _print_new(run_dir / LOG_FILE, printed)
+            if snapshot.state.finished:
+                break
+            time.sleep(0.5)
+        except KeyboardInterrupt:
+            print("stop requested: saving a checkpoint and the adapter…", flush=True)
+            jobs.request_stop(run_dir)
+    _print_new(run_dir / LOG_FILE, printed)
+    print(f"{snapshot.state.value}: {snapshot.error or snapshot.message}", flush=True)
+    return {State.SUCCEEDED: 0, State.FAILED: 1}.get(snapshot.state, 3)
+
+
+def _print_new(path: Path, offset: int) -> int:
+    if not path.exists():
+        return offset
+    with open(path, "rb") as handle:
+        handle.seek(offset)
+        chunk = handle.read()
+    sys.stdout.write(chunk.decode("utf-8", errors="replace"))
+    sys.stdout.flush()
+    return offset + len(chunk)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

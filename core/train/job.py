@@ -1,0 +1,102 @@
+"""Job-runner targets of the Train stage: `run` (a training run in its run folder) and `probe`.
+
+Contract: `run(ctx)` takes `ctx.params` = {"settings": TrainSettings as a dict, "workspace": root,
+"resume": bool, "eta_s": pre-flight ETA or None, "price_per_kwh": float, "currency": str}; the job
+folder is the run folder. It writes `config.yaml`, trains (events, log and checkpoints land in the
+folder through the callbacks), saves the adapter and writes `report.md`. On resume it continues from
+the newest complete checkpoint and first drops events logged after it, so the curve continues (T1).
+`probe(ctx)` runs a few steps in a scratch folder and returns measured tokens/s for the ETA.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+from core import atomic
+from core.errors import BadInputError
+from core.train import recipe, runs
+from core.train.settings import TrainSettings
+from core.workspace import Workspace
+
+
+def run(ctx: Any) -> dict[str, Any]:
+    params = ctx.params
+    settings = TrainSettings.from_dict(params["settings"])
+    run_dir, workspace = Path(ctx.folder), Workspace(Path(params["workspace"])).ensure()
+    checkpoint = _prepare_resume(run_dir, ctx) if params.get("resume") else None
+    if checkpoint is None:
+        runs.write_config(run_dir, settings)
+    ctx.log(f"{'resuming' if checkpoint else 'starting'} run {run_dir.name}: {settings.model} on {settings.dataset}")
+    summary = recipe.train(settings, run_dir, workspace, ctx, resume_from=checkpoint)
+    atomic.write_text(run_dir / runs.REPORT_FILE, report(run_dir, settings, summary, params))
+    if summary["stopped_at"] is not None:
+        message = f"Stopped at step {summary['stopped_at']}: checkpoint and adapter saved; Resume continues it."
+    else:
+        message = f"Done: {summary['step']} steps in {summary['duration_s']:.0f} s; adapter saved."
+    ctx.log(message)
+    return {"message": message, **summary}
+
+
+def _prepare_resume(run_dir: Path, ctx: Any) -> Path:
+    removed = runs.remove_incomplete_checkpoints(run_dir)
+    if removed:
+        ctx.log(f"ignored incomplete checkpoint(s) cut short by a kill: {', '.join(removed)}")
+    checkpoints = runs.complete_checkpoints(run_dir)
+    if not checkpoints:
+        raise BadInputError(f"Run {run_dir.name} has no complete checkpoint to resume from.", "Start it again.")
+    step = int(checkpoints[-1].name.rsplit("-", 1)[-1])
+    dropped = runs.keep_events_until(run_dir, step)
+    ctx.log(f"resuming from {checkpoints[-1].name}; {dropped} event(s) after step {step} dropped")
+    return checkpoints[-1]
+
+
+def probe(ctx: Any) -> dict[str, Any]:
+    """A few real steps on the real data, to measure tokens/s; the scratch checkpoints are removed."""
+    settings = TrainSettings.from_dict(ctx.params["settings"])
+    workspace = Workspace(Path(ctx.params["workspace"])).ensure()
+    steps = int(ctx.params.get("steps", 3))
+    summary = recipe.train(settings, Path(ctx.folder), workspace, ctx, max_steps_override=steps + 1)
+    shutil.rmtree(Path(ctx.folder) / runs.CHECKPOINTS_DIR, ignore_errors=True)
+    events = [event for event in ctx_events(ctx) if "tokens_per_s" in event and event["step"] > 1]
+    # The first step pays for warm-up (allocations, kernel choice); later steps are what a run sees.
+    speed = sum(event["tokens_per_s"] for event in events) / len(events) if events else 0.0
+    return {"message": f"Probe: {speed:.0f} real tokens/s", "tokens_per_s": speed,
+            "memory_gb": max((event.get("memory_gb", 0) for event in ctx_events(ctx)), default=0.0),
+            "trainable_params": summary["trainable_params"], "total_params": summary["total_params"]}
+
+
+def ctx_events(ctx: Any) -> list[dict[str, Any]]:
+    from core.jobs import read_events
+
+    return read_events(Path(ctx.folder))
+
+
+def report(run_dir: Path, settings: TrainSettings, summary: dict[str, Any], params: dict[str, Any]) -> str:
+    """report.md: what ran, how it ended, how long against the ETA, and what it cost."""
+    metrics = runs.final_metrics(run_dir)
+    duration = summary["duration_s"]
+    eta = params.get("eta_s")
+    eta_line = (f"{eta:.0f} s estimated vs {duration:.0f} s real ({(duration - eta) / eta:+.0%} error)"
+                if eta else "no pre-flight estimate")
+    energy_kwh = summary["energy_wh"] / 1000
+    price, currency = float(params.get("price_per_kwh") or 0), params.get("currency") or ""
+    ended = (f"stopped at step {summary['stopped_at']}" if summary["stopped_at"] is not None
+             else f"finished {summary['step']} of {summary['max_steps']} steps")
+    rows = [("Model", settings.model), ("Dataset", settings.dataset), ("Ended", ended),
+            ("Final loss", _fmt(metrics["final_loss"])), ("Final eval loss", _fmt(metrics["final_eval_loss"])),
+            ("Parameters", f"{summary['total_params'] / 1e6:.1f}M, {summary['trainable_params'] / 1e6:.2f}M trainable"),
+            ("Device", f"{summary['device']} · {summary['precision']}"),
+            ("Duration (this session)", f"{duration:.0f} s"), ("ETA accuracy", eta_line),
+            ("Real tokens", f"{summary['real_tokens']:,}"),
+            ("Energy", f"{summary['energy_wh']:.2f} Wh ≈ {energy_kwh * price:.4f} {currency}".strip())]
+    table = "\n".join(f"| {key} | {value} |" for key, value in rows)
+    return (f"# Training run {run_dir.name}\n\n_{time.strftime('%Y-%m-%d %H:%M:%S')}_\n\n| | |\n|---|---|\n{table}\n\n"
+            f"Repeat without the UI: `python -m core.train {run_dir / runs.CONFIG_FILE}`\n")
+
+
+def _fmt(value: float | None) -> str:
+    return "—" if value is None else f"{value:.4f}"
+

@@ -1,0 +1,208 @@
+"""The SFT recipe: load → SFTTrainer(peft_config=...) → train → save, readable top to bottom.
+
+Contract: `train(settings, run_dir, workspace, reporter, resume_from=None)` fine-tunes LoRA adapters on
+`settings.model` with the dataset version `settings.dataset`, writes checkpoints to
+`run_dir/checkpoints/`, the adapter (with tokenizer and chat template) to `run_dir/adapter/`
+atomically, and returns a summary dict. The reporter is the job's context (log, event, progress,
+should_stop). A stop request ends with a checkpoint and the adapter (T2); out of memory raises a
+`ChatsmithError` with concrete advice after freeing memory (T4). `max_steps_override` serves the
+pre-flight probe: a few steps, nothing saved.
+"""
+
+from __future__ import annotations
+
+import gc
+import time
+from pathlib import Path
+from typing import Any
+
+from core import atomic, models
+from core.devices import DeviceInfo, detect
+from core.errors import CapabilityError, ChatsmithError
+from core.masks import lint_masks
+from core.train import data
+from core.train.callbacks import CompleteMarker, CountingCollator, ProgressCallback
+from core.train.runs import ADAPTER_DIR, CHECKPOINTS_DIR
+from core.train.settings import TrainSettings, resolve_precision
+from core.workspace import Workspace
+
+LINT_SAMPLES = 32
+
+
+def train(settings: TrainSettings, run_dir: Path, workspace: Workspace, reporter: Any,
+          resume_from: Path | None = None, max_steps_override: int = 0) -> dict[str, Any]:
+    import torch
+    from transformers import AutoTokenizer
+    from trl import SFTTrainer
+
+    device = detect(workspace.root)
+    precision = resolve_precision(settings, device)
+    check_device(settings, device, precision)
+
+    # --- tokenizer and data --------------------------------------------------------------------
+    model_dir = models.resolve(settings.model, workspace)
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    train_records, eval_records = data.load_splits(settings.dataset, settings.eval_share, settings.seed)
+    if settings.assistant_only_loss:
+        lint_masks(tokenizer, [record["messages"] for record in train_records[:LINT_SAMPLES]])
+    train_rows, stats = data.tokenize(tokenizer, train_records, settings.max_length, settings.assistant_only_loss)
+    eval_rows, _ = data.tokenize(tokenizer, eval_records, settings.max_length, settings.assistant_only_loss)
+    reporter.log(f"data: {stats.rows} training conversations, {stats.tokens} tokens ({stats.trained_tokens} "
+                 f"trained), longest {stats.longest}; {stats.truncated} cut to {settings.max_length}, "
+                 f"{stats.dropped} dropped with nothing to learn; {len(eval_rows)} for eval")
+
+    # --- model, LoRA and trainer ---------------------------------------------------------------
+    model = load_model(model_dir, settings, precision)
+    counter = CountingCollator(pad_token_id=tokenizer.pad_token_id, padding_free=settings.batching == "padding_free")
+    progress = ProgressCallback(reporter, counter, device.kind, settings.power_watts)
+    trainer = SFTTrainer(
+        model=model,
+        args=sft_config(settings, run_dir, device, precision, bool(eval_rows), max_steps_override),
+        train_dataset=data.to_dataset(train_rows),
+        eval_dataset=data.to_dataset(eval_rows),
+        processing_class=tokenizer,
+        peft_config=lora_config(settings),
+        data_collator=None if settings.batching == "packing" else counter,  # TRL packs with its own
+        callbacks=[progress, CompleteMarker()],
+    )
+    if settings.batching == "packing":
+        counter.real_tokens = 0  # packing has no pads: the Trainer's own count is the real count
+        progress.counter = _TrainerTokenCount(trainer)
+    trainable, total = trainer.model.get_nb_trainable_parameters()
+    reporter.log(f"model: {total / 1e6:.1f}M parameters, {trainable / 1e6:.2f}M trainable (LoRA r={settings.lora_rank})"
+                 f" · {device.kind} · {precision}")
+    atomic.ensure_free_space(run_dir, checkpoint_bytes(trainable, settings), "checkpoints and the adapter")
+
+    # --- train ---------------------------------------------------------------------------------
+    started = time.time()
+    try:
+        trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
+        evaluated_last = settings.eval_steps and trainer.state.global_step % settings.eval_steps == 0
+        if eval_rows and progress.stopped_at is None and not max_steps_override and not evaluated_last:
+            trainer.evaluate()  # the final eval loss, for the curve and the compare table
+    except torch.OutOfMemoryError as error:
+        del trainer, model
+        free_memory()
+        raise ChatsmithError(*oom_advice(settings, device)) from error
+
+    # --- save ----------------------------------------------------------------------------------
+    if not max_steps_override:
+        save_adapter(trainer.model, tokenizer, run_dir / ADAPTER_DIR)
+    summary = {
+        "step": trainer.state.global_step, "max_steps": trainer.state.max_steps,
+        "stopped_at": progress.stopped_at, "duration_s": round(time.time() - started, 2),
+        "real_tokens": progress.counter.real_tokens, "processed_tokens": getattr(counter, "processed_tokens", 0),
+        "energy_wh": round(progress.energy_wh, 4), "trainable_params": trainable, "total_params": total,
+        "device": device.kind, "precision": precision,
+    }
+    del trainer, model
+    free_memory()
+    return summary
+
+
+class _TrainerTokenCount:
+    def __init__(self, trainer: Any):
+        self.trainer = trainer
+
+    @property
+    def real_tokens(self) -> int:
+        return self.trainer.state.num_input_tokens_seen
+
+
+def check_device(settings: TrainSettings, device: DeviceInfo, precision: str) -> None:
+    """The app's own rules: QLoRA and 8-bit optimizers need CUDA, bf16 needs native support."""
+    if (settings.load_in_4bit or "8bit" in settings.optimizer) and device.kind != "cuda":
+        raise CapabilityError("4-bit QLoRA and 8-bit optimizers need an NVIDIA GPU (bitsandbytes' kernels are "
+                              f"CUDA-only); this machine trains on {device.kind.upper()}.",
+                              "Switch off 4-bit and use the adamw_torch optimizer, or pick the CPU preset.")
+    if precision == "bf16" and not device.bf16:
+        raise CapabilityError(f"bf16 is not native on this {device.kind.upper()}.", "Set precision to auto.")
+    if precision == "fp16" and device.kind == "cpu":
+        raise CapabilityError("fp16 mixed precision needs a GPU.", "Set precision to auto (fp32 on a CPU).")
+
+
+def load_model(model_dir: Path, settings: TrainSettings, precision: str):
+    import torch
+    from transformers import AutoModelForCausalLM, BitsAndBytesConfig
+
+    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision, torch.float32)
+    quantization = None
+    if settings.load_in_4bit:
+        quantization = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4",
+                                          bnb_4bit_use_double_quant=True, bnb_4bit_compute_dtype=dtype)
+    return AutoModelForCausalLM.from_pretrained(model_dir, dtype=dtype, quantization_config=quantization)
+
+
+def lora_config(settings: TrainSettings):
+    from peft import LoraConfig
+
+    targets = settings.target_modules.strip()
+    return LoraConfig(
+        r=settings.lora_rank, lora_alpha=settings.lora_alpha, lora_dropout=settings.lora_dropout,
+        target_modules=targets if targets == "all-linear" else [name.strip() for name in targets.split(",")],
+        task_type="CAUSAL_LM",
+    )
+
+
+def sft_config(settings: TrainSettings, run_dir: Path, device: DeviceInfo, precision: str, has_eval: bool,
+               max_steps_override: int = 0):
+    from trl import SFTConfig
+
+    steps = max_steps_override or settings.max_steps
+    return SFTConfig(
+        output_dir=str(run_dir / CHECKPOINTS_DIR),
+        # what is learned, and how fast
+        num_train_epochs=settings.epochs, max_steps=steps or -1, learning_rate=settings.learning_rate,
+        lr_scheduler_type=settings.scheduler, warmup_steps=settings.warmup_ratio, seed=settings.seed,
+        optim=settings.optimizer,
+        # batches: our rows are already cut to max_length and carry their masks
+        per_device_train_batch_size=settings.batch_size, per_device_eval_batch_size=settings.batch_size,
+        gradient_accumulation_steps=settings.grad_accum, max_length=settings.max_length,
+        packing=settings.batching == "packing", packing_strategy="bfd",
+        train_sampling_strategy="group_by_length" if settings.batching == "length_grouped" else "random",
+        include_num_input_tokens_seen="all" if settings.batching == "packing" else "no",
+        # memory and precision (TRL defaults to bf16 and checkpointing: wrong for a CPU, see STACK.md)
+        gradient_checkpointing=settings.gradient_checkpointing, bf16=precision == "bf16",
+        fp16=precision == "fp16", use_cpu=device.kind == "cpu", dataloader_pin_memory=device.kind == "cuda",
+        # when to log, evaluate and save
+        logging_steps=settings.logging_steps, logging_first_step=True,
+        eval_strategy="steps" if has_eval and settings.eval_steps and not max_steps_override else "no",
+        eval_steps=settings.eval_steps or None,
+        save_strategy="steps" if settings.save_steps and not max_steps_override else "no",
+        save_steps=settings.save_steps or 500, save_total_limit=settings.save_total_limit,
+        report_to="none", disable_tqdm=True,
+    )
+
+
+def save_adapter(model: Any, tokenizer: Any, target: Path) -> None:
+    """Adapter weights + config, tokenizer and chat template, swapped in whole (X2)."""
+    with atomic.directory(target, replace=True) as tmp:
+        model.save_pretrained(tmp, safe_serialization=True)
+        tokenizer.save_pretrained(tmp)
+
+
+def checkpoint_bytes(trainable: int, settings: TrainSettings) -> int:
+    """fp32 LoRA weights + two Adam moments, per kept checkpoint and the adapter, plus slack for tokenizers."""
+    per_copy = trainable * 4 * 3
+    return per_copy * (settings.save_total_limit + 2) + 64 * 2**20
+
+
+def oom_advice(settings: TrainSettings, device: DeviceInfo) -> tuple[str, str]:
+    steps = [f"halve batch_size to {max(1, settings.batch_size // 2)} and double grad_accum to "
+             f"{settings.grad_accum * 2} (same effective batch)",
+             f"lower max_length from {settings.max_length} to {max(128, settings.max_length // 2)}"]
+    if not settings.gradient_checkpointing:
+        steps.append("switch on gradient checkpointing")
+    if device.kind == "cuda" and not settings.load_in_4bit:
+        steps.append("switch on 4-bit QLoRA")
+    where = "GPU" if device.kind in ("cuda", "mps") else "RAM"
+    return (f"Training ran out of {where} memory ({device.name}); the run is marked failed and the memory freed.",
+            "Try, in this order: " + "; ".join(steps) + ".")
+
+
+def free_memory() -> None:
+    import torch
+
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()

@@ -1,0 +1,192 @@
+"""Run folders: create, list, check for resume, and compare.
+
+Contract (Export, Chat and Evaluate rely on it): `workspace.runs/<name>/` holds `config.yaml` (the
+`TrainSettings`, with `model` and `dataset`), `events.jsonl`, `log.txt`, `checkpoints/checkpoint-N/`,
+`adapter/` (PEFT adapter + tokenizer + chat template), `report.md`, and the job's `job.json` /
+`status.json`. A checkpoint counts only when it carries the completion marker, so one cut short by a
+kill is never resumed from (T1). Reads never fail on a half-written run: missing parts read as empty.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from core import atomic
+from core.errors import BadInputError
+from core.jobs import JOB_FILE, JobRunner, State, read_events
+
+from core.train.settings import TrainSettings
+from core.workspace import Workspace
+
+CONFIG_FILE, REPORT_FILE, ADAPTER_DIR, CHECKPOINTS_DIR = "config.yaml", "report.md", "adapter", "checkpoints"
+COMPLETE_MARKER = "chatsmith-complete"  # written last into a checkpoint folder (T1)
+CURVE_METRICS = ("loss", "eval_loss", "learning_rate")
+
+
+def new_run_dir(workspace: Workspace, settings: TrainSettings, name: str = "") -> Path:
+    """A fresh, unused run folder named after the time, model and dataset (or `name`)."""
+    stem = name.strip() or "-".join([time.strftime("%Y%m%d-%H%M%S"), _short(settings.model),
+                                     _short(Path(settings.dataset).name or "data")])
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "-", stem).strip("-.")[:80] or "run"
+    folder, counter = workspace.runs / stem, 2
+    while folder.exists():
+        folder, counter = workspace.runs / f"{stem}-{counter}", counter + 1
+    folder.mkdir(parents=True)
+    return folder
+
+
+def _short(text: str) -> str:
+    return Path(text.rstrip("/")).name[:24] or "model"
+
+
+def write_config(run_dir: Path, settings: TrainSettings) -> Path:
+    header = f"# Repeat this run without the UI:  python -m core.train {run_dir / CONFIG_FILE}\n"
+    body = yaml.safe_dump(settings.to_dict(), sort_keys=False, allow_unicode=True)
+    return atomic.write_text(run_dir / CONFIG_FILE, header + body)
+
+
+def read_config(run_dir_or_file: Path) -> TrainSettings:
+    """Settings from a run folder or a config file."""
+    path = Path(run_dir_or_file)
+    path = path / CONFIG_FILE if path.is_dir() else path
+    try:
+        values = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as error:
+        raise BadInputError(f"Cannot read {path}: {error}", "Pick a run folder that has a config.yaml.") from error
+    return TrainSettings.from_dict(values)
+
+
+def complete_checkpoints(run_dir: Path) -> list[Path]:
+    """Checkpoints written to the end, oldest first."""
+    found = [path.parent for path in (Path(run_dir) / CHECKPOINTS_DIR).glob(f"checkpoint-*/{COMPLETE_MARKER}")]
+    return sorted((p for p in found if (p / "trainer_state.json").is_file()), key=_step_of)
+
+
+def _step_of(checkpoint: Path) -> int:
+    return int(checkpoint.name.rsplit("-", 1)[-1])
+
+
+def remove_incomplete_checkpoints(run_dir: Path) -> list[str]:
+    """Move aside checkpoints a kill cut short, so the Trainer's own rotation never picks them."""
+    complete = set(complete_checkpoints(run_dir))
+    removed = []
+    for folder in (Path(run_dir) / CHECKPOINTS_DIR).glob("checkpoint-*"):
+        if folder not in complete:
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder.name)
+    return removed
+
+
+@dataclass(frozen=True)
+class ResumeCheck:
+    ok: bool
+    reason: str
+    checkpoint: Path | None = None
+
+
+def resume_check(run_dir: Path, jobs: JobRunner) -> ResumeCheck:
+    """Whether a run can continue, and from which checkpoint; otherwise why not (T6)."""
+    run_dir = Path(run_dir)
+    if not (run_dir / CONFIG_FILE).is_file():
+        return ResumeCheck(False, "This folder has no config.yaml, so it is not a training run.")
+    if (run_dir / JOB_FILE).is_file():
+        state = jobs.snapshot(run_dir).state
+        if not state.finished:
+            return ResumeCheck(False, f"The run is still {state.value}.")
+        if state is State.SUCCEEDED:
+            return ResumeCheck(False, "The run finished all its steps; start a new run to train further.")
+    checkpoints = complete_checkpoints(run_dir)
+    if not checkpoints:
+        return ResumeCheck(False, "No complete checkpoint was saved before the run ended; start it again.")
+    newest = checkpoints[-1]
+    if not (newest / "optimizer.pt").is_file() and not any(newest.glob("optimizer*")):
+        return ResumeCheck(False, f"{newest.name} holds only model weights (no optimizer state), so training "
+                                  "cannot continue exactly; start a new run.")
+    return ResumeCheck(True, f"Resumes from {newest.name} (step {_step_of(newest)}).", newest)
+
+
+def keep_events_until(run_dir: Path, step: int) -> int:
+    """Drop events logged after `step` (the kill lost them with the checkpoint), so the curve continues."""
+    events = read_events(run_dir)
+    kept = [event for event in events if event.get("step", 0) <= step]
+    if len(kept) != len(events):
+        atomic.write_jsonl(Path(run_dir) / "events.jsonl", kept)
+    return len(events) - len(kept)
+
+
+# --- listing and comparing ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    name: str
+    path: Path
+    state: str
+    step: int
+    total: int | None
+    model: str
+    dataset: str
+    final_loss: float | None
+    final_eval_loss: float | None
+    tokens_per_s: float | None
+
+
+def list_runs(workspace: Workspace, jobs: JobRunner) -> list[RunSummary]:
+    """Every run folder with a config, newest first."""
+    summaries = []
+    for config in workspace.runs.glob(f"*/{CONFIG_FILE}"):
+        folder = config.parent
+        snapshot = jobs.snapshot(folder) if (folder / JOB_FILE).is_file() else None
+        try:
+            settings = read_config(folder)
+        except BadInputError:
+            continue
+        summaries.append(RunSummary(
+            name=folder.name, path=folder, state=snapshot.state.value if snapshot else "not started",
+            step=snapshot.step if snapshot else 0, total=snapshot.total if snapshot else None,
+            model=settings.model, dataset=settings.dataset, **final_metrics(folder)))
+    return sorted(summaries, key=lambda run: run.path.stat().st_mtime, reverse=True)
+
+
+def final_metrics(run_dir: Path) -> dict[str, float | None]:
+    events = read_events(run_dir)
+
+    def last(key: str) -> float | None:
+        return next((event[key] for event in reversed(events) if key in event), None)
+
+    return {"final_loss": last("loss"), "final_eval_loss": last("eval_loss"), "tokens_per_s": last("tokens_per_s")}
+
+
+def curves(run_dirs: list[Path]) -> list[dict[str, Any]]:
+    """Long-format rows (run, step, metric, value) for one overlaid line plot."""
+    rows = []
+    for folder in run_dirs:
+        for event in read_events(folder):
+            for metric in CURVE_METRICS:
+                if metric in event:
+                    rows.append({"run": Path(folder).name, "step": event["step"], "metric": metric,
+                                 "value": float(event[metric])})
+    return rows
+
+
+def config_diff(run_dirs: list[Path]) -> list[list[str]]:
+    """[setting, value in run 1, value in run 2, ...] for every setting that differs."""
+    configs = [read_config(folder).to_dict() for folder in run_dirs]
+    keys = [key for key in configs[0] if len({json.dumps(config.get(key)) for config in configs}) > 1]
+    return [[key, *[str(config.get(key)) for config in configs]] for key in keys]
+
+
+def metrics_table(run_dirs: list[Path]) -> list[list[Any]]:
+    rows = []
+    for folder in run_dirs:
+        metrics = final_metrics(folder)
+        rows.append([Path(folder).name, metrics["final_loss"], metrics["final_eval_loss"], metrics["tokens_per_s"]])
+    return rows

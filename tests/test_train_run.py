@@ -1,0 +1,161 @@
+"""Training runs on the tiny model: files written, weights moved, stop/resume, kill -9, OOM, CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from core.errors import ChatsmithError
+from core.jobs import JobRunner, State, read_events
+from core.train import job, recipe, runs
+from tests.test_train_helpers import FakeReporter, tiny_settings, version, wait_for  # noqa: F401
+
+ROOT = __import__("pathlib").Path(__file__).resolve().parent.parent
+
+
+def _submit(jobs, run_dir, settings, workspace, resume=False):
+    params = {"settings": settings.to_dict(), "workspace": str(workspace.root), "resume": resume}
+    return jobs.submit(run_dir, "core.train.job:run", params, kind="train", title=run_dir.name, heavy=True)
+
+
+def test_two_step_run_moves_lora_weights_and_not_the_base(tiny_model_dir, workspace, version, monkeypatch):
+    from safetensors.torch import load_file
+
+    loaded = {}
+    original = recipe.load_model
+    monkeypatch.setattr(recipe, "load_model", lambda *a: loaded.setdefault("model", original(*a)))
+    run_dir = workspace.runs / "two-steps"
+    run_dir.mkdir()
+    reporter = FakeReporter(run_dir)
+    reporter.params = {"settings": tiny_settings(tiny_model_dir, version).to_dict(), "workspace": str(workspace.root)}
+
+    result = job.run(reporter)
+
+    adapter = run_dir / "adapter"
+    assert {"adapter_model.safetensors", "adapter_config.json", "tokenizer.json", "chat_template.jinja"} <= {
+        p.name for p in adapter.iterdir()}
+    assert json.loads((adapter / "adapter_config.json").read_text())["r"] == 16
+    lora = load_file(adapter / "adapter_model.safetensors")
+    lora_b = [tensor for name, tensor in lora.items() if "lora_B" in name]
+    assert lora_b and all(tensor.abs().sum() > 0 for tensor in lora_b)  # B starts at zero: it moved
+    base = load_file(tiny_model_dir / "model.safetensors")
+    trained = {name.replace("base_model.model.", "").replace(".base_layer", ""): p.detach()
+               for name, p in loaded["model"].named_parameters() if "lora_" not in name}
+    assert base and all((trained[name] == tensor).all() for name, tensor in base.items())
+    assert result["step"] == 2 and result["stopped_at"] is None
+    assert [event["step"] for event in reporter.events if "loss" in event] == [1, 2]
+    assert runs.read_config(run_dir).dataset == str(version)
+    assert "finished 2 of 2 steps" in (run_dir / "report.md").read_text()
+
+
+def test_padding_free_batches_give_the_same_loss_as_padded(tiny_model_dir, version):
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from core.train.callbacks import CountingCollator
+    from core.train.data import load_splits, tokenize
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    rows, _ = tokenize(tokenizer, load_splits(version, 0, 0)[0][:6], 256, True)
+    examples = [{"input_ids": r["input_ids"], "labels": [t if m else -100 for t, m in
+                                                         zip(r["input_ids"], r["assistant_masks"])]} for r in rows]
+    losses, waste = [], []
+    for padding_free in (False, True):
+        collator = CountingCollator(pad_token_id=tokenizer.pad_token_id, padding_free=padding_free)
+        batch = {k: v for k, v in collator(examples).items() if k in ("input_ids", "labels", "attention_mask",
+                                                                       "position_ids")}
+        with torch.no_grad():
+            losses.append(model(**batch).loss.item())
+        waste.append(collator.processed_tokens / collator.real_tokens)
+    assert losses[1] == pytest.approx(losses[0], rel=1e-3)
+    assert waste[1] == 1.0 < waste[0]
+
+
+def test_injected_oom_fails_with_concrete_advice(tiny_model_dir, workspace, version, monkeypatch):
+    import torch
+    from trl import SFTTrainer
+
+    def out_of_memory(*args, **kwargs):
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    monkeypatch.setattr(SFTTrainer, "training_step", out_of_memory)
+    run_dir = workspace.runs / "oom"
+    run_dir.mkdir()
+    reporter = FakeReporter(run_dir)
+    reporter.params = {"settings": tiny_settings(tiny_model_dir, version, batch_size=8).to_dict(),
+                       "workspace": str(workspace.root)}
+
+    with pytest.raises(ChatsmithError) as caught:
+        job.run(reporter)
+
+    text = str(caught.value)
+    assert "ran out of RAM memory" in text
+    assert "halve batch_size to 4 and double grad_accum to 2" in text and "gradient checkpointing" in text
+    assert not (run_dir / "adapter").exists()
+
+
+def test_stop_then_resume_continues_the_step_count_and_curve(tiny_model_dir, workspace, version):
+    jobs = JobRunner(workspace)
+    config = workspace.root / "my-config.yaml"
+    config.write_text(yaml.safe_dump(tiny_settings(tiny_model_dir, version, max_steps=8, save_steps=1000,
+                                                   lora_rank=4, batch_size=2).to_dict()))
+    run_dir = workspace.runs / "stop-resume"
+    cli = subprocess.Popen([sys.executable, "-m", "core.train", str(config), "--workspace", str(workspace.root),
+                            "--name", run_dir.name], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                           text=True)
+    assert wait_for(lambda: sum("loss" in e for e in read_events(run_dir)) >= 2)
+    jobs.request_stop(run_dir)  # what the tab's Stop button does
+
+    output = cli.communicate(timeout=120)[0]
+    stopped = jobs.snapshot(run_dir)
+    assert cli.returncode == 3 and stopped.state is State.STOPPED, output[-3000:]
+    stop_step = stopped.result["stopped_at"]
+    assert f"stopped: Stopped at step {stop_step}" in output
+    assert (run_dir / "adapter" / "adapter_model.safetensors").is_file()
+    assert runs.complete_checkpoints(run_dir)[-1].name == f"checkpoint-{stop_step}"
+    assert runs.resume_check(run_dir, jobs).ok
+
+    _submit(jobs, run_dir, runs.read_config(run_dir), workspace, resume=True)
+    resumed = jobs.wait(run_dir, timeout_s=180)
+
+    assert resumed.state is State.SUCCEEDED, resumed.error
+    steps = [e["step"] for e in read_events(run_dir) if "loss" in e]
+    assert steps == sorted(set(steps)) and steps[-1] == 8
+    assert min(s for s in steps if s > stop_step) == stop_step + 1  # the curve continues, no restart at 1
+    assert not runs.resume_check(run_dir, jobs).ok  # finished: nothing to resume
+
+
+def test_kill_9_mid_run_then_resume_from_the_newest_complete_checkpoint(tiny_model_dir, workspace, version):
+    jobs = JobRunner(workspace)
+    run_dir = workspace.runs / "killed"
+    _submit(jobs, run_dir, tiny_settings(tiny_model_dir, version, max_steps=10, save_steps=2, lora_rank=4,
+                                         batch_size=2), workspace)
+    assert wait_for(lambda: len(runs.complete_checkpoints(run_dir)) >= 1 and
+                    max((e["step"] for e in read_events(run_dir)), default=0) > 3)
+    os.killpg(json.loads((run_dir / "status.json").read_text())["pid"], signal.SIGKILL)
+    assert wait_for(lambda: jobs.snapshot(run_dir).state is State.INTERRUPTED, timeout=30)
+    newest = runs.complete_checkpoints(run_dir)[-1]
+    # A kill in the middle of a save leaves a folder without the completion marker: never resumed from.
+    half_written = run_dir / "checkpoints" / "checkpoint-999"
+    half_written.mkdir()
+    (half_written / "adapter_model.safetensors").write_bytes(b"\0" * 10)
+    check = runs.resume_check(run_dir, jobs)
+    assert check.ok and check.checkpoint == newest
+
+    done = subprocess.run([sys.executable, "-m", "core.train", str(run_dir / "config.yaml"), "--resume"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "succeeded: Done: 10 steps" in done.stdout
+    assert f"resuming from {newest.name}" in done.stdout
+    assert not half_written.exists()
+    steps = [e["step"] for e in read_events(run_dir) if "loss" in e]
+    assert steps == sorted(set(steps)) and steps[-1] == 10
+    assert (run_dir / "adapter" / "adapter_model.safetensors").is_file()
