@@ -74,7 +74,8 @@ def main(argv: list[str] | None = None) -> None:
     build_app(ctx).queue(default_concurrency_limit=4).launch(
         server_name=args.host, server_port=args.port, share=args.share, auth=auth,
         max_file_size=MAX_FILE_SIZE, ssr_mode=False, i18n=translations(), show_error=False,
-        app_kwargs={"routes": serve.app_routes(ctx.workspace, ctx.jobs)},  # /v1 API and /web/ (issue 6)
+        # The chat API (/v1) and its web page (/web/) on the same port, behind the same login (issue 6).
+        app_kwargs={"routes": serve.app_routes(ctx.workspace, ctx.jobs, lambda: ctx.device().kind)},
     )
 
 

@@ -78,6 +78,18 @@ def save_training_example(workspace: Workspace, messages: list[dict]) -> tuple[P
     return target, True
 
 
+def must_wait(jobs, device_kind: Callable[[], str], choice) -> object | None:
+    """The heavy job a chat request must wait for (G6), or None.
+
+    Only a transformers model on an accelerator waits: llama.cpp decodes on the CPU here, and on a
+    CPU-only machine waiting behind hours of training would make chat useless, so it runs beside it.
+    """
+    job = jobs.heavy_job()
+    if job is None or choice.kind == "gguf" or device_kind() == "cpu":
+        return None
+    return job
+
+
 def wait_for_accelerator(jobs, stop: threading.Event, poll_s: float = 1.0) -> Iterator[str]:
     """While a heavy job holds the accelerator, yield a line saying so; returns when it is free (G6)."""
     while (job := jobs.heavy_job()) is not None and not stop.is_set():

@@ -49,8 +49,8 @@ class ApiError(Exception):
 
 def api_routes(workspace: Workspace, choices: Callable[[], list[ModelChoice]],
                authorized: Callable[[Request], bool] = lambda request: True,
-               busy: Callable[[], str] = lambda: "") -> list:
-    """The API's routes. `busy()` returns why chat must wait (a heavy job's title), or ""."""
+               busy: Callable[[ModelChoice], str] = lambda choice: "") -> list:
+    """The API's routes. `busy(choice)` names the heavy job that chat with `choice` must wait for, or ""."""
     router = APIRouter()
 
     def guarded(handler):
@@ -71,7 +71,7 @@ def api_routes(workspace: Workspace, choices: Callable[[], list[ModelChoice]],
     def complete(body: dict) -> object:
         choice = _find_choice(choices(), body.get("model"))
         messages, settings, stream = parse_request(body)
-        if reason := busy():
+        if reason := busy(choice):
             raise ApiError(503, f"{reason} is using the accelerator; chat waits until it finishes.",
                            "server_busy")
         try:
@@ -108,10 +108,12 @@ def api_routes(workspace: Workspace, choices: Callable[[], list[ModelChoice]],
     return router.routes
 
 
-def app_routes(workspace: Workspace, jobs) -> list:
+def app_routes(workspace: Workspace, jobs, device_kind: Callable[[], str]) -> list:
     """The routes app.py serves beside the UI: every model the workspace has, Gradio's login, G6 busy."""
-    def busy() -> str:
-        job = jobs.heavy_job()
+    from core.chat import must_wait
+
+    def busy(choice: ModelChoice) -> str:
+        job = must_wait(jobs, device_kind, choice)
         return f"'{job.title}'" if job else ""
 
     return api_routes(workspace, lambda: inference.list_choices(workspace), gradio_login, busy)

@@ -69,8 +69,9 @@ _ENV = _environment()
 
 
 def render(template: str, messages: list[dict], *, bos_token: str = "", eos_token: str = "",
-           add_generation_prompt: bool = True, timeout_s: float = RENDER_TIMEOUT_S) -> str:
+           add_generation_prompt: bool = True, timeout_s: float | None = None) -> str:
     """The prompt text for `messages`, rendered in the bounded sandbox."""
+    timeout_s = RENDER_TIMEOUT_S if timeout_s is None else timeout_s
     try:
         compiled = _ENV.from_string(template)
     except JinjaError as error:

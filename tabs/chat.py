@@ -207,7 +207,7 @@ def _queue(ctx: AppContext, choice, history: list[dict], stop: threading.Event):
     job = ctx.jobs.heavy_job()
     if job is None:
         return ""
-    if ctx.device().kind == "cpu" or choice.kind == "gguf":
+    if chat.must_wait(ctx.jobs, lambda: ctx.device().kind, choice) is None:
         return f" · ℹ️ '{job.title}' is running on this machine too, so answers are slower"
     for line in chat.wait_for_accelerator(ctx.jobs, stop):
         yield history, line

@@ -55,7 +55,7 @@ class FakeBackend:
 
 
 @contextlib.contextmanager
-def api_server(workspace, backend, authorized=lambda request: True, busy=lambda: ""):
+def api_server(workspace, backend, authorized=lambda request: True, busy=lambda choice: ""):
     """The API's routes in a uvicorn server on a free port, with `backend` behind every model."""
     import uvicorn
     from fastapi import FastAPI
@@ -143,7 +143,7 @@ def test_closing_a_stream_stops_the_generation(workspace):
 def test_busy_accelerator_and_missing_credentials_are_refused(workspace):
     import openai
 
-    with api_server(workspace, FakeBackend(), busy=lambda: "'Training run-1'") as url:
+    with api_server(workspace, FakeBackend(), busy=lambda choice: "'Training run-1'") as url:
         with pytest.raises(openai.InternalServerError, match="Training run-1' is using the accelerator"):
             client(url).chat.completions.create(model="fake", messages=HELLO)
     need_key = lambda request: request.headers.get("authorization") == "Bearer s3cret"  # noqa: E731

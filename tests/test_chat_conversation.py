@@ -91,3 +91,12 @@ def test_chat_waits_while_a_heavy_job_holds_the_accelerator():
     stopped = threading.Event()
     stopped.set()
     assert list(chat.wait_for_accelerator(SimpleNamespace(heavy_job=lambda: job), stopped)) == []
+
+
+@pytest.mark.parametrize("device,kind,waits", [("cuda", "base", True), ("mps", "adapter", True),
+                                               ("cuda", "gguf", False), ("cpu", "base", False)])
+def test_only_transformers_on_an_accelerator_waits_for_a_heavy_job(device, kind, waits):
+    job = SimpleNamespace(title="Training run-1")
+    jobs = SimpleNamespace(heavy_job=lambda: job)
+    assert (chat.must_wait(jobs, lambda: device, SimpleNamespace(kind=kind)) is job) is waits
+    assert chat.must_wait(SimpleNamespace(heavy_job=lambda: None), lambda: device, SimpleNamespace(kind=kind)) is None

