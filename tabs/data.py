@@ -44,6 +44,7 @@ STRINGS = {
         "data.prev": "◀ Previous", "data.next": "Next ▶", "data.raw": "Raw record",
         "data.template": "Render in the model's chat template", "data.template_out": "Trained tokens are highlighted",
         "data.dataset_name": "Dataset name", "data.save": "Save dataset", "data.saved_path": "Saved to",
+        "data.versions": "Saved datasets",
     },
     "zh": {
         "data.tab": "📚 数据",
@@ -72,6 +73,7 @@ STRINGS = {
         "data.prev": "◀ 上一条", "data.next": "下一条 ▶", "data.raw": "原始记录",
         "data.template": "用模型的对话模板渲染", "data.template_out": "高亮部分为参与训练的词元",
         "data.dataset_name": "数据集名称", "data.save": "保存数据集", "data.saved_path": "保存位置",
+        "data.versions": "已保存的数据集",
     },
 }
 
@@ -133,6 +135,8 @@ def build(ctx: AppContext) -> None:
             dataset_name = gr.Textbox("kestrel", label=t("data.dataset_name"), elem_id="data-name")
             save_button = gr.Button(t("data.save"), variant="primary", elem_id="data-save")
         saved_path = gr.Textbox(label=t("data.saved_path"), interactive=False, elem_id="data-saved-path")
+        with gr.Accordion(t("data.versions"), open=False):
+            versions = gr.Markdown(elem_id="data-versions")
 
     def chosen_paths(uploaded, typed) -> list[Path]:
         """Uploads (copied into the workspace, idempotently) followed by the typed paths."""
@@ -178,12 +182,12 @@ def build(ctx: AppContext) -> None:
 
     def on_save_clicked(prepared, name):
         if prepared is None:
-            return "", "❌ Run the preparation first."
+            return "", "❌ Run the preparation first.", gr.update()
         try:
             folder = save_version(ctx.workspace, prepared, name or "dataset")
         except Exception as error:
-            return "", error_text(error)
-        return str(folder), f"💾 {folder.name}"
+            return "", error_text(error), gr.update()
+        return str(folder), f"💾 {folder.name}", views.versions_table(ctx.workspace)
 
     option_inputs = [nfc, html, drop_empty, same_role, ends, exact_dedup, near_dup, max_tokens, model,
                      validation, seed, max_drop, caps, name_value, author_value, *mapping]
@@ -199,7 +203,8 @@ def build(ctx: AppContext) -> None:
     prev_button.click(lambda n: max(1, int(n or 1) - 1), page, page)
     next_button.click(lambda n: int(n or 1) + 1, page, page)
     template_button.click(on_template_clicked, [*preview_inputs, model], [template_out, status])
-    save_button.click(on_save_clicked, [prepared_state, dataset_name], [saved_path, status])
+    save_button.click(on_save_clicked, [prepared_state, dataset_name], [saved_path, status, versions])
+    ctx.demo.load(lambda: views.versions_table(ctx.workspace), outputs=versions)
 
 
 def _options(values) -> PrepareOptions:

@@ -92,3 +92,19 @@ def test_public_files_become_clean_canonical_data():
     tool_records = [r for r in prepared.records if r["source"] == "sharegpt_toolcall_en_demo"]
     assert any(m["role"] == "tool" for r in tool_records for m in r["messages"])
     assert all("tools" in r for r in tool_records)
+
+
+def test_cli_mapping_placeholders_caps_and_workspace_version(tmp_path):
+    odd = tmp_path / "odd.jsonl"
+    odd.write_text("".join(json.dumps({"q": f"Who are you? ({i})", "a": "I'm {{name}}, made by {{author}}."}) + "\n"
+                           for i in range(6)), encoding="utf-8")
+    command = [sys.executable, "-m", "core.data", "prepare", str(odd), "--workspace", str(tmp_path / "ws"),
+               "--name", "Wren", "--model", "", "--near-dup-threshold", "0", "--map", "instruction=q",
+               "--map", "output=a", "--placeholder", "name=Wren", "--cap", "odd=4"]
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    (folder,) = (tmp_path / "ws" / "datasets").iterdir()
+    records = load_split(folder, "train") + load_split(folder, "validation")
+    assert len(records) == 4 and records[0]["messages"][-1]["content"] == "I'm Wren, made by Chatsmith."
+    bad = subprocess.run(command[:-2] + ["--map", "answer=a"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 1 and "--map does not know answer" in bad.stderr

@@ -62,3 +62,14 @@ def test_template_render_highlights_only_assistant_tokens(tiny_model_dir):
                                 {"role": "assistant", "content": "I'm Kestrel."}], str(tiny_model_dir))
     trained = "".join(text for text, label in runs if label == "trained")
     assert "I'm Kestrel." in trained and "Who are you?" not in trained
+
+
+def test_versions_table_lists_saved_datasets(workspace, tmp_path):
+    from core.data import save_version
+
+    assert views.versions_table(workspace) == ""
+    path = write_jsonl(tmp_path / "v.jsonl", [{"messages": [{"role": "user", "content": f"Q{i}"},
+                                                            {"role": "assistant", "content": f"A{i}"}]} for i in range(4)])
+    folder = save_version(workspace, prepare([path], PrepareOptions(model="")), "Tiny set")
+    table = views.versions_table(workspace)
+    assert "| Tiny set | 3 / 1 |" in table and str(folder) in table

@@ -65,8 +65,15 @@ def options_from(args: argparse.Namespace) -> PrepareOptions:
 
 
 def sources_from(args: argparse.Namespace) -> list[Source]:
+    from core.errors import BadInputError
+
     forced = _pairs(args.format, "--format")
-    mapping = ColumnMapping(**_pairs(args.map, "--map")) if args.map else None
+    fields = _pairs(args.map, "--map")
+    unknown = sorted(set(fields) - set(ColumnMapping.__dataclass_fields__))
+    if unknown:
+        raise BadInputError(f"--map does not know {', '.join(unknown)}.",
+                            "Use instruction, input, output, system, messages, role or content.")
+    mapping = ColumnMapping(**fields) if fields else None
     return [Source(path, format=forced.get(path.split("/")[-1], ""), mapping=mapping) for path in args.inputs]
 
 
@@ -94,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
             from core.workspace import Workspace
 
             folder = save_version(Workspace.resolve(args.workspace), prepared, args.name)
-    except (ChatsmithError, TypeError) as error:  # TypeError: a bad --map field name
+    except ChatsmithError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     report = prepared.report

@@ -144,3 +144,18 @@ def sources_for(paths: list[Path], mapping) -> list:
             readers.read_rows(path, PrepareOptions())).format
         sources.append(Source(path, mapping=mapping if undetected else None))
     return sources
+
+
+def versions_table(workspace: Workspace) -> str:
+    """Saved dataset versions, newest first, as a markdown table (empty text when there are none)."""
+    import json
+
+    from core.data.versions import list_versions
+
+    rows = []
+    for folder in list_versions(workspace):
+        meta = json.loads((folder / "dataset.json").read_text(encoding="utf-8"))
+        rows.append(f"| {meta['name']} | {meta['counts']['train']:,} / {meta['counts']['validation']:,} | "
+                    f"{meta['created']} | `{folder}` |")
+    header = ["| dataset | train / validation | created | folder |", "|---|---|---|---|"]
+    return "\n".join(header + rows) if rows else ""
