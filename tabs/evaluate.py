@@ -103,100 +103,65 @@ def build(ctx: AppContext) -> None:
     arena = Arena(ctx.workspace.ratings_db, vote_log=ctx.workspace.root / "votes" / "votes.jsonl")
     with gr.Tab(t("evaluate.tab"), id="evaluate"):
         gr.Markdown(t("evaluate.header"))
-        with gr.Accordion(t("evaluate.arena"), open=True):
-            if os.environ.get("SPACE_ID"):  # on a Space only logged-in raters' votes count
-                gr.LoginButton()
-            with gr.Row():
-                contenders = gr.CheckboxGroup(label=t("evaluate.contenders"), scale=5, elem_id="arena-contenders")
-                refresh_button = gr.Button(t("evaluate.refresh"), size="sm", scale=1, elem_id="evaluate-refresh")
-            with gr.Row():
-                prompt = gr.Textbox(label=t("evaluate.prompt"), scale=3, elem_id="arena-prompt")
-                prompt_set = gr.Dropdown(label=t("evaluate.prompt_set"), scale=1, elem_id="arena-prompt-set")
-                max_tokens = gr.Slider(16, 512, value=128, step=16, label=t("evaluate.max_tokens"), scale=1,
-                                       elem_id="arena-max-tokens")
-            prompt_file = gr.File(label=t("evaluate.prompt_file"), file_types=[".jsonl"], height=80)
-            next_button = gr.Button(t("evaluate.next"), variant="primary", elem_id="arena-next")
-            shown_prompt = gr.Markdown(elem_id="arena-shown-prompt")
-            with gr.Row():
-                answer_a = gr.Textbox(label=t("evaluate.answer_a"), lines=8, interactive=False, elem_id="arena-a")
-                answer_b = gr.Textbox(label=t("evaluate.answer_b"), lines=8, interactive=False, elem_id="arena-b")
-            with gr.Row():
-                vote_buttons = [gr.Button(t(f"evaluate.vote_{name}"), interactive=False, elem_id=f"arena-vote-{name}")
-                                for name in ("a", "b", "tie", "bad")]
-            reveal = gr.Markdown(elem_id="arena-reveal")
-            leaderboard = gr.Dataframe(headers=BOARD_HEADERS, label=t("evaluate.leaderboard"), interactive=False,
-                                       elem_id="leaderboard")
-            advice = gr.Markdown(elem_id="leaderboard-advice")
-            ratings_plot = gr.Plot(elem_id="leaderboard-plot")
-            with gr.Accordion(t("evaluate.matrices"), open=False):
-                win_rates = gr.Dataframe(interactive=False, elem_id="arena-win-rates")
-                battle_counts = gr.Dataframe(interactive=False, elem_id="arena-battle-counts")
-            with gr.Row():
-                export_jsonl = gr.Button(t("evaluate.export_jsonl"), elem_id="arena-export-jsonl")
-                export_csv = gr.Button(t("evaluate.export_csv"), elem_id="arena-export-csv")
-            export_file = gr.File(interactive=False, height=80, elem_id="arena-export-file")
-        with gr.Accordion(t("evaluate.metrics"), open=False):
-            with gr.Row():
-                metrics_model = gr.Dropdown(label=t("evaluate.metrics_model"), elem_id="metrics-model")
-                metrics_data = gr.Dropdown(label=t("evaluate.metrics_data"), elem_id="metrics-data")
-                metrics_limit = gr.Number(value=20, precision=0, minimum=1, label=t("evaluate.metrics_limit"))
-                metrics_loss = gr.Checkbox(value=True, label=t("evaluate.metrics_loss"))
-            with gr.Row():
-                metrics_start = gr.Button(t("evaluate.metrics_start"), variant="primary", elem_id="metrics-start")
-                metrics_stop = gr.Button(t("evaluate.metrics_stop"), elem_id="metrics-stop")
-            metrics_status = gr.Markdown(elem_id="metrics-status")
-            metrics_table = gr.Dataframe(headers=RESULT_HEADERS, label=t("evaluate.metrics_results"),
-                                         interactive=False, elem_id="metrics-table")
-            metrics_job = gr.Dropdown(label=t("evaluate.metrics_job"), elem_id="metrics-job")
-            samples_table = gr.Dataframe(headers=SAMPLE_HEADERS, interactive=False, wrap=True, elem_id="metrics-samples")
-            metrics_timer = gr.Timer(2.0, active=False)
-        with gr.Accordion(t("evaluate.report"), open=False):
-            with gr.Row():
-                report_run = gr.Dropdown(label=t("evaluate.report_run"), elem_id="report-run")
-                report_button = gr.Button(t("evaluate.report_make"), elem_id="report-make")
-                writeup_runs = gr.Dropdown(multiselect=True, label=t("evaluate.writeup_runs"), elem_id="writeup-runs")
-                writeup_button = gr.Button(t("evaluate.writeup_make"), elem_id="writeup-make")
-            report_files = gr.File(file_count="multiple", interactive=False, elem_id="report-files")
-            report_preview = gr.Markdown(elem_id="report-preview")
+        refresh_button = _build_arena(ctx, arena)
+        _build_metrics(ctx, refresh_button)
+        _build_reports(ctx, refresh_button)
+
+
+def _build_arena(ctx: AppContext, arena: Arena) -> gr.Button:
+    """Blind battles and the leaderboard; returns the refresh button the other sections also listen to."""
+    with gr.Accordion(t("evaluate.arena"), open=True):
+        if os.environ.get("SPACE_ID"):  # on a Space only logged-in raters' votes count
+            gr.LoginButton()
+        with gr.Row():
+            contenders = gr.CheckboxGroup(label=t("evaluate.contenders"), scale=5, elem_id="arena-contenders")
+            refresh_button = gr.Button(t("evaluate.refresh"), size="sm", scale=1, elem_id="evaluate-refresh")
+        with gr.Row():
+            prompt = gr.Textbox(label=t("evaluate.prompt"), scale=3, elem_id="arena-prompt")
+            prompt_set = gr.Dropdown(label=t("evaluate.prompt_set"), scale=1, elem_id="arena-prompt-set")
+            max_tokens = gr.Slider(16, 512, value=128, step=16, label=t("evaluate.max_tokens"), scale=1,
+                                   elem_id="arena-max-tokens")
+        prompt_file = gr.File(label=t("evaluate.prompt_file"), file_types=[".jsonl"], height=80)
+        next_button = gr.Button(t("evaluate.next"), variant="primary", elem_id="arena-next")
+        shown_prompt = gr.Markdown(elem_id="arena-shown-prompt")
+        with gr.Row():
+            answer_a = gr.Textbox(label=t("evaluate.answer_a"), lines=8, interactive=False, elem_id="arena-a")
+            answer_b = gr.Textbox(label=t("evaluate.answer_b"), lines=8, interactive=False, elem_id="arena-b")
+        with gr.Row():
+            vote_buttons = [gr.Button(t(f"evaluate.vote_{name}"), interactive=False, elem_id=f"arena-vote-{name}")
+                            for name in ("a", "b", "tie", "bad")]
+        reveal = gr.Markdown(elem_id="arena-reveal")
+        leaderboard = gr.Dataframe(headers=BOARD_HEADERS, label=t("evaluate.leaderboard"), interactive=False,
+                                   elem_id="leaderboard")
+        advice = gr.Markdown(elem_id="leaderboard-advice")
+        ratings_plot = gr.Plot(elem_id="leaderboard-plot")
+        with gr.Accordion(t("evaluate.matrices"), open=False):
+            win_rates = gr.Dataframe(interactive=False, elem_id="arena-win-rates")
+            battle_counts = gr.Dataframe(interactive=False, elem_id="arena-battle-counts")
+        with gr.Row():
+            export_jsonl = gr.Button(t("evaluate.export_jsonl"), elem_id="arena-export-jsonl")
+            export_csv = gr.Button(t("evaluate.export_csv"), elem_id="arena-export-csv")
+        export_file = gr.File(interactive=False, height=80, elem_id="arena-export-file")
         battle = gr.State(dict(NO_BATTLE))
         session_id = gr.State(lambda: uuid.uuid4().hex)  # a fresh anonymous rater id per browser session
-        metrics_folder = gr.State(None)
-
-    def on_page_load():
-        running = [job for job in ctx.jobs.list(kind="evaluate") if not job.state.finished]
-        folder = str(running[0].folder) if running else None  # re-attach to a job started before a reload
-        return (*on_refresh_clicked(), *board_updates(), folder, *on_metrics_tick(folder))
 
     def on_refresh_clicked():
         keys = list(list_contenders(ctx.workspace))
         sources = session.prompt_sources(ctx.workspace)
-        runs = sorted(path.parent.name for path in ctx.workspace.runs.glob("*/config.yaml"))
-        return (gr.update(choices=keys, value=session.default_contenders(keys)), gr.update(choices=sources, value=sources[0]),
-                gr.update(choices=keys, value=keys[0] if keys else None),
-                gr.update(choices=sources, value=sources[-1]), gr.update(choices=runs, value=runs[-1] if runs else None),
-                gr.update(choices=runs))
+        return (gr.update(choices=keys, value=session.default_contenders(keys)),
+                gr.update(choices=sources, value=sources[0]))
 
     def on_next_clicked(current, chosen, typed, source, upload, max_new_tokens, session_id,
                         profile: gr.OAuthProfile | None = None):
-        locked = gr.update(interactive=False)
         try:
             rater = session.rater_id(profile.username if profile else None, session_id)
             item = session.choose_prompt(ctx.workspace, typed, source, upload)
             settings = inference.GenerationSettings(max_new_tokens=int(max_new_tokens))
             started = session.start_battle(arena, ctx.workspace, list(chosen or []), item, rater, settings)
         except Exception as error:  # shown in place; the last battle's record is untouched
-            yield current, "", gr.update(), gr.update(), error_text(error), gr.update(interactive=True), *[locked] * 4
+            yield current, gr.update(), gr.update(), gr.update(), error_text(error), *[gr.update()] * 5
             return
-        shown = "\n\n".join(f"**{number}.** {turn}" for number, turn in enumerate(item.turns, start=1))
-        yield started, shown, "", "", "", locked, *[locked] * 4
-        text_a = text_b = ""
-        try:
-            for text_a, text_b in session.stream_battle(arena, ctx.workspace, started["battle_id"], item, settings):
-                yield started, shown, text_a, text_b, "", locked, *[locked] * 4
-        except Exception as error:
-            yield started, shown, text_a, text_b, error_text(error), gr.update(interactive=True), *[locked] * 4
-            return
-        yield started, shown, text_a, text_b, "", gr.update(interactive=True), *[gr.update(interactive=True)] * 4
+        yield from _battle_frames(ctx, arena, started, item, settings)
 
     def vote_handler(winner: str):
         def on_vote_clicked(current, session_id, profile: gr.OAuthProfile | None = None):
@@ -205,25 +170,83 @@ def build(ctx: AppContext) -> None:
                 arena.vote(current["battle_id"], winner, rater, current["key"])
                 message = session.reveal_text(arena.public_view(current["battle_id"]))
             except Exception as error:  # the vote is refused; the battle stays open to vote again
-                return error_text(error), *[gr.update()] * 5, *[gr.update()] * 5
-            closed = gr.update(interactive=False)
-            return message, *[closed] * 4, gr.update(interactive=True), *board_updates()
+                return error_text(error), *[gr.update()] * 10
+            return message, *_buttons(next_on=True, votes_on=False), *_board(arena)
         return on_vote_clicked
 
-    def board_updates():
-        view = session.leaderboard_view(arena)
-        figure = plots.ratings_figure(view["rows"]) if view["rows"] else None
-        matrix_headers = ["", *view["models"]] if view["models"] else None
-        return (gr.update(value=view["table"] or None, headers=BOARD_HEADERS),
-                "\n".join([f"**{view['votes']} votes**", *(f"- {line}" for line in view["advice"])]),
-                figure, gr.update(value=view["win_rate"] or None, headers=matrix_headers),
-                gr.update(value=view["battles"] or None, headers=matrix_headers))
+    board_outputs = [leaderboard, advice, ratings_plot, win_rates, battle_counts]
+    ctx.demo.load(lambda: (*on_refresh_clicked(), *_board(arena)), outputs=[contenders, prompt_set, *board_outputs])
+    refresh_button.click(on_refresh_clicked, outputs=[contenders, prompt_set])
+    next_button.click(on_next_clicked, [battle, contenders, prompt, prompt_set, prompt_file, max_tokens, session_id],
+                      [battle, shown_prompt, answer_a, answer_b, reveal, next_button, *vote_buttons])
+    for winner, button in zip(("a", "b", "tie", "both_bad"), vote_buttons):
+        button.click(vote_handler(winner), [battle, session_id], [reveal, next_button, *vote_buttons, *board_outputs])
+    export_jsonl.click(lambda: str(arena.export_jsonl(_votes_folder(ctx) / "votes.jsonl")), outputs=export_file)
+    export_csv.click(lambda: str(arena.export_csv(_votes_folder(ctx) / "votes.csv")), outputs=export_file)
+    return refresh_button
 
-    def on_export_jsonl_clicked():
-        return str(arena.export_jsonl(ctx.workspace.root / "exports" / "votes" / "votes.jsonl"))
 
-    def on_export_csv_clicked():
-        return str(arena.export_csv(ctx.workspace.root / "exports" / "votes" / "votes.csv"))
+def _battle_frames(ctx: AppContext, arena: Arena, started: dict, item, settings):
+    """Outputs for the battle widgets as both answers stream; votes open once both are done."""
+    shown = "\n\n".join(f"**{number}.** {turn}" for number, turn in enumerate(item.turns, start=1))
+    busy = _buttons(next_on=False, votes_on=False)
+    yield started, shown, "", "", "", *busy
+    text_a = text_b = ""
+    try:
+        for text_a, text_b in session.stream_battle(arena, ctx.workspace, started["battle_id"], item, settings):
+            yield started, shown, text_a, text_b, "", *busy
+    except Exception as error:  # e.g. a model that cannot load: start another battle
+        yield started, shown, text_a, text_b, error_text(error), *_buttons(next_on=True, votes_on=False)
+        return
+    yield started, shown, text_a, text_b, "", *_buttons(next_on=True, votes_on=True)
+
+
+def _buttons(next_on: bool, votes_on: bool) -> list:
+    """Updates for [next, vote a, vote b, tie, both bad]."""
+    return [gr.update(interactive=next_on), *[gr.update(interactive=votes_on)] * 4]
+
+
+def _board(arena: Arena) -> tuple:
+    view = session.leaderboard_view(arena)
+    matrix_headers = ["", *view["models"]] if view["models"] else None
+    return (gr.update(value=view["table"] or None, headers=BOARD_HEADERS),
+            "\n".join([f"**{view['votes']} votes**", *(f"- {line}" for line in view["advice"])]),
+            plots.ratings_figure(view["rows"]) if view["rows"] else None,
+            gr.update(value=view["win_rate"] or None, headers=matrix_headers),
+            gr.update(value=view["battles"] or None, headers=matrix_headers))
+
+
+def _votes_folder(ctx: AppContext) -> Path:
+    return ctx.workspace.exports / "votes"
+
+
+def _build_metrics(ctx: AppContext, refresh_button: gr.Button) -> None:
+    """Automatic metrics as background jobs, a results table and a per-sample view."""
+    with gr.Accordion(t("evaluate.metrics"), open=False):
+        with gr.Row():
+            metrics_model = gr.Dropdown(label=t("evaluate.metrics_model"), elem_id="metrics-model")
+            metrics_data = gr.Dropdown(label=t("evaluate.metrics_data"), elem_id="metrics-data")
+            metrics_limit = gr.Number(value=20, precision=0, minimum=1, label=t("evaluate.metrics_limit"))
+            metrics_loss = gr.Checkbox(value=True, label=t("evaluate.metrics_loss"))
+        with gr.Row():
+            metrics_start = gr.Button(t("evaluate.metrics_start"), variant="primary", elem_id="metrics-start")
+            metrics_stop = gr.Button(t("evaluate.metrics_stop"), elem_id="metrics-stop")
+        metrics_status = gr.Markdown(elem_id="metrics-status")
+        metrics_table = gr.Dataframe(headers=RESULT_HEADERS, label=t("evaluate.metrics_results"),
+                                     interactive=False, elem_id="metrics-table")
+        metrics_job = gr.Dropdown(label=t("evaluate.metrics_job"), elem_id="metrics-job")
+        samples_table = gr.Dataframe(headers=SAMPLE_HEADERS, interactive=False, wrap=True, elem_id="metrics-samples")
+        metrics_timer = gr.Timer(2.0, active=False)
+        metrics_folder = gr.State(None)
+
+    def on_refresh_clicked():
+        keys, sources = list(list_contenders(ctx.workspace)), session.prompt_sources(ctx.workspace)
+        return gr.update(choices=keys, value=keys[0] if keys else None), gr.update(choices=sources, value=sources[-1])
+
+    def on_page_load():
+        running = [job for job in ctx.jobs.list(kind="evaluate") if not job.state.finished]
+        folder = str(running[0].folder) if running else None  # re-attach to a job started before a reload
+        return (*on_refresh_clicked(), folder, *on_metrics_tick(folder))
 
     def on_metrics_start_clicked(model_key, source, limit, with_loss):
         try:
@@ -260,6 +283,31 @@ def build(ctx: AppContext) -> None:
                 return [_sample_row(sample) for sample in result["samples"]] or None
         return None
 
+    metrics_outputs = [metrics_status, metrics_table, metrics_job, metrics_timer]
+    ctx.demo.load(on_page_load, outputs=[metrics_model, metrics_data, metrics_folder, *metrics_outputs])
+    refresh_button.click(on_refresh_clicked, outputs=[metrics_model, metrics_data])
+    metrics_start.click(on_metrics_start_clicked, [metrics_model, metrics_data, metrics_limit, metrics_loss],
+                        [metrics_folder, metrics_status, metrics_timer])
+    metrics_stop.click(on_metrics_stop_clicked, metrics_folder, metrics_status)
+    metrics_timer.tick(on_metrics_tick, metrics_folder, metrics_outputs)
+    metrics_job.change(on_metrics_job_change, metrics_job, samples_table)
+
+
+def _build_reports(ctx: AppContext, refresh_button: gr.Button) -> None:
+    """A run's report (Markdown + HTML + loss curves) and a write-up comparing several runs."""
+    with gr.Accordion(t("evaluate.report"), open=False):
+        with gr.Row():
+            report_run = gr.Dropdown(label=t("evaluate.report_run"), elem_id="report-run")
+            report_button = gr.Button(t("evaluate.report_make"), elem_id="report-make")
+            writeup_runs = gr.Dropdown(multiselect=True, label=t("evaluate.writeup_runs"), elem_id="writeup-runs")
+            writeup_button = gr.Button(t("evaluate.writeup_make"), elem_id="writeup-make")
+        report_files = gr.File(file_count="multiple", interactive=False, elem_id="report-files")
+        report_preview = gr.Markdown(elem_id="report-preview")
+
+    def on_refresh_clicked():
+        runs = sorted(path.parent.name for path in ctx.workspace.runs.glob("*/config.yaml"))
+        return gr.update(choices=runs, value=runs[-1] if runs else None), gr.update(choices=runs)
+
     def on_report_clicked(run):
         try:
             paths = report.write_run_report(ctx.workspace, run)
@@ -274,24 +322,8 @@ def build(ctx: AppContext) -> None:
             return None, error_text(error)
         return [str(path), str(path.with_suffix(".html"))], path.read_text(encoding="utf-8")
 
-    board_outputs = [leaderboard, advice, ratings_plot, win_rates, battle_counts]
-    list_outputs = [contenders, prompt_set, metrics_model, metrics_data, report_run, writeup_runs]
-    battle_outputs = [battle, shown_prompt, answer_a, answer_b, reveal, next_button, *vote_buttons]
-    metrics_outputs = [metrics_status, metrics_table, metrics_job, metrics_timer]
-    ctx.demo.load(on_page_load, outputs=[*list_outputs, *board_outputs, metrics_folder, *metrics_outputs])
-    refresh_button.click(on_refresh_clicked, outputs=list_outputs)
-    next_button.click(on_next_clicked, [battle, contenders, prompt, prompt_set, prompt_file, max_tokens,
-                                                 session_id], battle_outputs)
-    for winner, button in zip(("a", "b", "tie", "both_bad"), vote_buttons):
-        button.click(vote_handler(winner), [battle, session_id],
-                     [reveal, *vote_buttons, next_button, *board_outputs])
-    export_jsonl.click(on_export_jsonl_clicked, outputs=export_file)
-    export_csv.click(on_export_csv_clicked, outputs=export_file)
-    metrics_start.click(on_metrics_start_clicked, [metrics_model, metrics_data, metrics_limit, metrics_loss],
-                        [metrics_folder, metrics_status, metrics_timer])
-    metrics_stop.click(on_metrics_stop_clicked, metrics_folder, metrics_status)
-    metrics_timer.tick(on_metrics_tick, metrics_folder, metrics_outputs)
-    metrics_job.change(on_metrics_job_change, metrics_job, samples_table)
+    ctx.demo.load(on_refresh_clicked, outputs=[report_run, writeup_runs])
+    refresh_button.click(on_refresh_clicked, outputs=[report_run, writeup_runs])
     report_button.click(on_report_clicked, report_run, [report_files, report_preview])
     writeup_button.click(on_writeup_clicked, writeup_runs, [report_files, report_preview])
 
@@ -305,7 +337,8 @@ def _result_row(result: dict) -> list:
 
 def _sample_row(sample: dict) -> list:
     return [sample["id"], sample["prompt"], sample.get("reference") or "", sample["answer"],
-            _num(sample.get("rouge_l"), 3), _num(sample.get("bleu")), sample["length"], sample["empty"], sample["looping"]]
+            _num(sample.get("rouge_l"), 3), _num(sample.get("bleu")), sample["length"], sample["empty"],
+            sample["looping"]]
 
 
 def _num(value, digits: int = 2):

@@ -32,7 +32,10 @@ def leaderboard_command(args) -> dict:
     from core.evaluate import ratings
     from core.evaluate.arena import Arena, read_votes_file
 
-    votes = read_votes_file(Path(args.votes)) if args.votes else Arena(Workspace.resolve(args.workspace).ratings_db).votes()
+    if args.votes:
+        votes = read_votes_file(Path(args.votes))
+    else:
+        votes = Arena(Workspace.resolve(args.workspace).ratings_db).votes()
     rows = ratings.leaderboard(votes, rounds=args.rounds, seed=args.seed)
     return {"votes": len(votes), "models": rows,
             "advice": ratings.separation_text(ratings.votes_to_separate(rows, len(votes)))}

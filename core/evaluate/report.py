@@ -90,23 +90,33 @@ def export_hashes(workspace: Workspace, run: str) -> list[tuple[str, str]]:
 
 
 def run_markdown(facts: dict, loss_png: str | None) -> str:
-    config, dataset, spent = facts["config"], facts["dataset"], facts["energy"]
-    lines = [f"# Run {facts['run']}: evaluation report", f"_Generated {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}._",
-             "", "## Settings", f"Seed: {config.get('seed', '—')}", "", _table(["setting", "value"], sorted(
-                 (key, json.dumps(value) if isinstance(value, (dict, list)) else str(value)) for key, value in config.items())),
-             "", "## Package versions", _table(["package", "version"], [(p, _version(p)) for p in PACKAGES]),
-             "", "## Dataset", f"{dataset['name']} · hash {dataset.get('hash', '—')} · "
-             f"{dataset.get('train_rows', '—')} train / {dataset.get('validation_rows', '—')} validation rows", ""]
-    lines += ["## Loss curves", f"![loss curves]({loss_png})" if loss_png else "No loss events logged yet.",
-              _final_losses(facts["events"]), "", "## Automatic metrics", metrics_table(facts["metrics"]), ""]
-    lines += ["## Arena standing", arena_table(facts["arena"]), "", "## Energy and cost",
-              (f"{spent['wh']:.2f} Wh over {spent['seconds'] / 60:.1f} min of training · about "
-               f"{spent['cost']:.4f} at {PRICE_PER_KWH} per kWh (power as Train logged it)")
-              if spent["measured"] else "Not measured (no power readings in events.jsonl).", "",
-              "## Export hashes", _table(["file", "sha256"], facts["exports"]) if facts["exports"] else "No exports yet."]
+    config, dataset = facts["config"], facts["dataset"]
+    settings = sorted((key, json.dumps(value) if isinstance(value, (dict, list)) else str(value))
+                      for key, value in config.items())
+    generated = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    sections = [
+        f"# Run {facts['run']}: evaluation report\n\n_Generated {generated}._",
+        f"## Settings\nSeed: {config.get('seed', '—')}\n\n" + _table(["setting", "value"], settings),
+        "## Package versions\n" + _table(["package", "version"], [(p, _version(p)) for p in PACKAGES]),
+        f"## Dataset\n{dataset['name']} · hash {dataset.get('hash', '—')} · "
+        f"{dataset.get('train_rows', '—')} train / {dataset.get('validation_rows', '—')} validation rows",
+        "## Loss curves\n" + (f"![loss curves]({loss_png})" if loss_png else "No loss events logged yet.")
+        + "\n\n" + _final_losses(facts["events"]),
+        "## Automatic metrics\n" + metrics_table(facts["metrics"]),
+        "## Arena standing\n" + arena_table(facts["arena"]),
+        "## Energy and cost\n" + _energy_text(facts["energy"]),
+        "## Export hashes\n" + (_table(["file", "sha256"], facts["exports"]) if facts["exports"] else "No exports yet."),
+    ]
     if facts["train_report"]:
-        lines += ["", "## Training report", "", _demote(facts["train_report"])]
-    return "\n".join(lines) + "\n"
+        sections.append("## Training report\n\n" + _demote(facts["train_report"]))
+    return "\n\n".join(sections) + "\n"
+
+
+def _energy_text(spent: dict) -> str:
+    if not spent["measured"]:
+        return "Not measured (no power readings in events.jsonl)."
+    return (f"{spent['wh']:.2f} Wh over {spent['seconds'] / 60:.1f} min of training · about "
+            f"{spent['cost']:.4f} at {PRICE_PER_KWH} per kWh (power as Train logged it)")
 
 
 def metrics_table(results: list[dict]) -> str:
@@ -116,9 +126,10 @@ def metrics_table(results: list[dict]) -> str:
     for result in results:
         s = result.get("summary", {})
         name = result.get("model", {}).get("label") or result.get("model", {}).get("id", "?")
-        rows.append((("**" + name + "**") if result.get("this_run") else name, Path(str(result.get("data", ""))).name,
+        rows.append((f"**{name}**" if result.get("this_run") else name, Path(str(result.get("data", ""))).name,
                      s.get("samples"), _fmt(s.get("loss")), _fmt(s.get("perplexity")), _fmt(s.get("rouge_l"), 3),
-                     _fmt(s.get("bleu")), _fmt(s.get("mean_length"), 1), _pct(s.get("empty_rate")), _pct(s.get("looping_rate"))))
+                     _fmt(s.get("bleu")), _fmt(s.get("mean_length"), 1), _pct(s.get("empty_rate")),
+                     _pct(s.get("looping_rate"))))
     return _table(["model", "data", "n", "loss", "perplexity", "ROUGE-L", "BLEU", "length", "empty", "looping"], rows)
 
 
@@ -154,7 +165,8 @@ def write_writeup(workspace: Workspace, runs: list[str]) -> Path:
     lines = [f"# Write-up: {', '.join(runs)}", "", "## What differed",
              _table(["setting", *runs], [(key, *[str(f["config"].get(key, "—")) for f in facts]) for key in differing])
              if differing else "The runs share every setting.", "", "## Loss",
-             _table(["run", "final train loss", "best eval loss"], [(f["run"], *_loss_pair(f["events"])) for f in facts]),
+             _table(["run", "final train loss", "best eval loss"],
+                    [(f["run"], *_loss_pair(f["events"])) for f in facts]),
              f"\n![loss curves]({png.name})" if png else "", "", "## Automatic metrics",
              metrics_table([m for f in facts for m in f["metrics"] if m["this_run"]]), "", "## Arena standing",
              arena_table(facts[0]["arena"]), "", "## Energy",
@@ -177,7 +189,7 @@ def to_html(markdown: str, title: str) -> str:
 
 def _final_losses(events: list[dict]) -> str:
     final, best = _loss_pair(events)
-    return f"\nFinal training loss {final} · best validation loss {best}."
+    return f"Final training loss {final} · best validation loss {best}."
 
 
 def _loss_pair(events: list[dict]) -> tuple[str, str]:
