@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 from core.errors import ChatsmithError
-from core.jobs import LOG_FILE, JobRunner, State
+from core.jobs import LOG_FILE, STOP_FILE, JobRunner, State
 from core.train import runs
 from core.workspace import Workspace
 
@@ -29,6 +29,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--resume", action="store_true", help="continue the run that owns CONFIG")
     parser.add_argument("--workspace", help="workspace folder (default: $CHATSMITH_WORKSPACE or ./workspace)")
     parser.add_argument("--name", default="", help="name of the new run folder")
+    parser.add_argument("--direct", action="store_true",
+                        help="train in this process (for accelerate launch), not through the job runner")
     return parser.parse_args(argv)
 
 
@@ -38,6 +40,8 @@ def main(argv: list[str] | None = None) -> int:
         settings = runs.read_config(args.config)
         workspace = Workspace.resolve(args.workspace or _workspace_of(args.config))
         jobs = JobRunner(workspace)
+        if args.direct:
+            return _train_here(args, settings, workspace)
         run_dir = _run_dir_for(args, settings, workspace, jobs)
         params = {"settings": settings.to_dict(), "workspace": str(workspace.root), "resume": args.resume}
         jobs.submit(run_dir, TARGET, params, kind="train", title=f"Train {run_dir.name}", heavy=True)
@@ -62,6 +66,49 @@ def _run_dir_for(args: argparse.Namespace, settings, workspace: Workspace, jobs:
     if not check.ok:
         raise ChatsmithError(f"Cannot resume {run_dir.name}: {check.reason}")
     return run_dir
+
+
+def _train_here(args: argparse.Namespace, settings, workspace: Workspace) -> int:
+    """Every process accelerate launches trains here; all agree on the run folder through --name."""
+    from core.train import job
+
+    if not args.name and not args.resume:
+        raise ChatsmithError("--direct needs --name (or --resume), so every process writes the same run folder.")
+    run_dir = args.config.resolve().parent if args.resume else workspace.runs / args.name
+    run_dir.mkdir(parents=True, exist_ok=True)
+    params = {"settings": settings.to_dict(), "workspace": str(workspace.root), "resume": args.resume}
+    result = job.run(DirectReporter(run_dir, params))
+    print(result["message"], flush=True)
+    return 0
+
+
+class DirectReporter:
+    """The job context's duties for a process without a job runner; only the main process writes."""
+
+    def __init__(self, folder: Path, params: dict):
+        import os
+
+        self.folder, self.params = folder, params
+        self.main = os.environ.get("RANK", "0") == "0"
+
+    def log(self, line: str) -> None:
+        if self.main:
+            print(line, flush=True)
+            with open(self.folder / LOG_FILE, "a", encoding="utf-8") as handle:
+                handle.write(line + "\n")
+
+    def event(self, **metrics) -> None:
+        if self.main:
+            import json
+
+            with open(self.folder / "events.jsonl", "a", encoding="utf-8") as handle:
+                handle.write(json.dumps({"time": round(time.time(), 3), **metrics}) + "\n")
+
+    def progress(self, step: int, total: int | None = None, message: str | None = None) -> None:
+        pass
+
+    def should_stop(self) -> bool:
+        return (self.folder / STOP_FILE).exists()
 
 
 def _follow(jobs: JobRunner, run_dir: Path) -> int:

@@ -77,6 +77,7 @@ def count_parameters(model_dir: Any, settings: TrainSettings) -> tuple[int, int,
     config = AutoConfig.from_pretrained(model_dir)
     with init_empty_weights():
         skeleton = AutoModelForCausalLM.from_config(config)
+    skeleton.tie_weights()  # on the meta device tied embeddings start untied and would count twice
     targets = settings.target_modules.strip()
     wanted = None if targets == "all-linear" else {name.strip() for name in targets.split(",")}
     trainable = 0
