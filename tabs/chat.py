@@ -140,11 +140,8 @@ def build(ctx: AppContext) -> None:
         yield gr.update(), gr.update(), gr.update(), chat.memory_text()
 
     def on_edit_click(history):
-        """Takes the last question back into the box (dropping its answer) so it can be changed and resent."""
-        for index in range(len(history) - 1, -1, -1):
-            if history[index]["role"] == "user":
-                return history[:index], history[:index], history[index]["content"]
-        return history, history, gr.update()
+        kept, question = take_back_last_question(history)
+        return kept, kept, question if question is not None else gr.update()
 
     def on_stop_click(request: gr.Request):
         _stops.setdefault(request.session_hash, threading.Event()).set()
@@ -200,6 +197,14 @@ def respond(ctx: AppContext, history: list[dict], choice_id: str, system: str, t
         yield history, error_text(error)
         return
     yield from _stream(backend, messages, settings, history, stop, note)
+
+
+def take_back_last_question(history: list[dict]) -> tuple[list[dict], str | None]:
+    """The conversation before the last question, and that question, so it can be edited and resent."""
+    for index in range(len(history) - 1, -1, -1):
+        if history[index]["role"] == "user":
+            return history[:index], history[index]["content"]
+    return history, None
 
 
 def _queue(ctx: AppContext, choice, history: list[dict], stop: threading.Event):

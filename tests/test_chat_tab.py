@@ -89,3 +89,10 @@ def test_chat_on_a_cpu_runs_beside_a_heavy_job_and_says_so(ctx, monkeypatch):
 
 def test_unknown_model_says_to_refresh(ctx):
     assert "Refresh list" in run(ctx, choice_id="gone")[-1][1]
+
+
+def test_edit_takes_back_the_last_question_and_its_answer():
+    history = [*QUESTION, {"role": "assistant", "content": "Hello"}, {"role": "user", "content": "Typo qestion"},
+               {"role": "assistant", "content": "Pardon?"}]
+    assert chat_tab.take_back_last_question(history) == (history[:2], "Typo qestion")
+    assert chat_tab.take_back_last_question([]) == ([], None)

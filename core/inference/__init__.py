@@ -88,13 +88,16 @@ def default_choice() -> ModelChoice:
 
 
 def list_choices(workspace: Workspace) -> list[ModelChoice]:
-    """The default model (GGUF and transformers), other local bases, every run's adapter, every GGUF."""
+    """The default model (GGUF and transformers), other local or Hub-cached bases, every run's adapter,
+    every exported GGUF."""
     choices = [default_choice(), ModelChoice(kind="base", model="default", id="default-transformers",
                                              label=f"Default model · {DEFAULT_MODEL} (transformers)")]
     for config in sorted(workspace.models.glob("*/config.json")):
         if config.parent.name != DEFAULT_MODEL:
             choices.append(ModelChoice(kind="base", model=str(config.parent), id=f"base/{config.parent.name}",
                                        label=f"Base · {config.parent.name} (transformers)"))
+    for repo in _cached_hub_models():
+        choices.append(ModelChoice(kind="base", model=repo, id=f"hub/{repo}", label=f"Hub · {repo} (transformers)"))
     for config in sorted(workspace.runs.glob("*/adapter/adapter_config.json")):
         run = config.parent.parent.name
         choices.append(ModelChoice(kind="adapter", model=_adapter_base(config, workspace),
@@ -104,6 +107,18 @@ def list_choices(workspace: Workspace) -> list[ModelChoice]:
         choices.append(ModelChoice(kind="gguf", gguf=path, id=f"gguf/{relative}",
                                    label=f"Export · {relative} (GGUF, llama.cpp)"))
     return choices
+
+
+def _cached_hub_models() -> list[str]:
+    """Models already in the Hugging Face cache with safetensors weights: usable offline."""
+    try:
+        from huggingface_hub import scan_cache_dir
+
+        cache = scan_cache_dir()
+    except Exception:  # no cache folder yet, or an unreadable one: nothing to offer
+        return []
+    return sorted(repo.repo_id for repo in cache.repos if repo.repo_type == "model" and any(
+        file.file_name.endswith(".safetensors") for revision in repo.revisions for file in revision.files))
 
 
 def _adapter_base(config: Path, workspace: Workspace) -> str:
