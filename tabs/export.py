@@ -195,14 +195,16 @@ def build(ctx: AppContext) -> None:
     def on_poll_tick(folder, run):
         job = ctx.jobs.snapshot(Path(folder)) if folder else None
         if job is None:
-            return "", "", gr.Timer(active=False), gr.update()
+            return "", "", gr.Timer(active=False), gr.update(), gr.update()
         text = f"**{job.state.value}** · {job.title} · {job.message}"
         if job.error:
             text += f"\n\n❌ {job.error}"
         elif job.state.finished and job.result:
             text += "\n\n" + "  \n".join(f"{k}: `{v}`" for k, v in job.result.items() if isinstance(v, (str, int)))
         report = choices.roundtrip_markdown(ctx.workspace, run) if run else ""
-        return text, job.log_tail(15), gr.Timer(active=not job.state.finished), report
+        files = choices.gguf_files(ctx.workspace, run) if run and job.state.finished else None
+        return (text, job.log_tail(15), gr.Timer(active=not job.state.finished), report,
+                gr.update(choices=files) if files is not None else gr.update())
 
     def on_stop_clicked(folder):
         if folder:
@@ -210,14 +212,11 @@ def build(ctx: AppContext) -> None:
         return "Stopping after the current step…" if folder else ""
 
     def on_push_clicked(run, what, token, repo, private, target="cpu"):
-        from core.export import hub
+        from core.export.publish import push_run
 
         try:
             ctx.require_unlocked("Hub push")
-            folder = _push_folder(ctx, run, what, target)
-            kind = "space" if what == "space" else "model"
-            url = hub.push_folder(folder, hub.PushTarget(repo.strip(), kind, bool(private), target), token,
-                                  log=lambda line: None)
+            url = push_run(ctx.workspace, run, what, repo, token, bool(private), target, log=lambda line: None)
         except Exception as error:  # hub errors are scrubbed of the token before they get here
             return error_text(error)
         return f"✅ Pushed: [{url}]({url})"
@@ -252,19 +251,10 @@ def build(ctx: AppContext) -> None:
                        job_outputs)
     backup_button.click(on_backup_clicked, [run_picker, backup_out, space_gguf], job_outputs)
     restore_button.click(on_restore_clicked, [restore_path], job_outputs)
-    poll_timer.tick(on_poll_tick, [job_folder, run_picker], [status, log_box, poll_timer, roundtrip_report])
+    poll_timer.tick(on_poll_tick, [job_folder, run_picker],
+                    [status, log_box, poll_timer, roundtrip_report, space_gguf])
     stop_button.click(on_stop_clicked, [job_folder], [status])
     hub_button.click(on_push_clicked, [run_picker, hub_what, hub_token, hub_repo, hub_private], [status])
     space_push_button.click(on_space_push_clicked, [run_picker, hub_token, hub_repo, hub_private, space_target],
                             [status])
 
-
-def _push_folder(ctx: AppContext, run: str, what: str, target: str) -> Path:
-    from core.errors import BadInputError
-
-    exports = ctx.workspace.exports / (run or "")
-    folder = {"adapter": exports / "package", "merged": exports / "merged", "gguf": exports / "gguf",
-              "space": exports / f"space-{target}", "backup": exports / "backup"}[what]
-    if not run or not folder.is_dir():
-        raise BadInputError(f"Nothing to push yet: {folder} does not exist.", f"Build the {what} export first.")
-    return folder

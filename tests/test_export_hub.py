@@ -186,3 +186,16 @@ def test_bad_repo_id_and_missing_token_are_refused(run):
         hub.PushTarget("not a repo")
     with pytest.raises(ValueError, match="token"):
         hub.push_folder(package_adapter(run), hub.PushTarget("me/x"), "  ")
+
+
+def test_merged_push_carries_a_transformers_model_card(mock_hub, run, workspace):
+    from core.export.merge import merge_run
+    from core.export.publish import push_run
+
+    fake = mock_hub()
+    merge_run(workspace, run)
+    push_run(workspace, run.name, "merged", "me/merged", CANARY, private=True)
+    files = fake.committed_files()
+    assert b"library_name: transformers" in files["README.md"]
+    assert "model.safetensors" in files and "chat_template.jinja" in files
+    _assert_token_only_in_authorization(fake)

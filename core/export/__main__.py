@@ -102,20 +102,11 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def push(workspace: Workspace, args: argparse.Namespace) -> dict:
-    from core.export import hub
-    from core.export.run import open_run
+    from core.export.publish import push_run
 
-    run = open_run(workspace, args.run)
-    folders = {"adapter": run.exports / "package", "merged": run.exports / "merged", "gguf": run.exports / "gguf",
-               "space": Path(args.out) if args.out else run.exports / f"space-{args.target}",
-               "backup": Path(args.out) if args.out else run.exports / "backup"}
-    folder = folders[args.what]
-    if not folder.is_dir():
-        raise ChatsmithError(f"Nothing to push: {folder} does not exist.", f"Run `{args.what}` export first.")
-    target = hub.PushTarget(args.repo, repo_type="space" if args.what == "space" else "model",
-                            private=not args.public or args.what == "backup", space_target=args.target)
-    url = hub.push_folder(folder, target, os.environ.get("HF_TOKEN", ""),
-                          log=lambda line: print(line, file=sys.stderr))
+    url = push_run(workspace, args.run, args.what, args.repo, os.environ.get("HF_TOKEN", ""),
+                   private=not args.public, space_target=args.target, folder=Path(args.out) if args.out else None,
+                   log=lambda line: print(line, file=sys.stderr))
     return {"url": url}
 
 

@@ -47,21 +47,31 @@ def package_adapter(run: Run, out: Path | None = None) -> Path:
     return out
 
 
-def model_card(run: Run) -> str:
+CARD_KINDS = {
+    "adapter": ("peft", ["chatsmith", "lora", "sft"], "A LoRA adapter for"),
+    "merged": ("transformers", ["chatsmith", "sft", "merged"], "The LoRA fine-tune merged into"),
+    "gguf": ("gguf", ["chatsmith", "sft", "gguf", "llama.cpp"], "GGUF files (llama.cpp, Ollama, LM Studio) of a fine-tune of"),
+}
+
+
+def model_card(run: Run, kind: str = "adapter") -> str:
     settings = public_settings(run.config)
     license_id = str(run.config.get("license") or DEFAULT_LICENSE)
-    front = {"base_model": base_model_id(run), "library_name": "peft", "license": license_id,
-             "pipeline_tag": "text-generation", "tags": ["chatsmith", "lora", "sft"]}
+    library, tags, intro = CARD_KINDS[kind]
+    front = {"base_model": base_model_id(run), "library_name": library, "license": license_id,
+             "pipeline_tag": "text-generation", "tags": tags}
+    usage = {"adapter": ["pip install torch transformers peft", "python inference.py"],
+             "merged": ["pip install torch transformers", "# AutoModelForCausalLM.from_pretrained(<this repo>)"],
+             "gguf": ["ollama create my-model -f <file>.Modelfile   # or: llama-cli -m <file>.gguf -cnv"]}[kind]
     lines = ["---", yaml.safe_dump(front, sort_keys=False).strip(), "---", "",
              f"# {run.name}", "",
-             f"A LoRA adapter for **{base_model_id(run)}**, fine-tuned with Chatsmith.", "",
+             f"{intro} **{base_model_id(run)}**, fine-tuned with Chatsmith.", "",
              "## Data", "", f"- Dataset version: `{Path(str(run.config.get('dataset', 'unknown'))).name}`"]
     lines += [f"- {key}: {value}" for key, value in dataset_stats(run).items()]
     lines += ["", "## Settings", "", "```yaml", yaml.safe_dump(settings, sort_keys=True).strip(), "```",
               "", "## Metrics", ""]
     lines += [f"- {key}: {value}" for key, value in final_metrics(run).items()] or ["- none recorded"]
-    lines += ["", "## Use", "", "```bash", "pip install torch transformers peft", "python inference.py",
-              "```", "", "## Licence", "",
+    lines += ["", "## Use", "", "```bash", *usage, "```", "", "## Licence", "",
               f"{license_id}, following the base model's licence; check the dataset's terms too.", ""]
     return "\n".join(lines)
 
