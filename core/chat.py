@@ -170,9 +170,10 @@ def main(argv: list[str] | None = None) -> None:
         settings = GenerationSettings(**{name: getattr(args, name) for name in
                                          ("max_new_tokens", "temperature", "top_p", "top_k",
                                           "repetition_penalty", "seed")})
-        choice = standalone_choice(args.model, args.adapter, args.gguf)
+        workspace = Workspace.resolve(args.workspace)
+        choice = standalone_choice(args.model, args.adapter, args.gguf, workspace)
         print(f"Loading {choice.label or choice.id}…", flush=True)
-        backend = inference.open_backend(choice, Workspace.resolve(args.workspace),
+        backend = inference.open_backend(choice, workspace,
                                          progress=lambda fraction, message: print(message, flush=True))
     except ChatsmithError as error:
         sys.exit(f"❌ {describe(error)}")

@@ -231,13 +231,18 @@ def gradio_login(request: Request) -> bool:
 
 # ---- standalone ---------------------------------------------------------------------------------
 
-def standalone_choice(model: str, adapter: str | None, gguf: str | None) -> ModelChoice:
+def standalone_choice(model: str, adapter: str | None, gguf: str | None, workspace: Workspace) -> ModelChoice:
+    """What `--model/--adapter/--gguf` name; an adapter's base comes from its adapter_config.json
+    unless --model names another."""
     if gguf:
         return ModelChoice(kind="gguf", gguf=Path(gguf).expanduser().resolve(), id=Path(gguf).stem, label=gguf)
     if adapter:
         folder = Path(adapter).expanduser().resolve()
+        if not (folder / "adapter_config.json").is_file():
+            raise BadInputError(f"{folder} has no adapter_config.json.", "Pass a run's adapter/ folder.")
+        base = inference.adapter_base(folder / "adapter_config.json", workspace) if model == "default" else model
         name = folder.parent.name if folder.name == "adapter" else folder.name
-        return ModelChoice(kind="adapter", model=model, adapter=folder, id=name, label=f"{model} + {name}")
+        return ModelChoice(kind="adapter", model=base, adapter=folder, id=name, label=f"{base} + {name}")
     if model in ("default", ""):
         return inference.default_choice()
     return ModelChoice(kind="base", model=model, id=Path(model).name or model, label=model)
@@ -256,8 +261,12 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.host not in ("127.0.0.1", "localhost", "::1") and not args.api_key:
         parser.error(f"--host {args.host} is reachable from the network: add --api-key (RELIABILITY G5).")
-    serve(standalone_choice(args.model, args.adapter, args.gguf), Workspace.resolve(args.workspace),
-          args.host, args.port, args.api_key)
+    workspace = Workspace.resolve(args.workspace)
+    try:
+        choice = standalone_choice(args.model, args.adapter, args.gguf, workspace)
+    except ChatsmithError as error:
+        parser.error(describe(error))
+    serve(choice, workspace, args.host, args.port, args.api_key)
 
 
 def serve(choice: ModelChoice, workspace: Workspace, host: str, port: int, api_key: str | None = None) -> None:

@@ -128,18 +128,24 @@ def test_stop_event_ends_generation_early(varied_model_dir, tiny_gguf, workspace
         assert usage["completion_tokens"] < 20
 
 
-def test_adapters_switch_without_reloading_the_base(tiny_model_dir, workspace):
+def make_adapter(base: Path, target: Path, scale: float) -> Path:
+    """A LoRA adapter whose B matrices are `scale` everywhere, so it visibly changes the answers."""
     from peft import LoraConfig, get_peft_model
 
     from core.models import load_causal_lm
 
+    model = get_peft_model(load_causal_lm(base),
+                           LoraConfig(r=4, target_modules=["q_proj", "v_proj", "o_proj"], init_lora_weights=False))
+    for parameter_name, parameter in model.named_parameters():
+        if "lora_B" in parameter_name:
+            parameter.data.fill_(scale)
+    model.save_pretrained(target)
+    return target
+
+
+def test_adapters_switch_without_reloading_the_base(tiny_model_dir, workspace):
     for name, scale in (("one", 5.0), ("two", -5.0)):  # two runs with different, non-zero adapters
-        model = get_peft_model(load_causal_lm(tiny_model_dir),
-                               LoraConfig(r=4, target_modules=["q_proj", "v_proj", "o_proj"], init_lora_weights=False))
-        for parameter_name, parameter in model.named_parameters():
-            if "lora_B" in parameter_name:
-                parameter.data.fill_(scale)
-        model.save_pretrained(workspace.runs / name / "adapter")
+        make_adapter(tiny_model_dir, workspace.runs / name / "adapter", scale)
     choices = {c.id: c for c in inference.list_choices(workspace)}
     assert {"run/one", "run/two"} <= set(choices)
     base_choice = ModelChoice(kind="base", model=str(tiny_model_dir))
@@ -150,6 +156,19 @@ def test_adapters_switch_without_reloading_the_base(tiny_model_dir, workspace):
     answers = [answer(one), answer(two), answer(inference.open_backend(base_choice, workspace))]
     assert answers[0] != plain and answers[1] != answers[0]
     assert answers[2] == plain  # the base answers as before once no adapter is chosen
+
+
+def test_terminal_chat_with_a_runs_adapter(tiny_model_dir, workspace):
+    adapter = make_adapter(tiny_model_dir, workspace.runs / "run-7" / "adapter", 5.0)
+    from core.serve import standalone_choice
+
+    assert standalone_choice("default", str(adapter), None, workspace).model == str(tiny_model_dir)
+    result = subprocess.run([sys.executable, "-m", "core.chat", "--adapter", str(adapter), "--temperature", "0",
+                             "--max-new-tokens", "5", "--workspace", str(workspace.root)],
+                            input="Hi\n/reset\n/exit\n", capture_output=True, text=True, timeout=300,
+                            cwd=Path(__file__).resolve().parent.parent)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "[5 tokens" in result.stdout and "(conversation cleared)" in result.stdout
 
 
 def test_context_is_cut_oldest_turns_first_keeping_the_system_prompt(tiny_model_dir, workspace):

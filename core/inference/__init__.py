@@ -100,7 +100,7 @@ def list_choices(workspace: Workspace) -> list[ModelChoice]:
         choices.append(ModelChoice(kind="base", model=repo, id=f"hub/{repo}", label=f"Hub · {repo} (transformers)"))
     for config in sorted(workspace.runs.glob("*/adapter/adapter_config.json")):
         run = config.parent.parent.name
-        choices.append(ModelChoice(kind="adapter", model=_adapter_base(config, workspace),
+        choices.append(ModelChoice(kind="adapter", model=adapter_base(config, workspace),
                                    adapter=config.parent, id=f"run/{run}", label=f"Run {run} · adapter"))
     for path in sorted(workspace.exports.rglob("*.gguf")):
         relative = path.relative_to(workspace.exports).as_posix()
@@ -121,7 +121,7 @@ def _cached_hub_models() -> list[str]:
         file.file_name.endswith(".safetensors") for revision in repo.revisions for file in revision.files))
 
 
-def _adapter_base(config: Path, workspace: Workspace) -> str:
+def adapter_base(config: Path, workspace: Workspace) -> str:
     """The base an adapter was trained on, mapped to "default" when it is the default model."""
     try:
         base = json.loads(config.read_text(encoding="utf-8")).get("base_model_name_or_path") or "default"
