@@ -227,6 +227,8 @@ def _build_metrics(ctx: AppContext, refresh_button: gr.Button) -> None:
             metrics_model = gr.Dropdown(label=t("evaluate.metrics_model"), elem_id="metrics-model")
             metrics_data = gr.Dropdown(label=t("evaluate.metrics_data"), elem_id="metrics-data")
             metrics_limit = gr.Number(value=20, precision=0, minimum=1, label=t("evaluate.metrics_limit"))
+            metrics_tokens = gr.Slider(16, 512, value=128, step=16, label=t("evaluate.max_tokens"),
+                                       elem_id="metrics-max-tokens")
             metrics_loss = gr.Checkbox(value=True, label=t("evaluate.metrics_loss"))
         with gr.Row():
             metrics_start = gr.Button(t("evaluate.metrics_start"), variant="primary", elem_id="metrics-start")
@@ -248,13 +250,14 @@ def _build_metrics(ctx: AppContext, refresh_button: gr.Button) -> None:
         folder = str(running[0].folder) if running else None  # re-attach to a job started before a reload
         return (*on_refresh_clicked(), folder, *on_metrics_tick(folder))
 
-    def on_metrics_start_clicked(model_key, source, limit, with_loss):
+    def on_metrics_start_clicked(model_key, source, limit, max_new_tokens, with_loss):
         try:
             ctx.require_unlocked("Automatic metrics")
             choice = list_contenders(ctx.workspace)[model_key]
             data = "shipped" if source == session.SHIPPED_SOURCE else str(ctx.workspace.datasets / source)
             params = {"workspace": str(ctx.workspace.root), "choice": describe_choice(choice), "data": data,
-                      "settings": {"limit": int(limit), "held_out_loss": bool(with_loss)}}
+                      "settings": {"limit": int(limit), "max_new_tokens": int(max_new_tokens),
+                                   "held_out_loss": bool(with_loss)}}
             folder = session.new_job_folder(ctx.workspace)
             ctx.jobs.submit(folder, "core.evaluate.metrics:run_job", params, kind="evaluate", heavy=True,
                             title=f"Metrics · {model_key} on {source}")
@@ -286,7 +289,8 @@ def _build_metrics(ctx: AppContext, refresh_button: gr.Button) -> None:
     metrics_outputs = [metrics_status, metrics_table, metrics_job, metrics_timer]
     ctx.demo.load(on_page_load, outputs=[metrics_model, metrics_data, metrics_folder, *metrics_outputs])
     refresh_button.click(on_refresh_clicked, outputs=[metrics_model, metrics_data])
-    metrics_start.click(on_metrics_start_clicked, [metrics_model, metrics_data, metrics_limit, metrics_loss],
+    metrics_start.click(on_metrics_start_clicked,
+                        [metrics_model, metrics_data, metrics_limit, metrics_tokens, metrics_loss],
                         [metrics_folder, metrics_status, metrics_timer])
     metrics_stop.click(on_metrics_stop_clicked, metrics_folder, metrics_status)
     metrics_timer.tick(on_metrics_tick, metrics_folder, metrics_outputs)

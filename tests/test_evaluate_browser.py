@@ -62,6 +62,7 @@ def test_metrics_job_and_report_from_the_tab(evaluate_page):
     page.get_by_role("button", name="Automatic metrics").click()
     page.locator("#metrics-start").wait_for()
     page.get_by_label("Samples").fill("2")
+    page.locator("#metrics-max-tokens input[type=number]").fill("16")
     page.locator("#metrics-start").click()  # the default GGUF on the shipped set
     page.wait_for_function(
         "() => /succeeded|failed|interrupted/.test(document.querySelector('#metrics-status')?.innerText || '')",
