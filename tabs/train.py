@@ -1,17 +1,396 @@
-"""Train tab: Fine-tune a model on a saved dataset."""
+"""Train tab: pick a preset, model and dataset, check the pre-flight card, then start, stop and resume runs.
+
+A thin UI over `core.train`: runs are jobs (`core.train.job:run`) in run folders, so they survive a
+closed tab; the tab polls the selected run with a `gr.Timer` and re-attaches to the newest running one
+on page load. Widget defaults come from `TrainSettings`. The compare view overlays runs, and the
+multi-GPU panel writes an `accelerate launch` config.
+"""
 
 from __future__ import annotations
 
+import dataclasses
+import time
+from pathlib import Path
+
 import gradio as gr
 
-from tabs.common import AppContext, t
+from core import atomic
+from core.train import data, launch, preflight, runs
+from core.train.settings import BATCHING, CPU_PRESET, OPTIMIZERS, PRECISIONS, PRESETS, SCHEDULERS, TrainSettings, \
+    check_device, preset_gate, preset_settings
+from tabs.common import AppContext, error_text, gate_note, t
 
-STRINGS = {
-    "en": {"train.tab": "🏋️ Train", "train.header": '## Train\nLoRA (and QLoRA on CUDA) with TRL and PEFT, with presets, live progress, stop and resume.'},
-    "zh": {"train.tab": "🏋️ 训练", "train.header": '## 训练\n基于 TRL 与 PEFT 的 LoRA（CUDA 上支持 QLoRA），含预设、实时进度、停止与续训。'},
+DEFAULTS = TrainSettings()
+FIELDS = [f.name for f in dataclasses.fields(TrainSettings) if f.name not in ("model", "dataset")]
+CHOICES = {"batching": BATCHING, "precision": PRECISIONS, "scheduler": SCHEDULERS, "optimizer": OPTIMIZERS}
+LABELS_EN = {
+    "lora_rank": "LoRA rank", "lora_alpha": "LoRA alpha", "lora_dropout": "LoRA dropout",
+    "target_modules": "Target modules", "load_in_4bit": "4-bit QLoRA (CUDA)", "max_length": "Max sequence length",
+    "epochs": "Epochs", "max_steps": "Max steps (0 = use epochs)", "learning_rate": "Learning rate",
+    "scheduler": "Scheduler", "warmup_ratio": "Warmup share", "batch_size": "Batch size",
+    "grad_accum": "Gradient accumulation", "gradient_checkpointing": "Gradient checkpointing",
+    "batching": "Batching", "assistant_only_loss": "Assistant-only loss", "eval_share": "Eval share",
+    "eval_steps": "Eval every N steps", "save_steps": "Save every N steps", "logging_steps": "Log every N steps",
+    "save_total_limit": "Checkpoints kept", "seed": "Seed", "precision": "Precision", "optimizer": "Optimizer",
+    "power_watts": "Stated power, W (0 = device default)",
 }
+LABELS_ZH = {
+    "lora_rank": "LoRA 秩", "lora_alpha": "LoRA alpha", "lora_dropout": "LoRA dropout",
+    "target_modules": "目标模块", "load_in_4bit": "4 位 QLoRA（CUDA）", "max_length": "最大序列长度",
+    "epochs": "训练轮数", "max_steps": "最大步数（0 = 按轮数）", "learning_rate": "学习率",
+    "scheduler": "学习率调度", "warmup_ratio": "预热比例", "batch_size": "批大小",
+    "grad_accum": "梯度累积", "gradient_checkpointing": "梯度检查点",
+    "batching": "组批方式", "assistant_only_loss": "只对助手回复计算损失", "eval_share": "评估集比例",
+    "eval_steps": "每 N 步评估", "save_steps": "每 N 步保存", "logging_steps": "每 N 步记录",
+    "save_total_limit": "保留的检查点数", "seed": "随机种子", "precision": "精度", "optimizer": "优化器",
+    "power_watts": "设定功率，瓦（0 = 设备默认）",
+}
+STRINGS = {
+    "en": {
+        "train.tab": "🏋️ Train",
+        "train.header": "## Train\nLoRA (and QLoRA on CUDA) with TRL and PEFT, with presets, live progress, stop and resume.",
+        "train.preset": "Preset", "train.model": "Base model (\"default\", a folder or a Hub id)",
+        "train.dataset": "Dataset version", "train.refresh": "↻ Refresh", "train.settings": "Settings",
+        "train.preflight": "Pre-flight", "train.check": "Check", "train.probe": "Probe speed (a few real steps)",
+        "train.price": "Price per kWh", "train.currency": "Currency", "train.mask": "Sample: trained tokens highlighted",
+        "train.start": "▶ Start", "train.stop": "■ Stop", "train.resume": "⟳ Resume", "train.run": "Run",
+        "train.steps": "Step", "train.progress": "Progress", "train.loss": "Loss and eval loss",
+        "train.lr": "Learning rate", "train.log": "Last log lines", "train.headless": "Same run without the UI",
+        "train.compare": "Compare runs", "train.compare_runs": "Runs to compare", "train.compare_go": "Compare",
+        "train.diff": "Settings that differ", "train.metrics": "Final metrics",
+        "train.queue": "Same recipe, several datasets", "train.queue_datasets": "Datasets (one run each)",
+        "train.queue_go": "Queue runs", "train.multi_gpu": "Several GPUs (accelerate launch)",
+        "train.strategy": "Strategy", "train.gpus": "GPUs", "train.generate": "Write config",
+        "train.accelerate_config": "accelerate config", "train.accelerate_command": "Command",
+        **{f"train.f.{name}": label for name, label in LABELS_EN.items()},
+    },
+    "zh": {
+        "train.tab": "🏋️ 训练",
+        "train.header": "## 训练\n基于 TRL 与 PEFT 的 LoRA（CUDA 上支持 QLoRA），含预设、实时进度、停止与续训。",
+        "train.preset": "预设", "train.model": "基础模型（\"default\"、文件夹或 Hub ID）",
+        "train.dataset": "数据集版本", "train.refresh": "↻ 刷新", "train.settings": "设置",
+        "train.preflight": "起飞前检查", "train.check": "检查", "train.probe": "测速（真实运行几步）",
+        "train.price": "每千瓦时电价", "train.currency": "货币", "train.mask": "样例：高亮部分为参与训练的词元",
+        "train.start": "▶ 开始", "train.stop": "■ 停止", "train.resume": "⟳ 续训", "train.run": "运行",
+        "train.steps": "步数", "train.progress": "进度", "train.loss": "损失与评估损失",
+        "train.lr": "学习率", "train.log": "最近日志", "train.headless": "不用界面运行同样的训练",
+        "train.compare": "比较运行", "train.compare_runs": "要比较的运行", "train.compare_go": "比较",
+        "train.diff": "不同的设置", "train.metrics": "最终指标",
+        "train.queue": "同一配方，多个数据集", "train.queue_datasets": "数据集（每个一次运行）",
+        "train.queue_go": "排队运行", "train.multi_gpu": "多 GPU（accelerate launch）",
+        "train.strategy": "策略", "train.gpus": "GPU 数量", "train.generate": "生成配置",
+        "train.accelerate_config": "accelerate 配置", "train.accelerate_command": "命令",
+        **{f"train.f.{name}": label for name, label in LABELS_ZH.items()},
+    },
+}
+TARGET = "core.train.job:run"
 
 
 def build(ctx: AppContext) -> None:
     with gr.Tab(t("train.tab"), id="train"):
         gr.Markdown(t("train.header"))
+        preset_picker = gr.Radio(list(PRESETS), value=CPU_PRESET, label=t("train.preset"), elem_id="train-preset")
+        preset_note = gr.Markdown()
+        with gr.Row():
+            model_box = gr.Dropdown(["default"], value=DEFAULTS.model, allow_custom_value=True,
+                                    label=t("train.model"), elem_id="train-model")
+            dataset_picker = gr.Dropdown([], allow_custom_value=True, label=t("train.dataset"),
+                                         elem_id="train-dataset")
+            refresh_button = gr.Button(t("train.refresh"), scale=0)
+        with gr.Accordion(t("train.settings"), open=False):
+            setting_widgets = [_setting_widget(name) for name in FIELDS]
+        with gr.Accordion(t("train.preflight"), open=True):
+            with gr.Row():
+                price_box = gr.Number(0.30, label=t("train.price"), minimum=0)
+                currency_box = gr.Textbox("EUR", label=t("train.currency"), max_length=8)
+                check_button = gr.Button(t("train.check"))
+                probe_button = gr.Button(t("train.probe"))
+            preflight_card = gr.Markdown(elem_id="train-preflight")
+            mask_sample = gr.HighlightedText(label=t("train.mask"), combine_adjacent=True)
+        with gr.Row():
+            start_button = gr.Button(t("train.start"), variant="primary", elem_id="train-start")
+            stop_button = gr.Button(t("train.stop"), variant="stop", elem_id="train-stop")
+            resume_button = gr.Button(t("train.resume"), interactive=False, elem_id="train-resume")
+        action_note = gr.Markdown(elem_id="train-note")
+        with gr.Row():
+            run_picker = gr.Dropdown([], label=t("train.run"), allow_custom_value=True, elem_id="train-run")
+            steps_box = gr.Textbox(label=t("train.steps"), interactive=False, elem_id="train-steps")
+        progress_text = gr.Markdown(elem_id="train-progress")
+        with gr.Row():
+            loss_plot = gr.LinePlot(x="step", y="value", color="metric", label=t("train.loss"),
+                                    elem_id="train-loss-plot")
+            lr_plot = gr.LinePlot(x="step", y="value", label=t("train.lr"), elem_id="train-lr-plot")
+        log_box = gr.Textbox(label=t("train.log"), lines=8, max_lines=8, interactive=False, elem_id="train-log")
+        headless_code = gr.Code(label=t("train.headless"), language="shell", interactive=False)
+        with gr.Accordion(t("train.compare"), open=False):
+            compare_picker = gr.Dropdown([], multiselect=True, label=t("train.compare_runs"))
+            compare_button = gr.Button(t("train.compare_go"))
+            compare_plot = gr.LinePlot(x="step", y="value", color="series", elem_id="train-compare-plot")
+            diff_table = gr.Dataframe(label=t("train.diff"), interactive=False)
+            metrics_table = gr.Dataframe(headers=["run", "loss", "eval_loss", "tokens/s"], label=t("train.metrics"),
+                                         interactive=False)
+            gr.Markdown(t("train.queue"))
+            queue_picker = gr.Dropdown([], multiselect=True, label=t("train.queue_datasets"))
+            queue_button = gr.Button(t("train.queue_go"))
+        with gr.Accordion(t("train.multi_gpu"), open=False):
+            with gr.Row():
+                strategy_picker = gr.Radio(list(launch.STRATEGIES), value="fsdp", label=t("train.strategy"))
+                gpus_box = gr.Number(2, precision=0, minimum=2, label=t("train.gpus"))
+                generate_button = gr.Button(t("train.generate"))
+            accelerate_yaml = gr.Code(label=t("train.accelerate_config"), language="yaml", interactive=False)
+            accelerate_command = gr.Code(label=t("train.accelerate_command"), language="shell", interactive=False)
+        plan_state = gr.State({})
+        poll_timer = gr.Timer(2.0)
+
+    form = [model_box, dataset_picker, *setting_widgets]
+
+    def settings_from(model, dataset, *values) -> TrainSettings:
+        numbers = {name: _typed(name, value) for name, value in zip(FIELDS, values)}
+        return TrainSettings(model=(model or "default").strip(), dataset=(dataset or "").strip(), **numbers)
+
+    def on_page_load():
+        versions = [str(folder) for folder in data.list_versions(ctx.workspace)]
+        run_names = [run.name for run in runs.list_runs(ctx.workspace, ctx.jobs)]
+        running = next((job for job in ctx.jobs.list("train") if not job.state.finished), None)
+        selected = running.folder.name if running else (run_names[0] if run_names else None)
+        return (gr.update(choices=versions, value=versions[0] if versions else None),
+                gr.update(choices=run_names, value=selected), gr.update(choices=run_names),
+                gr.update(choices=versions), *on_preset_change(CPU_PRESET))
+
+    def on_preset_change(name):
+        gate = preset_gate(name, ctx.capabilities(), ctx.device())
+        preset = preset_settings(name)
+        start = gr.update(interactive=gate.ok and not ctx.locked_reason)
+        note = gate_note(gate) or ("🔒 " + ctx.locked_reason if ctx.locked_reason else "")
+        return (note, start, gr.update(value=preset.model),
+                *[gr.update(value=getattr(preset, field)) for field in FIELDS])
+
+    def on_refresh_click():
+        versions = [str(folder) for folder in data.list_versions(ctx.workspace)]
+        run_names = [run.name for run in runs.list_runs(ctx.workspace, ctx.jobs)]
+        return (gr.update(choices=versions), gr.update(choices=run_names), gr.update(choices=run_names),
+                gr.update(choices=versions))
+
+    def on_check_click(price, currency, *form_values):
+        try:
+            settings = settings_from(*form_values)
+            plan = preflight.estimate(settings, ctx.workspace, ctx.device())
+            sample = _mask_sample(settings, ctx)
+        except Exception as error:  # shown in the card; nothing starts
+            return error_text(error), None, {}
+        return preflight.card(plan), sample, {"plan": dataclasses.asdict(plan), "settings": settings.to_dict()}
+
+    def on_probe_click(price, currency, plan_values, *form_values):
+        try:
+            ctx.require_unlocked("Training")
+            settings = settings_from(*form_values)
+            plan = preflight.Plan(**plan_values["plan"]) if plan_values else \
+                preflight.estimate(settings, ctx.workspace, ctx.device())
+            folder = ctx.workspace.jobs / f"probe-{time.strftime('%Y%m%d-%H%M%S')}"
+            ctx.jobs.submit(folder, "core.train.job:probe", {"settings": settings.to_dict(), "steps": 3,
+                            "workspace": str(ctx.workspace.root)}, kind="probe", title="Speed probe", heavy=True)
+            yield preflight.card(plan) + "\n\n⏳ probing…", plan_values
+            job = ctx.jobs.wait(folder, timeout_s=1800, poll_s=1.0)
+            if job.error:
+                yield preflight.card(plan) + "\n\n" + error_text(RuntimeError(job.error)), plan_values
+                return
+            priced = preflight.with_probe(plan, job.result.get("tokens_per_s", 0.0), settings.power_watts,
+                                          float(price or 0), currency or "", ctx.device().kind)
+            yield preflight.card(priced), {"plan": dataclasses.asdict(priced), "settings": settings.to_dict()}
+        except Exception as error:
+            yield error_text(error), plan_values
+
+    def on_start_click(plan_values, price, currency, *form_values):
+        try:
+            ctx.require_unlocked("Training")
+            settings = settings_from(*form_values)
+            name = _start_run(ctx, settings, plan_values, price, currency)
+        except Exception as error:
+            return error_text(error), gr.update()
+        return f"⏳ {name}", gr.update(choices=_run_names(ctx), value=name)
+
+    def on_stop_click(run_name):
+        if not run_name:
+            return ""
+        ctx.jobs.request_stop(ctx.workspace.runs / run_name)
+        return f"■ {run_name}: saving a checkpoint and the adapter, then stopping…"
+
+    def on_resume_click(run_name, price, currency):
+        try:
+            ctx.require_unlocked("Training")
+            run_dir = ctx.workspace.runs / (run_name or "")
+            check = runs.resume_check(run_dir, ctx.jobs)
+            if not check.ok:
+                return f"🚫 {check.reason}"
+            params = {"settings": runs.read_config(run_dir).to_dict(), "workspace": str(ctx.workspace.root),
+                      "resume": True, "price_per_kwh": float(price or 0), "currency": currency}
+            ctx.jobs.submit(run_dir, TARGET, params, kind="train", title=f"Train {run_name}", heavy=True)
+            return f"⟳ {check.reason}"
+        except Exception as error:
+            return error_text(error)
+
+    def on_poll_tick(run_name):
+        return _run_view(ctx, run_name)
+
+    def on_compare_click(names):
+        folders = [ctx.workspace.runs / name for name in names or []]
+        if len(folders) < 2:
+            return None, None, None
+        try:
+            return _compare(folders)
+        except Exception as error:
+            gr.Warning(error_text(error))
+            return None, None, None
+
+    def on_queue_click(datasets, plan_values, price, currency, *form_values):
+        try:
+            ctx.require_unlocked("Training")
+            base = settings_from(*form_values)
+            names = [_start_run(ctx, base.with_changes(dataset=dataset), {}, price, currency)
+                     for dataset in datasets or []]
+        except Exception as error:
+            return error_text(error), gr.update()
+        return f"⏳ queued {len(names)}: {', '.join(names)}", gr.update(choices=_run_names(ctx), value=names[-1]
+                                                                     if names else None)
+
+    def on_generate_click(strategy, gpus, run_name, *form_values):
+        try:
+            text, command = launch.accelerate_files(settings_from(*form_values), run_name or "run", strategy,
+                                                    int(gpus or 2))
+            target = ctx.workspace.runs / run_name if run_name else ctx.workspace.exports
+            atomic.write_text(target / f"accelerate-{strategy}.yaml", text)
+            return text, f"cd {target}\n{command}"
+        except Exception as error:
+            return error_text(error), ""
+
+    load_outputs = [dataset_picker, run_picker, compare_picker, queue_picker, preset_note, start_button,
+                    model_box, *setting_widgets]
+    ctx.demo.load(on_page_load, outputs=load_outputs)
+    preset_picker.change(on_preset_change, preset_picker, [preset_note, start_button, model_box, *setting_widgets])
+    refresh_button.click(on_refresh_click, outputs=[dataset_picker, run_picker, compare_picker, queue_picker])
+    check_button.click(on_check_click, [price_box, currency_box, *form], [preflight_card, mask_sample, plan_state])
+    probe_button.click(on_probe_click, [price_box, currency_box, plan_state, *form], [preflight_card, plan_state])
+    start_button.click(on_start_click, [plan_state, price_box, currency_box, *form], [action_note, run_picker])
+    stop_button.click(on_stop_click, run_picker, action_note)
+    resume_button.click(on_resume_click, [run_picker, price_box, currency_box], action_note)
+    view_outputs = [steps_box, progress_text, loss_plot, lr_plot, log_box, headless_code, resume_button,
+                    stop_button]
+    poll_timer.tick(on_poll_tick, run_picker, view_outputs)
+    run_picker.change(on_poll_tick, run_picker, view_outputs)
+    compare_button.click(on_compare_click, compare_picker, [compare_plot, diff_table, metrics_table])
+    queue_button.click(on_queue_click, [queue_picker, plan_state, price_box, currency_box, *form],
+                       [action_note, run_picker])
+    generate_button.click(on_generate_click, [strategy_picker, gpus_box, run_picker, *form],
+                          [accelerate_yaml, accelerate_command])
+
+
+def _setting_widget(name: str):
+    value, label = getattr(DEFAULTS, name), t(f"train.f.{name}")
+    if name in CHOICES:
+        return gr.Dropdown(list(CHOICES[name]), value=value, label=label)
+    if isinstance(value, bool):
+        return gr.Checkbox(value=value, label=label)
+    if isinstance(value, int):
+        return gr.Number(value, precision=0, label=label)
+    if isinstance(value, float):
+        return gr.Number(value, label=label)
+    return gr.Textbox(value, label=label)
+
+
+def _typed(name: str, value):
+    """Gradio hands numbers back as floats (or None when a box is cleared): restore the field's type."""
+    default = getattr(DEFAULTS, name)
+    if value is None or value == "":
+        return default
+    if isinstance(default, bool):
+        return bool(value)
+    return type(default)(value)
+
+
+def _run_names(ctx: AppContext) -> list[str]:
+    return [run.name for run in runs.list_runs(ctx.workspace, ctx.jobs)]
+
+
+def _mask_sample(settings: TrainSettings, ctx: AppContext):
+    """The first training conversation with its trained tokens highlighted; the lint raises when useless (D7)."""
+    from transformers import AutoTokenizer
+
+    from core import models
+    from core.masks import highlight_trained, lint_masks
+
+    tokenizer = AutoTokenizer.from_pretrained(models.resolve(settings.model, ctx.workspace))
+    records, _ = data.load_splits(settings.dataset, settings.eval_share, settings.seed)
+    if settings.assistant_only_loss:
+        lint_masks(tokenizer, [record["messages"] for record in records[:32]])
+    return highlight_trained(tokenizer, records[0]["messages"])
+
+
+def _start_run(ctx: AppContext, settings: TrainSettings, plan_values: dict, price, currency) -> str:
+    check_device(settings, ctx.device())  # QLoRA off CUDA and the like are refused before a run folder exists
+    data.load_splits(settings.dataset, settings.eval_share, settings.seed)  # a bad dataset fails here, not later
+    atomic.ensure_free_space(ctx.workspace.runs, 300 * 2**20, "a training run")
+    run_dir = runs.new_run_dir(ctx.workspace, settings)
+    plan = (plan_values or {}).get("plan") or {}
+    same = (plan_values or {}).get("settings") == settings.to_dict()
+    params = {"settings": settings.to_dict(), "workspace": str(ctx.workspace.root), "resume": False,
+              "eta_s": plan.get("eta_s") if same else None, "price_per_kwh": float(price or 0),
+              "currency": currency or ""}
+    runs.write_config(run_dir, settings)
+    ctx.jobs.submit(run_dir, TARGET, params, kind="train", title=f"Train {run_dir.name}", heavy=True)
+    return run_dir.name
+
+
+def _run_view(ctx: AppContext, run_name: str | None):
+    """Everything the live view shows for one run."""
+    import pandas as pd
+
+    empty = pd.DataFrame({"step": [], "value": [], "metric": []})
+    run_dir = ctx.workspace.runs / (run_name or "")
+    if not run_name or not (run_dir / "job.json").is_file():
+        return "", "", empty, empty, "", "", gr.update(interactive=False), gr.update(interactive=False)
+    job = ctx.jobs.snapshot(run_dir)
+    events = job.events()
+    rows = [{"step": e["step"], "value": e[m], "metric": m} for e in events for m in ("loss", "eval_loss") if m in e]
+    lr_rows = [{"step": e["step"], "value": e["learning_rate"], "metric": "lr"} for e in events if "learning_rate" in e]
+    check = runs.resume_check(run_dir, ctx.jobs)
+    steps = f"{job.step} / {job.total}" if job.total else str(job.step)
+    command = f"python -m core.train {run_dir / runs.CONFIG_FILE}"
+    if job.state.value in ("stopped", "interrupted", "failed"):
+        command += f"\npython -m core.train {run_dir / runs.CONFIG_FILE} --resume"
+    resume = gr.update(interactive=check.ok and not ctx.locked_reason)
+    return (steps, _progress_text(job, events, check), pd.DataFrame(rows or empty), pd.DataFrame(lr_rows or empty),
+            job.log_tail(12), command, resume, gr.update(interactive=not job.state.finished))
+
+
+def _progress_text(job, events: list[dict], check) -> str:
+    speeds = [e["tokens_per_s"] for e in events[-5:] if e.get("tokens_per_s")]
+    speed = sum(speeds) / len(speeds) if speeds else 0.0
+    elapsed = job.elapsed_s
+    remaining = elapsed / job.step * (job.total - job.step) if job.step and job.total else None
+    parts = [f"**{job.state.value}** · {job.message}", f"elapsed {_clock(elapsed)}"]
+    if remaining is not None and not job.state.finished:
+        parts.append(f"remaining ~{_clock(remaining)}")
+    parts.append(f"{speed:,.0f} tokens/s")
+    text = " · ".join(parts)
+    if job.error:
+        text += f"\n\n❌ {job.error}"
+    if job.state.finished:
+        text += f"\n\n{'⟳' if check.ok else 'ℹ️'} {check.reason}"
+    return text
+
+
+def _clock(seconds: float) -> str:
+    minutes, secs = divmod(int(seconds), 60)
+    return f"{minutes // 60}:{minutes % 60:02d}:{secs:02d}"
+
+
+def _compare(folders: list[Path]):
+    import pandas as pd
+
+    rows = [{"step": r["step"], "value": r["value"], "series": f"{r['run']} · {r['metric']}"}
+            for r in runs.curves(folders) if r["metric"] in ("loss", "eval_loss")]
+    diff = runs.config_diff(folders)
+    headers = ["setting", *[folder.name for folder in folders]]
+    metrics = runs.metrics_table(folders)
+    return (pd.DataFrame(rows), pd.DataFrame(diff, columns=headers),
+            pd.DataFrame(metrics, columns=["run", "loss", "eval_loss", "tokens/s"]))

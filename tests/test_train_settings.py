@@ -9,9 +9,9 @@ import pytest
 from core.devices import DeviceInfo, capabilities
 from core.errors import BadInputError, CapabilityError
 from core.train import launch, preflight, runs
-from core.train.recipe import check_device, oom_advice
+from core.train.recipe import oom_advice
 from core.train.settings import APPLE_PRESET, CPU_PRESET, GPU_PRESET, PRESETS, TrainSettings, preset_gate, \
-    preset_settings, resolve_precision
+    preset_settings, resolve_precision, check_device
 from tests.test_train_helpers import tiny_settings, version, write_version  # noqa: F401
 
 
@@ -51,12 +51,12 @@ def test_precision_auto_follows_the_device():
 def test_qlora_and_8bit_optimizers_are_refused_off_cuda_even_though_bitsandbytes_loads():
     qlora = preset_settings(GPU_PRESET)
     with pytest.raises(CapabilityError, match="NVIDIA GPU"):
-        check_device(qlora, CPU, "fp32")
+        check_device(qlora, CPU)
     with pytest.raises(CapabilityError, match="NVIDIA GPU"):
-        check_device(qlora, MAC, "fp32")
-    check_device(qlora, CUDA_4090, "bf16")
+        check_device(qlora, MAC)
+    check_device(qlora, CUDA_4090)
     with pytest.raises(CapabilityError, match="fp16 mixed precision needs a GPU"):
-        check_device(TrainSettings(), CPU, "fp16")
+        check_device(TrainSettings(precision="fp16"), CPU)
 
 
 def test_settings_reject_bad_values_naming_the_field():

@@ -24,14 +24,14 @@ Record = dict[str, Any]
 
 
 def list_versions(workspace: Workspace) -> list[Path]:
-    """Dataset version folders, newest first (the Data stage's listing when it is there)."""
+    """Dataset version folders, newest first: the Data stage's versions, then any folder with a train.jsonl."""
     try:
-        from core.data import list_versions as data_list_versions  # written by the Data stage
-
-        return [Path(getattr(version, "path", version)) for version in data_list_versions(workspace)]
-    except (ImportError, AttributeError):
-        folders = [path.parent for path in workspace.datasets.glob("*/train.jsonl")]
-        return sorted(folders, key=lambda folder: folder.stat().st_mtime, reverse=True)
+        from core.data import list_versions as data_versions  # the Data stage's own listing
+    except ImportError:
+        data_versions = None
+    listed = [Path(folder) for folder in data_versions(workspace)] if data_versions else []
+    others = [path.parent for path in workspace.datasets.glob("*/train.jsonl") if path.parent not in listed]
+    return listed + sorted(others, key=lambda folder: folder.stat().st_mtime, reverse=True)
 
 
 def read_jsonl(path: Path) -> list[Record]:

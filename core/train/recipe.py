@@ -18,12 +18,12 @@ from typing import Any
 
 from core import atomic, models
 from core.devices import DeviceInfo, detect
-from core.errors import CapabilityError, ChatsmithError
+from core.errors import ChatsmithError
 from core.masks import lint_masks
 from core.train import data
 from core.train.callbacks import CompleteMarker, CountingCollator, ProgressCallback
 from core.train.runs import ADAPTER_DIR, CHECKPOINTS_DIR
-from core.train.settings import TrainSettings, resolve_precision
+from core.train.settings import TrainSettings, check_device, resolve_precision
 from core.workspace import Workspace
 
 LINT_SAMPLES = 32
@@ -37,7 +37,7 @@ def train(settings: TrainSettings, run_dir: Path, workspace: Workspace, reporter
 
     device = detect(workspace.root)
     precision = resolve_precision(settings, device)
-    check_device(settings, device, precision)
+    check_device(settings, device)
 
     # --- tokenizer and data --------------------------------------------------------------------
     model_dir = models.resolve(settings.model, workspace)
@@ -107,18 +107,6 @@ class _TrainerTokenCount:
     @property
     def real_tokens(self) -> int:
         return self.trainer.state.num_input_tokens_seen
-
-
-def check_device(settings: TrainSettings, device: DeviceInfo, precision: str) -> None:
-    """The app's own rules: QLoRA and 8-bit optimizers need CUDA, bf16 needs native support."""
-    if (settings.load_in_4bit or "8bit" in settings.optimizer) and device.kind != "cuda":
-        raise CapabilityError("4-bit QLoRA and 8-bit optimizers need an NVIDIA GPU (bitsandbytes' kernels are "
-                              f"CUDA-only); this machine trains on {device.kind.upper()}.",
-                              "Switch off 4-bit and use the adamw_torch optimizer, or pick the CPU preset.")
-    if precision == "bf16" and not device.bf16:
-        raise CapabilityError(f"bf16 is not native on this {device.kind.upper()}.", "Set precision to auto.")
-    if precision == "fp16" and device.kind == "cpu":
-        raise CapabilityError("fp16 mixed precision needs a GPU.", "Set precision to auto (fp32 on a CPU).")
 
 
 def load_model(model_dir: Path, settings: TrainSettings, precision: str):

@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
 from core.devices import Capabilities, DeviceInfo, Gate
-from core.errors import BadInputError
+from core.errors import BadInputError, CapabilityError
 
 BATCHING = ("padding_free", "length_grouped", "packing", "padded")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
@@ -135,6 +135,19 @@ def resolve_precision(settings: TrainSettings, device: DeviceInfo) -> str:
     if device.kind == "cuda":
         return "bf16" if device.bf16 else "fp16"
     return "fp32"  # CPU: bf16 is ~10x slower without native support (STACK.md); MPS: fp16 AMP is flaky
+
+
+def check_device(settings: TrainSettings, device: DeviceInfo) -> None:
+    """The app's own rules: QLoRA and 8-bit optimizers need CUDA, bf16 needs native support."""
+    precision = resolve_precision(settings, device)
+    if (settings.load_in_4bit or "8bit" in settings.optimizer) and device.kind != "cuda":
+        raise CapabilityError("4-bit QLoRA and 8-bit optimizers need an NVIDIA GPU (bitsandbytes' kernels are "
+                              f"CUDA-only); this machine trains on {device.kind.upper()}.",
+                              "Switch off 4-bit and use the adamw_torch optimizer, or pick the CPU preset.")
+    if precision == "bf16" and not device.bf16:
+        raise CapabilityError(f"bf16 is not native on this {device.kind.upper()}.", "Set precision to auto.")
+    if precision == "fp16" and device.kind == "cpu":
+        raise CapabilityError("fp16 mixed precision needs a GPU.", "Set precision to auto (fp32 on a CPU).")
 
 
 # --- presets ---------------------------------------------------------------------------------------

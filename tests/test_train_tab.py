@@ -1,0 +1,107 @@
+"""The Train tab: widgets a browser test needs, the live view of a run, and what Start refuses."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from core.devices import DeviceInfo
+from core.errors import BadInputError, CapabilityError
+from core.train import runs
+from core.train.settings import GPU_PRESET, TrainSettings, preset_settings
+from tabs import train as train_tab
+from tabs.common import AppContext
+from tests.test_train_helpers import version, write_version  # noqa: F401
+
+CPU = DeviceInfo(kind="cpu", name="Intel Xeon", accelerator_memory_gb=None, compute_capability=None, bf16=False,
+                 cpu_cores=2, ram_gb=24, bitsandbytes=True, llama_cpp=True, free_disk_gb=50)
+
+
+@pytest.fixture
+def ctx(workspace):
+    return AppContext(workspace, _device=CPU)
+
+
+def test_tab_has_the_widgets_the_browser_test_uses(ctx):
+    import app
+
+    demo = app.build_app(ctx)
+    ids = {getattr(block, "elem_id", None) for block in demo.blocks.values()}
+    assert {"train-preset", "train-preflight", "train-start", "train-stop", "train-progress", "train-loss-plot",
+            "train-steps"} <= ids
+
+
+def test_every_setting_widget_defaults_from_the_dataclass():
+    assert train_tab.FIELDS == [name for name in TrainSettings.__dataclass_fields__ if name not in ("model", "dataset")]
+    assert set(train_tab.LABELS_EN) == set(train_tab.LABELS_ZH) == set(train_tab.FIELDS)
+    assert train_tab._typed("batch_size", 4.0) == 4 and train_tab._typed("learning_rate", None) == 2e-4
+
+
+def _fake_run(ctx, name, state, error="", events=()):
+    run_dir = ctx.workspace.runs / name
+    run_dir.mkdir(parents=True)
+    runs.write_config(run_dir, TrainSettings(dataset="/d/v1"))
+    (run_dir / "job.json").write_text(json.dumps({"kind": "train", "title": name, "created": time.time(),
+                                                  "heavy": True, "target": train_tab.TARGET, "params": {}}))
+    (run_dir / "status.json").write_text(json.dumps({"state": state, "step": 3, "total": 10, "message": "Failed.",
+                                                     "error": error, "started": time.time() - 30,
+                                                     "ended": time.time()}))
+    (run_dir / "events.jsonl").write_text("".join(json.dumps(e) + "\n" for e in events))
+    (run_dir / "log.txt").write_text("step 3/10: loss=2.1\n")
+    return run_dir
+
+
+def test_a_run_that_ran_out_of_memory_shows_the_advice_and_why_resume_is_off(ctx):
+    advice = ("Training ran out of GPU memory (RTX 4090); the run is marked failed and the memory freed. "
+              "Try, in this order: halve batch_size to 4 and double grad_accum to 2 (same effective batch)")
+    _fake_run(ctx, "oom-run", "failed", advice, [{"step": 1, "loss": 2.5, "learning_rate": 1e-4}])
+
+    steps, progress, loss, lr, log, command, resume, stop = train_tab._run_view(ctx, "oom-run")
+
+    assert steps == "3 / 10"
+    assert "failed" in progress and "halve batch_size to 4" in progress
+    assert "No complete checkpoint" in progress
+    assert resume["interactive"] is False and stop["interactive"] is False
+    assert list(loss["metric"]) == ["loss"] and list(lr["value"]) == [1e-4]
+    assert "step 3/10" in log and "--resume" in command
+
+
+def test_a_stopped_run_with_a_checkpoint_offers_resume(ctx):
+    run_dir = _fake_run(ctx, "stopped-run", "stopped", events=[{"step": 3, "loss": 2.0}])
+    checkpoint = run_dir / "checkpoints" / "checkpoint-3"
+    checkpoint.mkdir(parents=True)
+    for name in ("trainer_state.json", "optimizer.pt", runs.COMPLETE_MARKER):
+        (checkpoint / name).write_text("{}")
+
+    *_, resume, _ = train_tab._run_view(ctx, "stopped-run")
+
+    assert resume["interactive"] is True
+
+
+def test_start_refuses_qlora_on_a_cpu_and_a_missing_dataset_before_making_a_run(ctx, version):
+    with pytest.raises(CapabilityError, match="NVIDIA GPU"):
+        train_tab._start_run(ctx, preset_settings(GPU_PRESET, dataset=str(version)), {}, 0.3, "EUR")
+    with pytest.raises(BadInputError, match="No train.jsonl"):
+        train_tab._start_run(ctx, TrainSettings(dataset=str(ctx.workspace.datasets / "nope")), {}, 0.3, "EUR")
+    assert list(ctx.workspace.runs.iterdir()) == []
+
+
+def test_compare_two_runs_on_different_sources(ctx):
+    first = _fake_run(ctx, "identity", "succeeded", events=[{"step": 1, "loss": 2.0}, {"step": 2, "eval_loss": 1.9}])
+    second = _fake_run(ctx, "science", "succeeded", events=[{"step": 1, "loss": 3.0}])
+    runs.write_config(second, TrainSettings(dataset="/d/science"))
+
+    plot, diff, metrics = train_tab._compare([first, second])
+
+    assert set(plot["series"]) == {"identity · loss", "identity · eval_loss", "science · loss"}
+    assert diff.values.tolist() == [["dataset", "/d/v1", "/d/science"]]
+    assert metrics["run"].tolist() == ["identity", "science"]
+
+
+def test_datasets_listed_include_versions_without_the_data_stage_card(workspace):
+    from core.train.data import list_versions
+
+    folder = write_version(workspace.datasets / "hand-made")
+    assert folder in list_versions(workspace)
