@@ -8,6 +8,7 @@ because a job's parameters are written to disk and the token must never be (RELI
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 
 import gradio as gr
 
@@ -76,65 +77,87 @@ FUSE_METHODS = ["linear", "cat", "ties", "dare"]
 def build(ctx: AppContext) -> None:
     with gr.Tab(t("export.tab"), id="export"):
         gr.Markdown(t("export.header"))
-        with gr.Row():
-            run_picker = gr.Dropdown([], label=t("export.run"), elem_id="export-run", scale=4)
-            refresh_button = gr.Button(t("export.refresh"), scale=1)
-        status = gr.Markdown(elem_id="export-status")
-        with gr.Row():
-            stop_button = gr.Button(t("export.stop"), size="sm")
-        log_box = gr.Textbox(label=t("export.log"), lines=6, max_lines=12, interactive=False)
-        job_folder = gr.State("")
-        poll_timer = gr.Timer(1.0, active=False)
+        ui = _layout()
+    _wire(ctx, ui)
 
-        gr.Markdown(t("export.package_title"))
-        package_button = gr.Button(t("export.package_button"), elem_id="export-package-button")
-        gr.Markdown(t("export.gguf_title"))
-        quant_boxes = gr.CheckboxGroup([], label=t("export.quant"), elem_id="export-quant")
-        quant_reason = gr.Markdown(elem_id="export-quant-reason")
-        quant_note = gr.Markdown()
-        with gr.Row():
-            merge_button = gr.Button(t("export.merge_button"))
-            gguf_button = gr.Button(t("export.gguf_button"), variant="primary", elem_id="export-gguf-button")
-            roundtrip_button = gr.Button(t("export.roundtrip_button"), elem_id="export-roundtrip-button")
-        roundtrip_report = gr.Markdown(elem_id="export-roundtrip")
 
-        gr.Markdown(t("export.fuse_title"))
-        with gr.Row():
-            fuse_runs = gr.Dropdown([], multiselect=True, label=t("export.fuse_runs"), scale=3)
-            fuse_weights = gr.Textbox(label=t("export.fuse_weights"), scale=2)
-        with gr.Row():
-            fuse_method = gr.Radio(FUSE_METHODS, value="linear", label=t("export.fuse_method"))
-            fuse_density = gr.Slider(0.05, 1.0, value=0.5, step=0.05, label=t("export.fuse_density"))
-            fuse_name = gr.Textbox(label=t("export.fuse_name"))
-        fuse_button = gr.Button(t("export.fuse_button"))
+def _layout() -> SimpleNamespace:
+    """Widgets, top to bottom: run and job status, then one section per kind of export."""
+    ui = SimpleNamespace(job_folder=gr.State(""), poll_timer=gr.Timer(1.0, active=False))
+    with gr.Row():
+        ui.run_picker = gr.Dropdown([], label=t("export.run"), elem_id="export-run", scale=4)
+        ui.refresh_button = gr.Button(t("export.refresh"), scale=1)
+    ui.status = gr.Markdown(elem_id="export-status")
+    ui.stop_button = gr.Button(t("export.stop"), size="sm")
+    ui.log_box = gr.Textbox(label=t("export.log"), lines=6, max_lines=12, interactive=False)
+    gr.Markdown(t("export.package_title"))
+    ui.package_button = gr.Button(t("export.package_button"), elem_id="export-package-button")
+    _gguf_section(ui)
+    _fuse_section(ui)
+    _hub_section(ui)
+    _space_section(ui)
+    _backup_section(ui)
+    return ui
 
-        gr.Markdown(t("export.hub_title"))
-        hub_note = gr.Markdown(elem_id="export-hub-note")
-        with gr.Row():
-            hub_what = gr.Dropdown(PUSHABLE, value="adapter", label=t("export.hub_what"))
-            hub_token = gr.Textbox(label=t("export.hub_token"), type="password", elem_id="export-hub-token")
-            hub_repo = gr.Textbox(label=t("export.hub_repo"), placeholder="user/my-assistant")
-            hub_private = gr.Checkbox(True, label=t("export.hub_private"))
-        hub_button = gr.Button(t("export.hub_button"), elem_id="export-hub-button")
 
-        gr.Markdown(t("export.space_title"))
-        with gr.Row():
-            space_target = gr.Radio(["cpu", "zerogpu"], value="cpu", label=t("export.space_target"))
-            space_gguf = gr.Dropdown([], label=t("export.space_gguf"))
-            space_bundle = gr.Checkbox(True, label=t("export.space_bundle"))
-            space_model_repo = gr.Textbox(label=t("export.space_model_repo"))
-        with gr.Row():
-            space_button = gr.Button(t("export.space_button"))
-            space_push_button = gr.Button(t("export.space_push"))
+def _gguf_section(ui: SimpleNamespace) -> None:
+    gr.Markdown(t("export.gguf_title"))
+    ui.quant_boxes = gr.CheckboxGroup([], label=t("export.quant"), elem_id="export-quant")
+    ui.quant_reason = gr.Markdown(elem_id="export-quant-reason")
+    ui.quant_note = gr.Markdown()
+    with gr.Row():
+        ui.merge_button = gr.Button(t("export.merge_button"))
+        ui.gguf_button = gr.Button(t("export.gguf_button"), variant="primary", elem_id="export-gguf-button")
+        ui.roundtrip_button = gr.Button(t("export.roundtrip_button"), elem_id="export-roundtrip-button")
+    ui.roundtrip_report = gr.Markdown(elem_id="export-roundtrip")
 
-        gr.Markdown(t("export.backup_title"))
-        with gr.Row():
-            backup_out = gr.Textbox(label=t("export.backup_out"), scale=3)
-            backup_button = gr.Button(t("export.backup_button"), scale=1)
-        with gr.Row():
-            restore_path = gr.Textbox(label=t("export.restore_path"), scale=3)
-            restore_button = gr.Button(t("export.restore_button"), scale=1)
 
+def _fuse_section(ui: SimpleNamespace) -> None:
+    gr.Markdown(t("export.fuse_title"))
+    with gr.Row():
+        ui.fuse_runs = gr.Dropdown([], multiselect=True, label=t("export.fuse_runs"), scale=3)
+        ui.fuse_weights = gr.Textbox(label=t("export.fuse_weights"), scale=2)
+    with gr.Row():
+        ui.fuse_method = gr.Radio(FUSE_METHODS, value="linear", label=t("export.fuse_method"))
+        ui.fuse_density = gr.Slider(0.05, 1.0, value=0.5, step=0.05, label=t("export.fuse_density"))
+        ui.fuse_name = gr.Textbox(label=t("export.fuse_name"))
+    ui.fuse_button = gr.Button(t("export.fuse_button"))
+
+
+def _hub_section(ui: SimpleNamespace) -> None:
+    gr.Markdown(t("export.hub_title"))
+    ui.hub_note = gr.Markdown(elem_id="export-hub-note")
+    with gr.Row():
+        ui.hub_what = gr.Dropdown(PUSHABLE, value="adapter", label=t("export.hub_what"))
+        ui.hub_token = gr.Textbox(label=t("export.hub_token"), type="password", elem_id="export-hub-token")
+        ui.hub_repo = gr.Textbox(label=t("export.hub_repo"), placeholder="user/my-assistant")
+        ui.hub_private = gr.Checkbox(True, label=t("export.hub_private"))
+    ui.hub_button = gr.Button(t("export.hub_button"), elem_id="export-hub-button")
+
+
+def _space_section(ui: SimpleNamespace) -> None:
+    gr.Markdown(t("export.space_title"))
+    with gr.Row():
+        ui.space_target = gr.Radio(["cpu", "zerogpu"], value="cpu", label=t("export.space_target"))
+        ui.space_gguf = gr.Dropdown([], label=t("export.space_gguf"))
+        ui.space_bundle = gr.Checkbox(True, label=t("export.space_bundle"))
+        ui.space_model_repo = gr.Textbox(label=t("export.space_model_repo"))
+    with gr.Row():
+        ui.space_button = gr.Button(t("export.space_button"))
+        ui.space_push_button = gr.Button(t("export.space_push"))
+
+
+def _backup_section(ui: SimpleNamespace) -> None:
+    gr.Markdown(t("export.backup_title"))
+    with gr.Row():
+        ui.backup_out = gr.Textbox(label=t("export.backup_out"), scale=3)
+        ui.backup_button = gr.Button(t("export.backup_button"), scale=1)
+    with gr.Row():
+        ui.restore_path = gr.Textbox(label=t("export.restore_path"), scale=3)
+        ui.restore_button = gr.Button(t("export.restore_button"), scale=1)
+
+
+def _wire(ctx: AppContext, ui: SimpleNamespace) -> None:
     def run_lists(selected=None):
         runs = list_runs(ctx.workspace)
         value = selected if selected in runs else (runs[0] if runs else None)
@@ -235,26 +258,26 @@ def build(ctx: AppContext) -> None:
         return (runs_update, fuse_update, push_update, gr.update(interactive=gates.hub.ok), hub_reason,
                 quant_update, quant_reason_note, *attached)
 
-    job_outputs = [job_folder, status, poll_timer]
-    ctx.demo.load(on_page_load, outputs=[run_picker, fuse_runs, hub_button, space_push_button, hub_note,
-                                         gguf_button, quant_note, *job_outputs])
-    refresh_button.click(run_lists, [run_picker], [run_picker, fuse_runs])
-    run_picker.change(on_run_change, [run_picker],
-                      [quant_boxes, quant_reason, space_gguf, roundtrip_report, backup_out])
-    package_button.click(on_package_clicked, [run_picker], job_outputs)
-    merge_button.click(on_merge_clicked, [run_picker], job_outputs)
-    gguf_button.click(on_gguf_clicked, [run_picker, quant_boxes], job_outputs)
-    roundtrip_button.click(on_roundtrip_clicked, [run_picker], job_outputs)
-    fuse_button.click(on_fuse_clicked, [fuse_runs, fuse_weights, fuse_method, fuse_density, fuse_name],
-                      job_outputs)
-    space_button.click(on_space_clicked, [run_picker, space_target, space_gguf, space_bundle, space_model_repo],
-                       job_outputs)
-    backup_button.click(on_backup_clicked, [run_picker, backup_out, space_gguf], job_outputs)
-    restore_button.click(on_restore_clicked, [restore_path], job_outputs)
-    poll_timer.tick(on_poll_tick, [job_folder, run_picker],
-                    [status, log_box, poll_timer, roundtrip_report, space_gguf])
-    stop_button.click(on_stop_clicked, [job_folder], [status])
-    hub_button.click(on_push_clicked, [run_picker, hub_what, hub_token, hub_repo, hub_private], [status])
-    space_push_button.click(on_space_push_clicked, [run_picker, hub_token, hub_repo, hub_private, space_target],
-                            [status])
-
+    job_outputs = [ui.job_folder, ui.status, ui.poll_timer]
+    ctx.demo.load(on_page_load, outputs=[ui.run_picker, ui.fuse_runs, ui.hub_button, ui.space_push_button,
+                                         ui.hub_note, ui.gguf_button, ui.quant_note, *job_outputs])
+    ui.refresh_button.click(run_lists, [ui.run_picker], [ui.run_picker, ui.fuse_runs])
+    ui.run_picker.change(on_run_change, [ui.run_picker],
+                         [ui.quant_boxes, ui.quant_reason, ui.space_gguf, ui.roundtrip_report, ui.backup_out])
+    ui.package_button.click(on_package_clicked, [ui.run_picker], job_outputs)
+    ui.merge_button.click(on_merge_clicked, [ui.run_picker], job_outputs)
+    ui.gguf_button.click(on_gguf_clicked, [ui.run_picker, ui.quant_boxes], job_outputs)
+    ui.roundtrip_button.click(on_roundtrip_clicked, [ui.run_picker], job_outputs)
+    ui.fuse_button.click(on_fuse_clicked, [ui.fuse_runs, ui.fuse_weights, ui.fuse_method, ui.fuse_density,
+                                           ui.fuse_name], job_outputs)
+    ui.space_button.click(on_space_clicked, [ui.run_picker, ui.space_target, ui.space_gguf, ui.space_bundle,
+                                             ui.space_model_repo], job_outputs)
+    ui.backup_button.click(on_backup_clicked, [ui.run_picker, ui.backup_out, ui.space_gguf], job_outputs)
+    ui.restore_button.click(on_restore_clicked, [ui.restore_path], job_outputs)
+    ui.poll_timer.tick(on_poll_tick, [ui.job_folder, ui.run_picker],
+                       [ui.status, ui.log_box, ui.poll_timer, ui.roundtrip_report, ui.space_gguf])
+    ui.stop_button.click(on_stop_clicked, [ui.job_folder], [ui.status])
+    ui.hub_button.click(on_push_clicked, [ui.run_picker, ui.hub_what, ui.hub_token, ui.hub_repo, ui.hub_private],
+                        [ui.status])
+    ui.space_push_button.click(on_space_push_clicked, [ui.run_picker, ui.hub_token, ui.hub_repo, ui.hub_private,
+                                                       ui.space_target], [ui.status])

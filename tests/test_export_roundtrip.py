@@ -75,3 +75,10 @@ def test_default_model_q8_round_trip_agrees(tmp_path, default_model_dir):
     assert models["Q8_0"]["agreement"] >= 0.6
     assert "Paris" in report["reference_texts"][0] and "Paris" in models["Q8_0"]["texts"][0]
     assert models["Q8_0"]["perplexity_vs_f16"] < 1.02
+    from llama_cpp import Llama
+
+    llama = Llama(str(files["Q8_0"]), n_ctx=512, n_threads=1, verbose=False)
+    answer = llama.create_chat_completion([{"role": "user", "content": "What is the capital of France?"}],
+                                          max_tokens=64, temperature=0.0)
+    assert "Paris" in answer["choices"][0]["message"]["content"]
+    assert answer["choices"][0]["finish_reason"] == "stop", "the GGUF must stop at its end-of-turn token"

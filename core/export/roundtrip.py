@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from core import atomic
-from core.export.merge import ExportCheckError, load_with_adapter, tokenizer_source
+from core.export.merge import ExportCheckError, load_with_adapter
 from core.export.run import Run
 from core.workspace import Workspace
 
