@@ -178,3 +178,27 @@ def test_gguf_held_out_loss_prefers_the_right_answer():
     # only the reference and its end-of-turn count: "The capital of France is Paris.<|im_end|>\n" is 9 tokens
     assert (right[1], wrong[1]) == (9, 11)
     assert 0 < right[0] < 1.0 < 4.0 < wrong[0]  # measured: 0.34 vs 6.27
+
+
+def test_metrics_command_scores_a_run_adapter_with_held_out_loss(workspace, tiny_model_dir):
+    import subprocess
+    import sys
+
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    model = get_peft_model(AutoModelForCausalLM.from_pretrained(tiny_model_dir),
+                           LoraConfig(r=4, target_modules=["q_proj", "v_proj"], task_type="CAUSAL_LM"))
+    model.save_pretrained(workspace.runs / "tiny" / "adapter")
+    folder = write_dataset(workspace, [{"id": str(i), "messages": [{"role": "user", "content": f"Count to {i}"},
+                                                                   {"role": "assistant", "content": "1 2 3"}]}
+                                       for i in range(3)])
+    output = subprocess.run([sys.executable, "-m", "core.evaluate", "--workspace", str(workspace.root), "metrics",
+                             "tiny", "--data", str(folder), "--limit", "2", "--max-new-tokens", "4"],
+                            capture_output=True, text=True, timeout=300)
+    assert output.returncode == 0, output.stderr[-2000:]
+    result = json.loads(output.stdout)
+    assert result["model"]["kind"] == "adapter" and result["model"]["adapter"].endswith("runs/tiny/adapter")
+    summary = result["summary"]
+    assert summary["samples"] == 2 and summary["perplexity"] == pytest.approx(math.exp(summary["loss"]))
+    assert summary["loss"] > 5  # an untrained 2-layer model is far from the references
