@@ -13,6 +13,13 @@ from core.evaluate.arena import Arena, RateLimit, RateLimitedError, read_votes_f
 PROMPT = [{"role": "user", "content": "Say hi"}]
 
 
+def answered_battle(arena: Arena, models: list[str], rater: str) -> str:
+    """A battle whose two answers have finished streaming, as the page shows it when voting opens."""
+    battle = arena.new_battle(models, PROMPT, rater)
+    arena.save_answers(battle, "Hello!", "Hi there.")
+    return battle
+
+
 def test_sides_are_randomised_and_balanced(workspace):
     arena = Arena(workspace.ratings_db, rate_limit=None)
     rng = random.Random(0)
@@ -43,7 +50,7 @@ def test_r1_fifty_threads_of_a_hundred_votes_give_the_exact_count(workspace):
     def rater(number: int) -> None:
         try:
             for i in range(100):
-                battle = arena.new_battle(["x", "y"], PROMPT, f"rater-{number}")
+                battle = answered_battle(arena, ["x", "y"], f"rater-{number}")
                 arena.vote(battle, random.choice(["a", "b", "tie", "both_bad"]), f"rater-{number}", f"{number}-{i}")
         except Exception as error:  # collected so the assertion can show "database is locked" if it happens
             errors.append(error)
@@ -61,7 +68,7 @@ def test_r1_fifty_threads_of_a_hundred_votes_give_the_exact_count(workspace):
 
 def test_r2_a_replayed_vote_is_stored_once(workspace):
     arena = Arena(workspace.ratings_db, vote_log=workspace.root / "votes.jsonl")
-    battle = arena.new_battle(["x", "y"], PROMPT, "rater")
+    battle = answered_battle(arena, ["x", "y"], "rater")
     first = arena.vote(battle, "a", "rater", "same-key")
     replay = arena.vote(battle, "a", "rater", "same-key")
     assert replay["replayed"] and (replay["winner"], replay["created"]) == (first["winner"], first["created"])
@@ -73,19 +80,22 @@ def test_r2_a_replayed_vote_is_stored_once(workspace):
 
 def test_r3_tampered_model_ids_and_winner_are_ignored(workspace):
     arena = Arena(workspace.ratings_db)
-    battle = arena.new_battle(["base", "tuned"], PROMPT, "rater")
+    battle = answered_battle(arena, ["base", "tuned"], "rater")
     model_a, model_b = arena.contenders_of(battle)
     vote_from_request(arena, {"battle_id": battle, "winner": "a", "model_a": "evil", "model_b": model_a,
                               "winner_model": "evil", "idempotency_key": "k"}, rater="rater")
     [vote] = arena.votes()
     assert (vote.model_a, vote.model_b, vote.winner) == (model_a, model_b, "a")
     with pytest.raises(BadInputError, match="Unknown vote"):
-        vote_from_request(arena, {"battle_id": arena.new_battle(["base", "tuned"], PROMPT, "rater"),
+        vote_from_request(arena, {"battle_id": answered_battle(arena, ["base", "tuned"], "rater"),
                                   "winner": "evil"}, rater="rater")
+    with pytest.raises(BadInputError, match="must finish before the vote"):
+        vote_from_request(arena, {"battle_id": arena.new_battle(["base", "tuned"], PROMPT, "rater"),
+                                  "winner": "a"}, rater="rater")  # a scripted client cannot vote unseen
     with pytest.raises(BadInputError, match="does not exist"):
         vote_from_request(arena, {"battle_id": "forged", "winner": "a"}, rater="rater")
     with pytest.raises(BadInputError, match="another rater"):
-        vote_from_request(arena, {"battle_id": arena.new_battle(["base", "tuned"], PROMPT, "rater"),
+        vote_from_request(arena, {"battle_id": answered_battle(arena, ["base", "tuned"], "rater"),
                                   "winner": "a"}, rater="intruder")
     assert arena.vote_count() == 1
 
@@ -93,10 +103,10 @@ def test_r3_tampered_model_ids_and_winner_are_ignored(workspace):
 def test_r4_a_burst_is_rate_limited_and_flagged(workspace):
     arena = Arena(workspace.ratings_db, rate_limit=RateLimit(max_votes=3, window_s=60))
     for i in range(3):
-        arena.vote(arena.new_battle(["x", "y"], PROMPT, "bot"), "a", "bot", f"k{i}")
+        arena.vote(answered_battle(arena, ["x", "y"], "bot"), "a", "bot", f"k{i}")
     with pytest.raises(RateLimitedError, match="flagged"):
-        arena.vote(arena.new_battle(["x", "y"], PROMPT, "bot"), "a", "bot", "k3")
-    arena.vote(arena.new_battle(["x", "y"], PROMPT, "human"), "b", "human", "h0")
+        arena.vote(answered_battle(arena, ["x", "y"], "bot"), "a", "bot", "k3")
+    arena.vote(answered_battle(arena, ["x", "y"], "human"), "b", "human", "h0")
     assert "bot" in arena.flagged_raters() and "human" not in arena.flagged_raters()
     assert arena.vote_count() == 4
     assert [vote.rater for vote in arena.votes()] == ["human"]  # flagged votes leave the leaderboard

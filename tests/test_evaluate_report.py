@@ -46,6 +46,7 @@ def populate(workspace):
     arena = Arena(workspace.ratings_db, rate_limit=None)
     for i in range(6):
         battle = arena.new_battle(["run/tuned", "default"], [{"role": "user", "content": "hi"}], "r")
+        arena.save_answers(battle, "one", "two")
         model_a, _ = arena.contenders_of(battle)
         arena.vote(battle, "a" if model_a == "run/tuned" else "b", "r", f"k{i}")
     return export

@@ -35,7 +35,8 @@ SCHEMA = """
 CREATE TABLE IF NOT EXISTS battles (
     id TEXT PRIMARY KEY, created REAL NOT NULL, rater TEXT NOT NULL,
     model_a TEXT NOT NULL, model_b TEXT NOT NULL, prompt TEXT NOT NULL,
-    answer_a TEXT NOT NULL DEFAULT '', answer_b TEXT NOT NULL DEFAULT '', settings TEXT NOT NULL DEFAULT '{}');
+    answer_a TEXT NOT NULL DEFAULT '', answer_b TEXT NOT NULL DEFAULT '', answered REAL,
+    settings TEXT NOT NULL DEFAULT '{}');
 CREATE TABLE IF NOT EXISTS votes (
     battle_id TEXT PRIMARY KEY REFERENCES battles(id), winner TEXT NOT NULL, rater TEXT NOT NULL,
     idempotency_key TEXT NOT NULL UNIQUE, created REAL NOT NULL);
@@ -105,8 +106,10 @@ class Arena:
         return row["model_a"], row["model_b"]
 
     def save_answers(self, battle_id: str, answer_a: str, answer_b: str) -> None:
+        """Record both finished answers; only then does the battle accept a vote."""
         with self._connect() as db:
-            db.execute("UPDATE battles SET answer_a = ?, answer_b = ? WHERE id = ?", (answer_a, answer_b, battle_id))
+            db.execute("UPDATE battles SET answer_a = ?, answer_b = ?, answered = ? WHERE id = ?",
+                       (answer_a, answer_b, time.time(), battle_id))
 
     def public_view(self, battle_id: str) -> dict:
         """What the page may see: names only once the battle has a vote."""
@@ -148,6 +151,8 @@ class Arena:
             raise BadInputError("That battle belongs to another rater.", "Start a new battle.")
         if db.execute("SELECT 1 FROM votes WHERE battle_id = ?", (battle_id,)).fetchone():
             raise BadInputError("This battle already has a vote.", "Start a new battle.")
+        if battle["answered"] is None:  # the page greys the buttons out; this holds for scripted clients too
+            raise BadInputError("Both answers must finish before the vote.", "Wait for them, then vote.")
         self._check_rate(db, rater)
         now = time.time()
         db.execute("INSERT INTO votes (battle_id, winner, rater, idempotency_key, created) VALUES (?, ?, ?, ?, ?)",
