@@ -88,3 +88,5 @@ def test_leaderboard_command_prints_json(tmp_path):
     assert [row["model"] for row in board["models"]] == ["x", "y"]
     assert {"elo", "bt", "ci_low", "ci_high", "battles"} <= set(board["models"][0])
     assert board["models"][0]["battles"] == 7
+    usage = subprocess.run([sys.executable, "-m", "core.evaluate", "--help"], capture_output=True, text=True, check=True)
+    assert all(command in usage.stdout for command in ("leaderboard", "metrics", "report", "writeup"))

@@ -87,7 +87,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m core.evaluate", description="Chatsmith evaluation.")
     parser.add_argument("--workspace", help="workspace folder (default: $CHATSMITH_WORKSPACE or ./workspace)")
     commands = parser.add_subparsers(required=True)
-    board = commands.add_parser("leaderboard", help="Elo and Bradley-Terry ratings with 95 % CIs, as JSON")
+    board = commands.add_parser("leaderboard", help="Elo and Bradley-Terry ratings with 95 %% CIs, as JSON")
     board.add_argument("--votes", help="JSONL of votes (model_a, model_b, winner, rater); default: the arena's")
     board.add_argument("--rounds", type=int, default=1000, help="bootstrap resamples for the CIs")
     board.add_argument("--seed", type=int, default=0)
