@@ -1,0 +1,213 @@
+"""Training speed: the app's path against a plain TRL SFTTrainer with default collation, in one run.
+
+    python bench/train_bench.py [--model default] [--rows 64] [--reps 3] [--version DIR]
+
+Both arms train the same model (the default model) with the same LoRA recipe on the same conversations
+(the shipped samples, prepared by the Data stage) for one epoch, so they see the same real (non-pad)
+tokens and the same assistant-token masks. Only batching differs:
+
+* app:      padding-free batches (`core.train` default), gradient checkpointing off for a small model;
+* baseline: TRL's defaults: random padded batches, gradient checkpointing on (fp32 on a CPU).
+
+Each arm runs in its own process (so its peak RSS is its own), alternating over `--reps` repetitions
+because this machine is shared; medians are printed: real tokens/s and their ratio, peak RSS and its
+ratio, padding waste (processed ÷ real tokens) and the eval loss of both on held-out conversations.
+Goals: ≥ 2.0× tokens/s, RSS ≤ 1.0×, waste ≤ 1.10, eval-loss ratio ≤ 1.01.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+SAMPLES = sorted(str(p) for p in (ROOT / "assets" / "samples").glob("*") if p.suffix in (".json", ".jsonl", ".csv"))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="default")
+    parser.add_argument("--rows", type=int, default=64, help="training conversations per arm (one epoch)")
+    parser.add_argument("--eval-rows", type=int, default=16)
+    parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--version", help="a prepared dataset version (default: prepare the shipped samples)")
+    parser.add_argument("--arm", choices=("app", "baseline"), help=argparse.SUPPRESS)  # child process
+    parser.add_argument("--workspace", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.arm:
+        print("RESULT " + json.dumps(run_arm(args)), flush=True)
+        return
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    with tempfile.TemporaryDirectory(prefix="train-bench-") as scratch:
+        workspace = Path(scratch) / "ws"
+        version = Path(args.version) if args.version else prepare_samples(workspace)
+        subset = make_subset(version, Path(scratch) / "subset", args.rows, args.eval_rows)
+        model = str(resolve_model(args.model, workspace))  # materialised once, shared by every child
+        results = {"app": [], "baseline": []}
+        for rep in range(args.reps):
+            for arm in ("baseline", "app") if rep % 2 else ("app", "baseline"):
+                result = run_child(arm, model, subset, workspace)
+                results[arm].append(result)
+                print(f"rep {rep + 1} {arm:8s}: {result['tokens_per_s']:7.1f} real tokens/s · "
+                      f"peak RSS {result['peak_rss_mb']:6.0f} MB · waste {result['waste']:.3f} · "
+                      f"eval loss {result['eval_loss']:.4f}", flush=True)
+        report(results)
+
+
+def prepare_samples(workspace: Path) -> Path:
+    from core.data import PrepareOptions, Source, prepare, save_version
+    from core.workspace import Workspace
+
+    prepared = prepare([Source(path) for path in SAMPLES], PrepareOptions(model=""))  # estimated lengths suffice
+    return save_version(Workspace(workspace).ensure(), prepared, "samples")
+
+
+def resolve_model(reference: str, workspace: Path) -> Path:
+    from core import models
+    from core.workspace import Workspace
+
+    return models.resolve(reference, Workspace(workspace).ensure())
+
+
+def make_subset(version: Path, target: Path, rows: int, eval_rows: int) -> Path:
+    """The first `rows` training and `eval_rows` validation conversations, as a version folder."""
+    from core.train.data import read_jsonl
+
+    target.mkdir(parents=True)
+    train, validation = read_jsonl(version / "train.jsonl"), read_jsonl(version / "validation.jsonl")
+    validation = (validation or train[rows:])[:eval_rows]
+    (target / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in train[:rows]), encoding="utf-8")
+    (target / "heldout.jsonl").write_text("".join(json.dumps(r) + "\n" for r in validation), encoding="utf-8")
+    return target
+
+
+def run_child(arm: str, model: str, subset: Path, workspace: Path) -> dict:
+    command = [sys.executable, __file__, "--arm", arm, "--model", model, "--version", str(subset),
+               "--workspace", str(workspace)]
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
+    line = next((l for l in done.stdout.splitlines() if l.startswith("RESULT ")), None)
+    if done.returncode or line is None:
+        sys.exit(f"{arm} arm failed:\n{done.stdout[-2000:]}\n{done.stderr[-4000:]}")
+    return json.loads(line[len("RESULT "):])
+
+
+def bench_settings(model: str, version: str):
+    from core.train.settings import TrainSettings
+
+    # One epoch, nothing saved mid-way and no eval during training: only the training loop is timed.
+    return TrainSettings(model=model, dataset=version, epochs=1.0, batch_size=8, learning_rate=1e-3, lora_rank=16,
+                         lora_alpha=32, lora_dropout=0.0, max_length=512, eval_share=0.0, eval_steps=0,
+                         save_steps=0, logging_steps=1000, warmup_ratio=0.0, seed=7)
+
+
+def run_arm(args: argparse.Namespace) -> dict:
+    from core.workspace import Workspace
+
+    workspace = Workspace(Path(args.workspace)).ensure()
+    settings = bench_settings(args.model, args.version)
+    model, tokens, seconds, processed = (app_arm if args.arm == "app" else baseline_arm)(settings, workspace)
+    loss = eval_loss(model, settings, workspace)
+    return {"tokens_per_s": tokens / seconds, "real_tokens": tokens, "seconds": seconds,
+            "waste": processed / tokens, "eval_loss": loss,
+            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+
+
+def app_arm(settings, workspace):
+    """The app's own path: `core.train.recipe.train`, exactly as a run from the tab."""
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    from core import models
+    from core.train import recipe
+
+    run_dir = Path(tempfile.mkdtemp(prefix="app-arm-"))
+    quiet = type("Quiet", (), {"log": lambda *a: None, "event": lambda *a, **k: None,
+                               "progress": lambda *a, **k: None, "should_stop": lambda *a: False})()
+    summary = recipe.train(settings, run_dir, workspace, quiet)
+    base = AutoModelForCausalLM.from_pretrained(models.resolve(settings.model, workspace))
+    model = PeftModel.from_pretrained(base, run_dir / "adapter")
+    return model, summary["real_tokens"], summary["duration_s"], summary["processed_tokens"]
+
+
+def baseline_arm(settings, workspace):
+    """A plain SFTTrainer: same rows, masks and LoRA; TRL's default collation and checkpointing."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from trl import SFTConfig, SFTTrainer
+
+    from core import models
+    from core.train import data
+    from core.train.recipe import lora_config
+
+    model_dir = models.resolve(settings.model, workspace)
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    records, _ = data.load_splits(settings.dataset, 0.0, settings.seed)
+    rows, stats = data.tokenize(tokenizer, records, settings.max_length, True)
+    config = SFTConfig(output_dir=tempfile.mkdtemp(prefix="baseline-"), num_train_epochs=1, per_device_train_batch_size=8,
+                       learning_rate=settings.learning_rate, lr_scheduler_type=settings.scheduler, seed=settings.seed,
+                       max_length=settings.max_length, use_cpu=True, bf16=False, save_strategy="no",
+                       report_to="none", disable_tqdm=True, logging_steps=1000)
+    trainer = SFTTrainer(model=AutoModelForCausalLM.from_pretrained(model_dir), args=config,
+                         train_dataset=data.to_dataset(rows), processing_class=tokenizer,
+                         peft_config=lora_config(settings))
+    collate, processed = trainer.data_collator, [0]
+
+    def counting(examples):
+        batch = collate(examples)
+        processed[0] += batch["input_ids"].numel()
+        return batch
+
+    trainer.data_collator = counting
+    started = time.perf_counter()
+    trainer.train()
+    return trainer.model, stats.tokens, time.perf_counter() - started, processed[0]
+
+
+def eval_loss(model, settings, workspace) -> float:
+    """Mean loss per trained token on the held-out conversations, one at a time (no padding at all)."""
+    import torch
+    from transformers import AutoTokenizer
+
+    from core import models
+    from core.train import data
+
+    tokenizer = AutoTokenizer.from_pretrained(models.resolve(settings.model, workspace))
+    records = data.read_jsonl(Path(settings.dataset) / "heldout.jsonl")
+    rows, _ = data.tokenize(tokenizer, records, settings.max_length, True)
+    model.eval()
+    total, count = 0.0, 0
+    with torch.no_grad():
+        for row in rows:
+            ids = torch.tensor([row["input_ids"]])
+            labels = torch.tensor([[t if m else -100 for t, m in zip(row["input_ids"], row["assistant_masks"])]])
+            trained = int((labels[0, 1:] != -100).sum())
+            total += model(input_ids=ids, labels=labels).loss.item() * trained
+            count += trained
+    return total / count
+
+
+def report(results: dict) -> None:
+    med = {arm: {key: statistics.median(r[key] for r in runs) for key in runs[0]} for arm, runs in results.items()}
+    app, base = med["app"], med["baseline"]
+    print("\nmedians over", len(results["app"]), "repetitions")
+    print(f"{'':10s} {'tokens/s':>9s} {'peak RSS MB':>12s} {'waste':>6s} {'eval loss':>10s}")
+    for arm in ("baseline", "app"):
+        m = med[arm]
+        print(f"{arm:10s} {m['tokens_per_s']:9.1f} {m['peak_rss_mb']:12.0f} {m['waste']:6.3f} {m['eval_loss']:10.4f}")
+    print(f"\nspeed-up {app['tokens_per_s'] / base['tokens_per_s']:.2f}× (goal ≥ 2.0) · "
+          f"RSS {app['peak_rss_mb'] / base['peak_rss_mb']:.2f}× (goal ≤ 1.0) · "
+          f"padding waste {app['waste']:.3f} vs {base['waste']:.3f} (goal ≤ 1.10) · "
+          f"eval-loss ratio {app['eval_loss'] / base['eval_loss']:.4f} (goal ≤ 1.01) · "
+          f"real tokens per arm {int(app['real_tokens'])}")
+
+
+if __name__ == "__main__":
+    main()
