@@ -66,3 +66,11 @@ def _shifting_logits(real):
         return result + (len(calls) - 1) * 5.0  # the second ("merged") call disagrees
 
     return fake
+
+
+def test_a_run_name_means_the_workspace_run_even_if_the_cwd_has_that_folder(workspace, tiny_model_dir,
+                                                                              tmp_path, monkeypatch):
+    make_run(workspace, tiny_model_dir, name="bench")
+    (tmp_path / "bench").mkdir()
+    monkeypatch.chdir(tmp_path)
+    assert open_run(workspace, "bench").folder == (workspace.runs / "bench").resolve()

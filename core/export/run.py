@@ -46,7 +46,9 @@ def list_runs(workspace: Workspace) -> list[str]:
 
 def open_run(workspace: Workspace, run: str | Path) -> Run:
     """The run named `run` (or at path `run`), with its adapter checked."""
-    folder = Path(run) if Path(run).is_absolute() or Path(run).is_dir() else workspace.runs / str(run)
+    named = workspace.runs / str(run)
+    # A bare name is always a run of the workspace, even when a folder of that name sits in the cwd.
+    folder = named if named.is_dir() or len(Path(run).parts) == 1 else Path(run)
     if not folder.is_dir():
         raise BadInputError(f"No run '{run}' in {workspace.runs}.",
                             "Pick a run from the list, or train one in the Train tab.")
