@@ -15,6 +15,7 @@ a cached backend for one of them.
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import threading
@@ -174,6 +175,15 @@ def _cached(key: tuple[str, Path], factory):
         if key not in _backends:
             _backends[key] = factory(key[1])
         return _backends[key]
+
+
+@atexit.register
+def _close_backends() -> None:
+    # Left to __del__ at interpreter exit, llama-cpp-python finds its C bindings already gone and
+    # prints a traceback; closing first frees the model cleanly.
+    for backend in list(_backends.values()):
+        if hasattr(backend, "close"):
+            backend.close()
 
 
 class AdapterView:

@@ -71,6 +71,9 @@ class LlamaCppBackend:
                 if usage is not None:
                     usage.update(prompt_tokens=len(tokens), completion_tokens=counted["completion"])
 
+    def close(self) -> None:
+        self._llama.close()
+
     def _token_text(self, token: int) -> str:
         if token < 0:
             return ""
