@@ -1,0 +1,157 @@
+"""The guided first run: the whole journey on the default model, one step after another.
+
+1. prepare the shipped sample data (assets/samples, which teach the identity "Kestrel");
+2. fine-tune the default model on this machine with the CPU preset;
+3. export the recommended GGUF (Q8_0 for the default model) and check it round-trips;
+4. open Chat on that GGUF;
+5. open the Arena with the base model against the fine-tune.
+
+`run(ctx)` is a light job-runner target: steps 2 and 3 are submitted as ordinary Train and Export jobs, so
+they show in their own tabs, survive a closed browser and honour Stop like any other job. A step whose
+result already exists is skipped, so pressing the button again resumes where the journey stopped.
+Progress events carry `step` (one of `STEPS`) and `state` ("running", "done", "skipped"); the UI follows
+them from tab to tab. The job's result holds the paths later steps and the UI need.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from core.errors import ChatsmithError
+from core.jobs import JobContext, JobRunner, State
+from core.workspace import Workspace
+
+STEPS = ("data", "train", "export", "chat", "arena")
+TITLES = {"data": "Prepare the shipped sample data", "train": "Fine-tune the default model",
+          "export": "Export a Q8_0 GGUF and check it", "chat": "Chat with the GGUF",
+          "arena": "Arena: base against fine-tuned"}
+SAMPLES = Path(__file__).resolve().parent.parent / "assets" / "samples"
+DATASET_NAME = "kestrel-samples"
+RUN_NAME = "journey-kestrel"
+QUANT = "Q8_0"  # K-quants fall back on most tensors of a 576-wide model and answer nonsense (STACK.md)
+TARGET = "core.journey:run"
+
+
+def folder(workspace: Workspace) -> Path:
+    return workspace.jobs / "journey"
+
+
+def start(workspace: Workspace, jobs: JobRunner, train_overrides: dict[str, Any] | None = None):
+    """Submit the journey as a job; its sub-jobs take the accelerator one at a time."""
+    params = {"workspace": str(workspace.root), "train_overrides": train_overrides or {}}
+    return jobs.submit(folder(workspace), TARGET, params, kind="journey", title="Guided first run")
+
+
+def sample_files() -> list[Path]:
+    return sorted(p for p in SAMPLES.iterdir() if p.suffix in {".json", ".jsonl", ".csv"})
+
+
+def run(ctx: JobContext) -> dict[str, Any]:
+    workspace = Workspace(Path(ctx.params["workspace"])).ensure()
+    jobs, results = JobRunner(workspace), {}
+    for index, step in enumerate(STEPS):
+        if ctx.should_stop():
+            return {"message": f"Stopped before: {TITLES[step]}.", "stopped_before": step, **results}
+        ctx.progress(index, len(STEPS), f"Step {index + 1} of {len(STEPS)}: {TITLES[step]}…")
+        ctx.event(step=step, state="running")
+        outcome, done_already = STEP_FUNCTIONS[step](workspace, jobs, ctx, results)
+        if outcome is None:  # the sub-job was stopped
+            return {"message": f"Stopped during: {TITLES[step]}.", "stopped_during": step, **results}
+        results.update(outcome)
+        ctx.event(step=step, state="skipped" if done_already else "done", **outcome)
+        ctx.log(f"{TITLES[step]}: {'already done' if done_already else 'done'} {json.dumps(outcome)}")
+    ctx.progress(len(STEPS), len(STEPS), "Journey complete.")
+    return {"message": "Journey complete: chat with the fine-tune and rate it against the base.", **results}
+
+
+def prepare_data(workspace: Workspace, jobs: JobRunner, ctx: JobContext, results: dict) -> tuple[dict, bool]:
+    from core.data import PrepareOptions, prepare, save_version
+
+    existing = _saved_dataset(workspace)
+    prepared = prepare(sample_files(), PrepareOptions())
+    version = save_version(workspace, prepared, DATASET_NAME)
+    return {"dataset": str(version)}, existing == version
+
+
+def fine_tune(workspace: Workspace, jobs: JobRunner, ctx: JobContext, results: dict) -> tuple[dict | None, bool]:
+    from core.train.settings import CPU_PRESET, preset_settings
+
+    run_dir = workspace.runs / RUN_NAME
+    outcome = {"run": RUN_NAME, "adapter": str(run_dir / "adapter")}
+    if _succeeded(jobs, run_dir) and (run_dir / "adapter" / "adapter_config.json").is_file():
+        return outcome, True
+    settings = preset_settings(CPU_PRESET, dataset=results["dataset"], **ctx.params.get("train_overrides", {}))
+    resume = jobs.snapshot(run_dir).state in (State.STOPPED, State.INTERRUPTED) if run_dir.exists() else False
+    params = {"settings": settings.to_dict(), "workspace": str(workspace.root), "resume": resume,
+              "eta_s": None, "price_per_kwh": 0.0, "currency": ""}
+    jobs.submit(run_dir, "core.train.job:run", params, kind="train", title=f"Train · {RUN_NAME}", heavy=True)
+    return (outcome if _follow(jobs, run_dir, ctx) else None), False
+
+
+def export_gguf(workspace: Workspace, jobs: JobRunner, ctx: JobContext, results: dict) -> tuple[dict | None, bool]:
+    from core.export.choices import job_folder
+
+    gguf_dir = workspace.exports / RUN_NAME / "gguf"
+    roundtrip = workspace.exports / RUN_NAME / "roundtrip.json"
+    existing = _manifest_file(gguf_dir)
+    if existing and roundtrip.is_file():
+        return {"gguf": str(existing), "roundtrip": str(roundtrip)}, True
+    job_dir = job_folder(workspace, RUN_NAME)
+    for step, title in (("gguf", f"GGUF {QUANT}"), ("roundtrip", "Round-trip check")):
+        params = {"workspace": str(workspace.root), "run": RUN_NAME, "quants": [QUANT]}
+        jobs.submit(job_dir, f"core.export.jobs:{step}", params, kind="export", title=f"{title} · {RUN_NAME}",
+                    heavy=True)
+        if not _follow(jobs, job_dir, ctx):
+            return None, False
+    return {"gguf": str(_manifest_file(gguf_dir)), "roundtrip": str(roundtrip)}, False
+
+
+def open_chat(workspace: Workspace, jobs: JobRunner, ctx: JobContext, results: dict) -> tuple[dict, bool]:
+    return {"chat_model": results["gguf"]}, False
+
+
+def open_arena(workspace: Workspace, jobs: JobRunner, ctx: JobContext, results: dict) -> tuple[dict, bool]:
+    return {"contenders": ["default", results["adapter"]]}, False
+
+
+STEP_FUNCTIONS = {"data": prepare_data, "train": fine_tune, "export": export_gguf, "chat": open_chat,
+                  "arena": open_arena}
+
+
+def _follow(jobs: JobRunner, job_dir: Path, ctx: JobContext) -> bool:
+    """Wait for a sub-job, passing a stop request on; True if it succeeded."""
+    while True:
+        job = jobs.snapshot(job_dir)
+        if job.state.finished:
+            break
+        if ctx.should_stop():
+            jobs.request_stop(job_dir)
+        time.sleep(1.0)
+    if job.state is State.SUCCEEDED:
+        return True
+    if job.state is State.STOPPED or ctx.should_stop():
+        return False
+    raise ChatsmithError(f"'{job.title}' {job.state.value}: {job.error or job.message}",
+                         f"Open its tab for the log; press the journey button again to retry from this step.")
+
+
+def _succeeded(jobs: JobRunner, folder: Path) -> bool:
+    return (folder / "status.json").is_file() and jobs.snapshot(folder).state is State.SUCCEEDED
+
+
+def _saved_dataset(workspace: Workspace) -> Path | None:
+    for path in workspace.datasets.glob(f"{DATASET_NAME}-*/train.jsonl"):
+        return path.parent
+    return None
+
+
+def _manifest_file(gguf_dir: Path) -> Path | None:
+    try:
+        entry = json.loads((gguf_dir / "manifest.json").read_text(encoding="utf-8"))["files"][QUANT]
+    except (OSError, ValueError, KeyError):
+        return None
+    path = gguf_dir / entry["file"]
+    return path if path.is_file() else None

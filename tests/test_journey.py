@@ -1,0 +1,57 @@
+"""The guided first run: every step runs in order through the real stages, skips what is done, and stops."""
+
+import json
+
+import pytest
+
+from core import journey
+from core.jobs import JobRunner, State
+
+
+def _events(workspace):
+    return [(e["step"], e["state"]) for e in JobRunner(workspace).snapshot(journey.folder(workspace)).events()]
+
+
+@pytest.fixture
+def tiny_journey(tiny_model_dir):
+    return {"model": str(tiny_model_dir), "max_steps": 2, "eval_steps": 0, "save_steps": 2, "batch_size": 4}
+
+
+def test_journey_runs_every_step_then_skips_them_on_a_second_press(workspace, tiny_journey):
+    runner = JobRunner(workspace)
+    journey.start(workspace, runner, tiny_journey)
+    job = runner.wait(journey.folder(workspace), timeout_s=900)
+    assert job.state is State.SUCCEEDED, job.error + "\n" + job.log_tail()
+    assert [step for step, state in _events(workspace) if state == "done"] == list(journey.STEPS)
+    assert (workspace.runs / journey.RUN_NAME / "adapter" / "adapter_config.json").is_file()
+    assert job.result["gguf"].endswith("Q8_0.gguf")
+    assert json.loads((workspace.exports / journey.RUN_NAME / "roundtrip.json").read_text())
+    assert job.result["contenders"] == ["default", job.result["adapter"]]
+    # The Train and Export jobs are ordinary jobs, listed in their own tabs.
+    assert {j.kind for j in runner.list()} >= {"journey", "train", "export"}
+
+    journey.start(workspace, runner, tiny_journey)
+    again = runner.wait(journey.folder(workspace), timeout_s=600)
+    assert again.state is State.SUCCEEDED
+    second = _events(workspace)[len(journey.STEPS) * 2:]
+    assert [state for step, state in second if step in ("data", "train", "export")] == \
+        ["running", "skipped"] * 3
+
+
+def test_stopping_the_journey_stops_the_training_it_started(workspace, tiny_journey):
+    runner = JobRunner(workspace)
+    journey.start(workspace, runner, {**tiny_journey, "max_steps": 10_000, "save_steps": 5})
+    run_dir = workspace.runs / journey.RUN_NAME
+    deadline_ok = runner.wait(journey.folder(workspace), timeout_s=0.1)  # returns at once: still running
+    assert not deadline_ok.state.finished
+    import time
+
+    for _ in range(600):
+        if (run_dir / "events.jsonl").is_file() and runner.snapshot(run_dir).state is State.RUNNING:
+            break
+        time.sleep(0.5)
+    runner.request_stop(journey.folder(workspace))
+    job = runner.wait(journey.folder(workspace), timeout_s=300)
+    assert job.state is State.STOPPED
+    assert job.result["stopped_during"] == "train"
+    assert runner.snapshot(run_dir).state is State.STOPPED
