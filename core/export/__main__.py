@@ -1,7 +1,7 @@
 """Headless export: `python -m core.export SUBCOMMAND RUN ...` does what the Export tab does.
 
     python -m core.export adapter RUN
-    python -m core.export merge RUN [--dtype float32]
+    python -m core.export merge RUN [--dtype auto|float32|bfloat16|float16]
     python -m core.export gguf RUN --quant Q8_0 [--quant Q4_K_M] [--out PATH]
     python -m core.export roundtrip RUN            # prints the report as JSON
     python -m core.export fuse RUN RUN [...] --weights 0.5 0.5 --method linear|cat|ties|dare [--name N]
@@ -55,7 +55,8 @@ def parser() -> argparse.ArgumentParser:
         command = commands.add_parser(name)
         command.add_argument("run")
         command.add_argument("--out", required=name in ("space", "backup"))
-    commands.choices["merge"].add_argument("--dtype", default="float32", choices=("float32", "bfloat16", "float16"))
+    commands.choices["merge"].add_argument("--dtype", default="auto",
+                                          choices=("auto", "float32", "bfloat16", "float16"))
     commands.choices["gguf"].add_argument("--quant", action="append", dest="quants",
                                           choices=("F16", "Q8_0", "Q5_K_M", "Q4_K_M"))
     commands.choices["roundtrip"].add_argument("--max-new-tokens", type=int, default=24)

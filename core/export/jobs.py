@@ -44,7 +44,7 @@ def adapter(ctx) -> dict[str, Any]:
 def merge(ctx) -> dict[str, Any]:
     workspace, run = _run(ctx)
     ctx.progress(0, 1, "Merging the adapter into the base model…")
-    folder = merge_run(workspace, run, MergeSettings(dtype=ctx.params.get("dtype", "float32")), _out(ctx))
+    folder = merge_run(workspace, run, MergeSettings(dtype=ctx.params.get("dtype", "auto")), _out(ctx))
     ctx.progress(1, 1, "Merged model ready (logits checked against base + adapter).")
     return {"folder": str(folder)}
 

@@ -18,7 +18,7 @@ from core.export.run import Run
 from core.workspace import Workspace
 
 PROBE = [{"role": "user", "content": "What is the capital of France?"}]
-DTYPES = ("float32", "bfloat16", "float16")
+DTYPES = ("auto", "float32", "bfloat16", "float16")
 TOLERANCE = {"float32": 1e-3, "bfloat16": 5e-2, "float16": 2e-2}
 """Largest logit difference allowed between merged and base + adapter, relative to the logit range."""
 
@@ -29,15 +29,25 @@ class ExportCheckError(ChatsmithError):
 
 @dataclass(frozen=True)
 class MergeSettings:
-    dtype: str = "float32"
-    """Weights of the merged model. float32 on CPUs (bf16 is ~10x slower there); bfloat16 halves the
-    disk and memory on GPUs and big models."""
+    dtype: str = "auto"
+    """Weights of the merged model. "auto" picks what the device handles: float32 on CPUs (bf16 is ~10x
+    slower there), bfloat16 on GPUs with native bf16, float16 on other GPUs and Apple silicon."""
     max_shard_size: str = "2GB"
     """Safetensors shard size, so large models never need one huge file in memory."""
 
     def __post_init__(self) -> None:
         if self.dtype not in DTYPES:
             raise BadInputError(f"Merge dtype '{self.dtype}' is not one of {', '.join(DTYPES)}.")
+
+
+def resolve_dtype(dtype: str) -> str:
+    if dtype != "auto":
+        return dtype
+    import torch
+
+    if torch.cuda.is_available():
+        return "bfloat16" if torch.cuda.is_bf16_supported() else "float16"
+    return "float16" if torch.backends.mps.is_available() else "float32"
 
 
 def merged_dir(run: Run) -> Path:
@@ -65,12 +75,13 @@ def merge_run(workspace: Workspace, run: Run, settings: MergeSettings = MergeSet
               out: Path | None = None) -> Path:
     """Write the merged model (atomically) and return its folder. Refuses on a logit mismatch."""
     out = Path(out) if out else merged_dir(run)
-    model, tokenizer = load_with_adapter(run, workspace, settings.dtype)
+    dtype = resolve_dtype(settings.dtype)
+    model, tokenizer = load_with_adapter(run, workspace, dtype)
     inputs = probe_inputs(tokenizer)
     before = logits(model, inputs)
     merged = model.merge_and_unload()
     after = logits(merged, inputs)
-    check_same(before, after, settings.dtype)
+    check_same(before, after, dtype)
     size = sum(p.numel() * p.element_size() for p in merged.parameters())
     atomic.ensure_free_space(out.parent, int(size * 1.1), "the merged model")
     with atomic.directory(out, replace=True) as tmp:
@@ -78,7 +89,7 @@ def merge_run(workspace: Workspace, run: Run, settings: MergeSettings = MergeSet
         tokenizer.save_pretrained(tmp)
         _copy_chat_template(tokenizer_source(run, models.resolve(run.base_model, workspace)), tmp)
         atomic.write_json(tmp / "chatsmith_merge.json",
-                          {"run": run.name, "base": run.base_model, "dtype": settings.dtype})
+                          {"run": run.name, "base": run.base_model, "dtype": dtype})
     return out
 
 
