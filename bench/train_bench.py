@@ -114,11 +114,15 @@ def run_arm(args: argparse.Namespace) -> dict:
 
     workspace = Workspace(Path(args.workspace)).ensure()
     settings = bench_settings(args.model, args.version)
-    model, tokens, seconds, processed = (app_arm if args.arm == "app" else baseline_arm)(settings, workspace)
+    model, tokens, seconds, processed, peak_rss = (app_arm if args.arm == "app" else baseline_arm)(settings, workspace)
     loss = eval_loss(model, settings, workspace)
     return {"tokens_per_s": tokens / seconds, "real_tokens": tokens, "seconds": seconds,
-            "waste": processed / tokens, "eval_loss": loss,
-            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+            "waste": processed / tokens, "eval_loss": loss, "peak_rss_mb": peak_rss}
+
+
+def peak_rss_mb() -> float:
+    """Peak RSS of this process so far: read as training ends, before the eval loads anything."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def app_arm(settings, workspace):
@@ -133,9 +137,10 @@ def app_arm(settings, workspace):
     quiet = type("Quiet", (), {"log": lambda *a: None, "event": lambda *a, **k: None,
                                "progress": lambda *a, **k: None, "should_stop": lambda *a: False})()
     summary = recipe.train(settings, run_dir, workspace, quiet)
+    peak = peak_rss_mb()
     base = AutoModelForCausalLM.from_pretrained(models.resolve(settings.model, workspace))
     model = PeftModel.from_pretrained(base, run_dir / "adapter")
-    return model, summary["real_tokens"], summary["duration_s"], summary["processed_tokens"]
+    return model, summary["real_tokens"], summary["duration_s"], summary["processed_tokens"], peak
 
 
 def baseline_arm(settings, workspace):
@@ -168,7 +173,8 @@ def baseline_arm(settings, workspace):
     trainer.data_collator = counting
     started = time.perf_counter()
     trainer.train()
-    return trainer.model, stats.tokens, time.perf_counter() - started, processed[0]
+    seconds = time.perf_counter() - started
+    return trainer.model, stats.tokens, seconds, processed[0], peak_rss_mb()
 
 
 def eval_loss(model, settings, workspace) -> float:

@@ -33,7 +33,8 @@ def test_two_step_run_moves_lora_weights_and_not_the_base(tiny_model_dir, worksp
     run_dir = workspace.runs / "two-steps"
     run_dir.mkdir()
     reporter = FakeReporter(run_dir)
-    reporter.params = {"settings": tiny_settings(tiny_model_dir, version).to_dict(), "workspace": str(workspace.root)}
+    reporter.params = {"settings": tiny_settings(tiny_model_dir, version).to_dict(), "workspace": str(workspace.root),
+                       "eta_s": 1.0, "price_per_kwh": 0.30, "currency": "EUR"}
 
     result = job.run(reporter)
 
@@ -51,7 +52,9 @@ def test_two_step_run_moves_lora_weights_and_not_the_base(tiny_model_dir, worksp
     assert result["step"] == 2 and result["stopped_at"] is None
     assert [event["step"] for event in reporter.events if "loss" in event] == [1, 2]
     assert runs.read_config(run_dir).dataset == str(version)
-    assert "finished 2 of 2 steps" in (run_dir / "report.md").read_text()
+    report = (run_dir / "report.md").read_text()
+    assert "finished 2 of 2 steps" in report and "1 s estimated vs" in report and "EUR" in report
+    assert result["eta_error"] == pytest.approx((result["duration_s"] - 1.0) / 1.0, abs=1e-3)
 
 
 def test_padding_free_batches_give_the_same_loss_as_padded(tiny_model_dir, version):

@@ -37,6 +37,9 @@ def run(ctx: Any) -> dict[str, Any]:
     else:
         message = f"Done: {summary['step']} steps in {summary['duration_s']:.0f} s; adapter saved."
     ctx.log(message)
+    eta = params.get("eta_s")
+    if eta:  # the pre-flight's promise against what happened, kept with the run
+        summary.update(eta_s=eta, eta_error=round((summary["duration_s"] - eta) / eta, 3))
     return {"message": message, **summary}
 
 
