@@ -93,6 +93,8 @@ def api_routes(workspace: Workspace, choices: Callable[[], list[ModelChoice]],
 
     @router.post("/v1/chat/completions")
     async def completions_route(request: Request):
+        if int(request.headers.get("content-length") or 0) > 4 * MAX_REQUEST_CHARS + 65536:
+            return ApiError(413, "The request body is too large.").response()
         try:
             body = await request.json()
         except ValueError:
