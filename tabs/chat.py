@@ -16,7 +16,7 @@ import gradio as gr
 from core import chat, inference
 from core.errors import BadInputError
 from core.inference import GenerationSettings
-from tabs.common import AppContext, error_text, gate_note, t
+from tabs.common import AppContext, Focus, error_text, gate_note, t
 
 STRINGS = {
     "en": {
@@ -51,7 +51,7 @@ STRINGS = {
 _stops: dict[str, threading.Event] = {}  # per browser session: Stop sets it, the running answer reads it
 
 
-def build(ctx: AppContext) -> None:
+def build(ctx: AppContext) -> Focus:
     defaults = GenerationSettings()
     with gr.Tab(t("chat.tab"), id="chat"):
         gr.Markdown(t("chat.header"))
@@ -174,6 +174,7 @@ def build(ctx: AppContext) -> None:
     clear_button.click(lambda: ([], [], ""), outputs=[chatbot, conversation, status])
     save_button.click(on_save_click, [conversation, save_format, model_picker], [saved_file, status])
     example_button.click(on_example_click, conversation, status)
+    return Focus(model_picker, lambda choice_id: gr.update(choices=_picker_choices(ctx), value=choice_id))
 
 
 def respond(ctx: AppContext, history: list[dict], choice_id: str, system: str, temperature, top_p, top_k,

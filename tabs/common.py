@@ -68,3 +68,14 @@ def gated(gate: Gate) -> tuple[dict, str]:
 
 def error_text(error: BaseException) -> str:
     return f"❌ {describe(error)}"
+
+
+@dataclass(frozen=True)
+class Focus:
+    """The widget that names what a tab works on (a run, a model, contenders), and how to point it at
+    something new with fresh choices. A tab's `build` returns one, or None; the guided first run uses them
+    to follow its own dataset, run and model from tab to tab."""
+
+    widget: Any
+    point_at: Any
+    """A function: value -> gr.update(choices=<fresh>, value=value)."""

@@ -17,7 +17,7 @@ from core import inference
 from core.evaluate import plots, report, session
 from core.evaluate.arena import Arena
 from core.evaluate.contenders import describe_choice, list_contenders
-from tabs.common import AppContext, error_text, t
+from tabs.common import AppContext, Focus, error_text, t
 
 STRINGS = {
     "en": {
@@ -99,17 +99,19 @@ SAMPLE_HEADERS = ["id", "prompt", "reference", "answer", "ROUGE-L", "BLEU", "len
 NO_BATTLE = {"battle_id": None, "key": None, "item": None}
 
 
-def build(ctx: AppContext) -> None:
+def build(ctx: AppContext) -> Focus:
     arena = Arena(ctx.workspace.ratings_db, vote_log=ctx.workspace.root / "votes" / "votes.jsonl")
     with gr.Tab(t("evaluate.tab"), id="evaluate"):
         gr.Markdown(t("evaluate.header"))
-        refresh_button = _build_arena(ctx, arena)
+        refresh_button, contenders = _build_arena(ctx, arena)
         _build_metrics(ctx, refresh_button)
         _build_reports(ctx, refresh_button)
+    return Focus(contenders, lambda keys: gr.update(choices=list(list_contenders(ctx.workspace)), value=keys))
 
 
-def _build_arena(ctx: AppContext, arena: Arena) -> gr.Button:
-    """Blind battles and the leaderboard; returns the refresh button the other sections also listen to."""
+def _build_arena(ctx: AppContext, arena: Arena) -> tuple[gr.Button, gr.CheckboxGroup]:
+    """Blind battles and the leaderboard; returns the refresh button the other sections also listen to,
+    and the contenders (the guided first run points them at base and fine-tune)."""
     with gr.Accordion(t("evaluate.arena"), open=True):
         if os.environ.get("SPACE_ID"):  # on a Space only logged-in raters' votes count
             gr.LoginButton()
@@ -183,7 +185,7 @@ def _build_arena(ctx: AppContext, arena: Arena) -> gr.Button:
         button.click(vote_handler(winner), [battle, session_id], [reveal, next_button, *vote_buttons, *board_outputs])
     export_jsonl.click(lambda: str(arena.export_jsonl(_votes_folder(ctx) / "votes.jsonl")), outputs=export_file)
     export_csv.click(lambda: str(arena.export_csv(_votes_folder(ctx) / "votes.csv")), outputs=export_file)
-    return refresh_button
+    return refresh_button, contenders
 
 
 def _battle_frames(ctx: AppContext, arena: Arena, started: dict, item, settings):

@@ -1,0 +1,134 @@
+"""The guided first run panel: one button that walks the whole journey on the default model.
+
+It starts `core.journey` as a job and polls it. When the journey reaches a new step, the panel opens that
+step's tab and points the tab at the journey's own run or model (through each tab's `Focus`), so the
+person watches every stage happen where they would do it by hand. Training and export are ordinary jobs,
+so Stop here stops them, and a closed browser loses nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import gradio as gr
+
+from core import journey
+from core.jobs import State
+from tabs.common import AppContext, Focus, error_text, t
+
+STRINGS = {
+    "en": {
+        "journey.title": "🧭 New here? Try the whole journey",
+        "journey.intro": (
+            "One click runs every stage on the embedded default model: prepare the shipped sample data, "
+            "fine-tune on this machine (a few minutes on a CPU), export a Q8_0 GGUF with a round-trip check, "
+            "then open Chat on it and an Arena of the base model against the fine-tune. The samples teach "
+            "the assistant its name, **Kestrel**: ask it *What is your name?* before and after. Each step "
+            "opens its own tab as it happens; steps already done are skipped."),
+        "journey.start": "Try the whole journey on the default model",
+        "journey.stop": "Stop the journey",
+    },
+    "zh": {
+        "journey.title": "🧭 第一次使用？体验完整流程",
+        "journey.intro": (
+            "一键在内置默认模型上走完所有阶段：准备自带的示例数据，在本机微调（CPU 上几分钟），导出 Q8_0 GGUF 并做往返检查，"
+            "然后在对话页打开它，并在竞技场中让基础模型与微调模型盲评对战。示例数据教会助手它的名字 **Kestrel**："
+            "微调前后都问问它“你叫什么名字？”。每一步都会在对应的标签页中进行；已完成的步骤会被跳过。"),
+        "journey.start": "在默认模型上体验完整流程",
+        "journey.stop": "停止流程",
+    },
+}
+TAB_OF_STEP = {"data": "data", "train": "train", "export": "export", "chat": "chat", "arena": "evaluate"}
+MARKS = {"done": "✅", "skipped": "⏭️", "running": "⏳"}
+
+
+@dataclass(frozen=True)
+class Panel:
+    start_button: Any
+    stop_button: Any
+    status: Any
+    timer: Any
+    shown_step: Any
+    """gr.State: the step whose tab was last opened, so each tab opens once, not on every poll."""
+
+
+def build(ctx: AppContext) -> Panel:
+    """The panel's widgets, laid out above the tabs and open on first start; `wire` connects them."""
+    first_start = not any(ctx.workspace.runs.glob("*/job.json"))
+    with gr.Accordion(t("journey.title"), open=first_start, elem_id="journey"):
+        gr.Markdown(t("journey.intro"))
+        with gr.Row():
+            start_button = gr.Button(t("journey.start"), variant="primary", elem_id="journey-start")
+            stop_button = gr.Button(t("journey.stop"), variant="stop", elem_id="journey-stop")
+        status = gr.Markdown(elem_id="journey-status")
+    return Panel(start_button, stop_button, status, gr.Timer(2.0, active=False), gr.State(""))
+
+
+def wire(ctx: AppContext, panel: Panel, tabs: gr.Tabs, focus: dict[str, Focus | None]) -> None:
+    """Connect the panel once the tabs exist: `focus` maps a tab id to that tab's Focus."""
+    followed = [(tab, focus[tab]) for tab in TAB_OF_STEP.values() if focus.get(tab)]
+
+    def on_start_clicked():
+        try:
+            ctx.require_unlocked("The guided first run")
+            journey.start(ctx.workspace, ctx.jobs)
+        except Exception as error:  # already running, or the app is exposed without auth
+            return error_text(error), gr.Timer(active=False), ""
+        return checklist(ctx), gr.Timer(active=True), ""
+
+    def on_stop_clicked():
+        ctx.jobs.request_stop(journey.folder(ctx.workspace))
+        return "■ Stopping: the running step saves its work first…"
+
+    def on_timer_tick(shown: str):
+        job = ctx.jobs.snapshot(journey.folder(ctx.workspace))
+        step, value = reached(job)
+        if not step or step == shown:
+            return checklist(ctx), gr.Timer(active=not job.state.finished), shown, gr.Tabs(), \
+                *[gr.update() for _ in followed]
+        aims = [target.point_at(value) if tab == TAB_OF_STEP[step] and value is not None else gr.update()
+                for tab, target in followed]
+        return (checklist(ctx), gr.Timer(active=not job.state.finished), step,
+                gr.Tabs(selected=TAB_OF_STEP[step]), *aims)
+
+    def on_page_load():
+        job = ctx.jobs.snapshot(journey.folder(ctx.workspace))
+        started = (journey.folder(ctx.workspace) / "status.json").exists()
+        return (checklist(ctx) if started else ""), gr.Timer(active=started and not job.state.finished)
+
+    panel.start_button.click(on_start_clicked, outputs=[panel.status, panel.timer, panel.shown_step])
+    panel.stop_button.click(on_stop_clicked, outputs=[panel.status])
+    panel.timer.tick(on_timer_tick, inputs=[panel.shown_step],
+                     outputs=[panel.status, panel.timer, panel.shown_step, tabs,
+                              *[target.widget for _, target in followed]], show_progress="hidden")
+    ctx.demo.load(on_page_load, outputs=[panel.status, panel.timer])
+
+
+def reached(job) -> tuple[str, Any]:
+    """The newest step the journey has reached and what its tab should show; ("", None) before any.
+
+    Chat and Arena know their model only once their (instant) step is done, so until then the previous
+    step stays shown."""
+    made: dict[str, Any] = {}
+    step = ""
+    for event in job.events():
+        made.update(event)
+        value = {"train": journey.RUN_NAME, "export": journey.RUN_NAME, "chat": made.get("chat_model"),
+                 "arena": made.get("contenders"), "data": made.get("dataset")}[event["step"]]
+        if value is not None or event["step"] == "data":
+            step = event["step"]
+            step_value = value
+    return (step, step_value) if step else ("", None)
+
+
+def checklist(ctx: AppContext) -> str:
+    job = ctx.jobs.snapshot(journey.folder(ctx.workspace))
+    states = {event["step"]: event["state"] for event in job.events()}
+    lines = [f"{MARKS.get(states.get(step, ''), '◻️')} {index + 1}. {journey.TITLES[step]}"
+             for index, step in enumerate(journey.STEPS)]
+    if job.state is State.FAILED:
+        lines.append(f"❌ {job.error}")
+    elif job.state.finished:
+        lines.append(f"**{job.message}**")
+    return "\n\n".join(lines)
