@@ -230,9 +230,11 @@ def _wire(ctx: AppContext, ui: SimpleNamespace) -> None:
                 gr.update(choices=files) if files is not None else gr.update())
 
     def on_stop_clicked(folder):
+        # Export steps are single calls (converter, quantiser, save) with no place to pause; every file
+        # is written under a temporary name first, so a hard stop leaves earlier exports intact.
         if folder:
-            ctx.jobs.request_stop(Path(folder))
-        return "Stopping after the current step…" if folder else ""
+            ctx.jobs.kill(Path(folder))
+        return "Stopped; nothing half-written replaced an earlier export." if folder else ""
 
     def on_push_clicked(run, what, token, repo, private, target="cpu"):
         from core.export.publish import push_run
