@@ -199,3 +199,15 @@ def test_merged_push_carries_a_transformers_model_card(mock_hub, run, workspace)
     assert b"library_name: transformers" in files["README.md"]
     assert "model.safetensors" in files and "chat_template.jinja" in files
     _assert_token_only_in_authorization(fake)
+
+
+def test_backups_always_go_to_a_private_repository(mock_hub, run, workspace):
+    from core.export.backup import backup_run
+    from core.export.publish import export_folder, push_run
+
+    fake = mock_hub()
+    backup_run(workspace, run, export_folder(workspace, run.name, "backup"))
+    push_run(workspace, run.name, "backup", "me/backups", CANARY, private=False)
+    (payload,) = fake.create_payloads()
+    assert payload["visibility"] == "private"
+    assert list(fake.committed_files()) == ["run-1.chatsmith.tar"]

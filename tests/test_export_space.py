@@ -73,9 +73,11 @@ def test_a_file_outside_the_allow_list_stops_the_build(tmp_path):
 
 
 @pytest.mark.browser
-def test_generated_cpu_space_answers_in_a_browser(run_with_gguf):
+@pytest.mark.parametrize("target", ["cpu", "zerogpu"])
+def test_generated_space_answers_in_a_browser(run_with_gguf, target):
+    """`python app.py` in the bundle; the ZeroGPU app falls back to the CPU where `spaces` is missing."""
     run, q8 = run_with_gguf
-    out = space.build_space(run, space.SpaceSettings(target="cpu", gguf=q8))
+    out = space.build_space(run, space.SpaceSettings(target=target, gguf=q8))
     with _running_space(out) as url, browser_page() as page:
         page.goto(url)
         box = page.get_by_role("textbox").first
@@ -84,7 +86,7 @@ def test_generated_cpu_space_answers_in_a_browser(run_with_gguf):
         page.wait_for_function(  # the pending "…" bubble has no message-content; a real answer does
             "() => [...document.querySelectorAll('[data-testid=\"bot\"] .message-content')]"
             ".some(el => el.innerText.trim().length > 0)")
-        screenshot(page, "export-space-cpu")
+        screenshot(page, f"export-space-{target}")
         assert page.locator("[data-testid='bot'] .message-content").last.inner_text().strip()
 
 
