@@ -110,11 +110,17 @@ def export_gguf(workspace: Workspace, jobs: JobRunner, ctx: JobContext, results:
 
 
 def open_chat(workspace: Workspace, jobs: JobRunner, ctx: JobContext, results: dict) -> tuple[dict, bool]:
-    return {"chat_model": results["gguf"]}, False
+    """The Chat tab's id of the exported GGUF."""
+    gguf = Path(results["gguf"]).resolve()
+    return {"chat_model": _choice_id(workspace, lambda c: c.kind == "gguf" and Path(c.gguf).resolve() == gguf)}, False
 
 
 def open_arena(workspace: Workspace, jobs: JobRunner, ctx: JobContext, results: dict) -> tuple[dict, bool]:
-    return {"contenders": ["default", results["adapter"]]}, False
+    """Base against fine-tune, both through transformers so that only the training differs."""
+    adapter = Path(results["adapter"]).resolve()
+    base = _choice_id(workspace, lambda c: c.kind == "base" and c.model == "default")
+    tuned = _choice_id(workspace, lambda c: c.kind == "adapter" and Path(c.adapter).resolve() == adapter)
+    return {"contenders": [base, tuned]}, False
 
 
 STEP_FUNCTIONS = {"data": prepare_data, "train": fine_tune, "export": export_gguf, "chat": open_chat,
@@ -136,6 +142,15 @@ def _follow(jobs: JobRunner, job_dir: Path, ctx: JobContext) -> bool:
         return False
     raise ChatsmithError(f"'{job.title}' {job.state.value}: {job.error or job.message}",
                          f"Open its tab for the log; press the journey button again to retry from this step.")
+
+
+def _choice_id(workspace: Workspace, matches) -> str:
+    from core.inference import list_choices
+
+    for choice in list_choices(workspace):
+        if matches(choice):
+            return choice.id
+    raise ChatsmithError("The journey's model is missing from the model list.", "Press the button again.")
 
 
 def _succeeded(jobs: JobRunner, folder: Path) -> bool:

@@ -26,7 +26,8 @@ def test_journey_runs_every_step_then_skips_them_on_a_second_press(workspace, ti
     assert (workspace.runs / journey.RUN_NAME / "adapter" / "adapter_config.json").is_file()
     assert job.result["gguf"].endswith("Q8_0.gguf")
     assert json.loads((workspace.exports / journey.RUN_NAME / "roundtrip.json").read_text())
-    assert job.result["contenders"] == ["default", job.result["adapter"]]
+    assert job.result["contenders"] == ["default-transformers", f"run/{journey.RUN_NAME}"]
+    assert job.result["chat_model"] == f"gguf/{journey.RUN_NAME}/gguf/{journey.RUN_NAME}-Q8_0.gguf"
     # The Train and Export jobs are ordinary jobs, listed in their own tabs.
     assert {j.kind for j in runner.list()} >= {"journey", "train", "export"}
 
