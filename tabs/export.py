@@ -14,7 +14,7 @@ import gradio as gr
 
 from core.export import choices
 from core.export.run import list_runs
-from tabs.common import AppContext, error_text, gated, t
+from tabs.common import AppContext, Focus, error_text, gated, t
 
 STRINGS = {
     "en": {
@@ -74,11 +74,12 @@ PUSHABLE = ["adapter", "merged", "gguf", "backup"]
 FUSE_METHODS = ["linear", "cat", "ties", "dare"]
 
 
-def build(ctx: AppContext) -> None:
+def build(ctx: AppContext) -> Focus:
     with gr.Tab(t("export.tab"), id="export"):
         gr.Markdown(t("export.header"))
         ui = _layout()
     _wire(ctx, ui)
+    return Focus(ui.run_picker, lambda run: gr.update(choices=list_runs(ctx.workspace), value=run))
 
 
 def _layout() -> SimpleNamespace:
@@ -172,6 +173,16 @@ def _wire(ctx: AppContext, ui: SimpleNamespace) -> None:
                 gr.update(choices=files, value=files[-1] if files else None),
                 choices.roundtrip_markdown(ctx.workspace, run), str(ctx.workspace.exports / run / "backup"))
 
+    def on_run_attach(run):
+        """Follow a job already running for this run (started by the guided first run, or another tab)."""
+        folder = choices.job_folder(ctx.workspace, run) if run else None
+        if folder is None or not (folder / "status.json").exists():
+            return gr.update(), gr.update(), gr.update()
+        job = ctx.jobs.snapshot(folder)
+        if job.state.finished:
+            return gr.update(), gr.update(), gr.update()
+        return str(folder), f"⏳ {job.title}", gr.Timer(active=True)
+
     def submit(step: str, run: str, title: str, **params):
         """Start `core.export.jobs:<step>`; returns (job folder, status, timer)."""
         try:
@@ -264,6 +275,7 @@ def _wire(ctx: AppContext, ui: SimpleNamespace) -> None:
     ctx.demo.load(on_page_load, outputs=[ui.run_picker, ui.fuse_runs, ui.hub_button, ui.space_push_button,
                                          ui.hub_note, ui.gguf_button, ui.quant_note, *job_outputs])
     ui.refresh_button.click(run_lists, [ui.run_picker], [ui.run_picker, ui.fuse_runs])
+    ui.run_picker.change(on_run_attach, [ui.run_picker], job_outputs)
     ui.run_picker.change(on_run_change, [ui.run_picker],
                          [ui.quant_boxes, ui.quant_reason, ui.space_gguf, ui.roundtrip_report, ui.backup_out])
     ui.package_button.click(on_package_clicked, [ui.run_picker], job_outputs)
