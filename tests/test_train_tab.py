@@ -105,3 +105,18 @@ def test_datasets_listed_include_versions_without_the_data_stage_card(workspace)
 
     folder = write_version(workspace.datasets / "hand-made")
     assert folder in list_versions(workspace)
+
+
+def test_start_from_the_tab_trains_and_the_live_view_follows_it(ctx, tiny_model_dir, version):
+    from tests.test_train_helpers import tiny_settings
+
+    plan = {"plan": {"eta_s": 30.0}, "settings": tiny_settings(tiny_model_dir, version).to_dict()}
+    name = train_tab._start_run(ctx, tiny_settings(tiny_model_dir, version), plan, 0.30, "EUR")
+    job = ctx.jobs.wait(ctx.workspace.runs / name, timeout_s=240)
+
+    assert job.state.value == "succeeded", job.error
+    steps, progress, loss, *_ = train_tab._run_view(ctx, name)
+    assert steps == "2 / 2" and "succeeded" in progress
+    assert sorted(loss[loss["metric"] == "loss"]["step"]) == [1, 2]
+    assert list(loss[loss["metric"] == "eval_loss"]["step"]) == [2]  # the final eval, on validation.jsonl
+    assert job.result["eta_s"] == 30.0  # the pre-flight ETA travels with the run and is scored against it
