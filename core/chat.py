@@ -154,24 +154,19 @@ def _answer(backend, settings: GenerationSettings, system: str, history: list[di
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Chat with a model in the terminal.")
-    parser.add_argument("--model", default="default", help="base model: 'default', a folder or a Hub id")
-    group = parser.add_mutually_exclusive_group()
-    group.add_argument("--adapter", help="a PEFT adapter folder (a run's adapter/) on top of --model")
-    group.add_argument("--gguf", help="a GGUF file, run through llama.cpp")
+    inference.add_model_arguments(parser)
     parser.add_argument("--workspace", help="data folder (default: $CHATSMITH_WORKSPACE or ./workspace)")
     defaults = GenerationSettings()
     for name in ("max_new_tokens", "temperature", "top_p", "top_k", "repetition_penalty", "seed"):
         parser.add_argument(f"--{name.replace('_', '-')}", type=type(getattr(defaults, name)),
                             default=getattr(defaults, name))
     args = parser.parse_args(argv)
-    from core.serve import standalone_choice
-
     try:
         settings = GenerationSettings(**{name: getattr(args, name) for name in
                                          ("max_new_tokens", "temperature", "top_p", "top_k",
                                           "repetition_penalty", "seed")})
         workspace = Workspace.resolve(args.workspace)
-        choice = standalone_choice(args.model, args.adapter, args.gguf, workspace)
+        choice = inference.choice_from_arguments(args, workspace)
         print(f"Loading {choice.label or choice.id}…", flush=True)
         backend = inference.open_backend(choice, workspace,
                                          progress=lambda fraction, message: print(message, flush=True))

@@ -233,29 +233,9 @@ def gradio_login(request: Request) -> bool:
 
 # ---- standalone ---------------------------------------------------------------------------------
 
-def standalone_choice(model: str, adapter: str | None, gguf: str | None, workspace: Workspace) -> ModelChoice:
-    """What `--model/--adapter/--gguf` name; an adapter's base comes from its adapter_config.json
-    unless --model names another."""
-    if gguf:
-        return ModelChoice(kind="gguf", gguf=Path(gguf).expanduser().resolve(), id=Path(gguf).stem, label=gguf)
-    if adapter:
-        folder = Path(adapter).expanduser().resolve()
-        if not (folder / "adapter_config.json").is_file():
-            raise BadInputError(f"{folder} has no adapter_config.json.", "Pass a run's adapter/ folder.")
-        base = inference.adapter_base(folder / "adapter_config.json", workspace) if model == "default" else model
-        name = folder.parent.name if folder.name == "adapter" else folder.name
-        return ModelChoice(kind="adapter", model=base, adapter=folder, id=name, label=f"{base} + {name}")
-    if model in ("default", ""):
-        return inference.default_choice()
-    return ModelChoice(kind="base", model=model, id=Path(model).name or model, label=model)
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Serve one model through an OpenAI-compatible API.")
-    parser.add_argument("--model", default="default", help="base model: 'default', a folder or a Hub id")
-    group = parser.add_mutually_exclusive_group()
-    group.add_argument("--adapter", help="a PEFT adapter folder (a run's adapter/) on top of --model")
-    group.add_argument("--gguf", help="a GGUF file, served through llama.cpp")
+    inference.add_model_arguments(parser)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--api-key", help="require 'Authorization: Bearer KEY' (needed off 127.0.0.1)")
@@ -265,7 +245,7 @@ def main(argv: list[str] | None = None) -> None:
         parser.error(f"--host {args.host} is reachable from the network: add --api-key (RELIABILITY G5).")
     workspace = Workspace.resolve(args.workspace)
     try:
-        choice = standalone_choice(args.model, args.adapter, args.gguf, workspace)
+        choice = inference.choice_from_arguments(args, workspace)
     except ChatsmithError as error:
         parser.error(describe(error))
     serve(choice, workspace, args.host, args.port, args.api_key)

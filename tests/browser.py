@@ -37,12 +37,19 @@ def free_port() -> int:
 def running_app(workspace: Path, extra_args: list[str] | None = None, timeout_s: float = 180.0):
     """`python app.py` on a free port; yields its base URL and stops it afterwards."""
     port = free_port()
-    log_path = workspace.parent / f"app-{port}.log"
+    command = [sys.executable, "app.py", "--workspace", str(workspace), "--port", str(port), *(extra_args or [])]
+    with running_server(command, ROOT, port, workspace.parent / f"app-{port}.log", timeout_s) as url:
+        yield url
+
+
+@contextlib.contextmanager
+def running_server(command: list[str], cwd: Path, port: int, log_path: Path, timeout_s: float = 180.0,
+                   env: dict[str, str] | None = None):
+    """Start `command`, wait until http://127.0.0.1:port answers, yield that URL, stop it afterwards."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "w") as log:
-        process = subprocess.Popen(
-            [sys.executable, "app.py", "--workspace", str(workspace), "--port", str(port), *(extra_args or [])],
-            cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        )
+        process = subprocess.Popen(command, cwd=cwd, stdout=log, stderr=subprocess.STDOUT,
+                                   env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})})
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.time() + timeout_s
@@ -52,7 +59,7 @@ def running_app(workspace: Path, extra_args: list[str] | None = None, timeout_s:
                 break
             except OSError:
                 if process.poll() is not None or time.time() > deadline:
-                    raise RuntimeError(f"app did not start:\n{log_path.read_text()[-3000:]}")
+                    raise RuntimeError(f"{command[1]} did not start:\n{log_path.read_text()[-3000:]}")
                 time.sleep(0.5)
         yield url
     finally:

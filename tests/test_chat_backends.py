@@ -10,6 +10,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import threading
+from argparse import Namespace
 from pathlib import Path
 
 import pytest
@@ -160,9 +161,8 @@ def test_adapters_switch_without_reloading_the_base(tiny_model_dir, workspace):
 
 def test_terminal_chat_with_a_runs_adapter(tiny_model_dir, workspace):
     adapter = make_adapter(tiny_model_dir, workspace.runs / "run-7" / "adapter", 5.0)
-    from core.serve import standalone_choice
-
-    assert standalone_choice("default", str(adapter), None, workspace).model == str(tiny_model_dir)
+    arguments = Namespace(model="default", adapter=str(adapter), gguf=None)
+    assert inference.choice_from_arguments(arguments, workspace).model == str(tiny_model_dir)
     result = subprocess.run([sys.executable, "-m", "core.chat", "--adapter", str(adapter), "--temperature", "0",
                              "--max-new-tokens", "5", "--workspace", str(workspace.root)],
                             input="Hi\n/reset\n/exit\n", capture_output=True, text=True, timeout=300,

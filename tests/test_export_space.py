@@ -3,11 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-import os
-import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -17,7 +13,7 @@ from core.errors import BadInputError
 from core.export import gguf, merge, space
 from core.export.run import open_run
 from core.workspace import Workspace
-from tests.browser import browser_page, free_port, screenshot
+from tests.browser import browser_page, free_port, running_server, screenshot
 from tests.test_export_support import make_run
 
 CANARY = "hf_CANARYabcdefghijklmnopqrstuvwxyz"
@@ -94,26 +90,7 @@ def test_generated_space_answers_in_a_browser(run_with_gguf, target):
 def _running_space(folder: Path, timeout_s: float = 180.0):
     """`python app.py` in the Space's folder, as the Space runs it; gradio reads the port from the env."""
     port = free_port()
-    log_path = folder.parent / f"space-{port}.log"
-    with open(log_path, "w") as log:
-        process = subprocess.Popen([sys.executable, "app.py"], cwd=folder, stdout=log, stderr=subprocess.STDOUT,
-                                   env={**os.environ, "GRADIO_SERVER_PORT": str(port),
-                                        "GRADIO_SERVER_NAME": "127.0.0.1"})
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.time() + timeout_s
-        while True:
-            try:
-                urllib.request.urlopen(url, timeout=2)
-                break
-            except OSError:
-                if process.poll() is not None or time.time() > deadline:
-                    raise RuntimeError(f"the Space did not start:\n{log_path.read_text()[-3000:]}")
-                time.sleep(0.5)
+    env = {"GRADIO_SERVER_PORT": str(port), "GRADIO_SERVER_NAME": "127.0.0.1"}
+    with running_server([sys.executable, "app.py"], folder, port, folder.parent / f"space-{port}.log",
+                        timeout_s, env) as url:
         yield url
-    finally:
-        process.terminate()
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            process.wait(timeout=15)
-        if process.poll() is None:
-            process.kill()

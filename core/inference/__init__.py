@@ -245,3 +245,29 @@ def render_prompt(template: str | None, messages: list[dict], bos: str, eos: str
         raise BadInputError(f"{where} has no chat template, so its chat format is unknown.",
                             "Export it again with its tokenizer's chat template, or pick another model.")
     return templates.render(template, messages, bos_token=bos, eos_token=eos)
+
+
+def add_model_arguments(parser) -> None:
+    """`--model / --adapter / --gguf`, shared by the terminal chat and the standalone API."""
+    parser.add_argument("--model", default="default", help="base model: 'default', a folder or a Hub id")
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--adapter", help="a PEFT adapter folder (a run's adapter/) on top of --model")
+    group.add_argument("--gguf", help="a GGUF file, run through llama.cpp")
+
+
+def choice_from_arguments(args, workspace: Workspace) -> ModelChoice:
+    """What `--model/--adapter/--gguf` name; an adapter's base comes from its adapter_config.json
+    unless --model names another."""
+    model, adapter, gguf = args.model, args.adapter, args.gguf
+    if gguf:
+        return ModelChoice(kind="gguf", gguf=Path(gguf).expanduser().resolve(), id=Path(gguf).stem, label=gguf)
+    if adapter:
+        folder = Path(adapter).expanduser().resolve()
+        if not (folder / "adapter_config.json").is_file():
+            raise BadInputError(f"{folder} has no adapter_config.json.", "Pass a run's adapter/ folder.")
+        base = adapter_base(folder / "adapter_config.json", workspace) if model == "default" else model
+        name = folder.parent.name if folder.name == "adapter" else folder.name
+        return ModelChoice(kind="adapter", model=base, adapter=folder, id=name, label=f"{base} + {name}")
+    if model in ("default", ""):
+        return default_choice()
+    return ModelChoice(kind="base", model=model, id=Path(model).name or model, label=model)
