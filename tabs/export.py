@@ -75,9 +75,10 @@ FUSE_METHODS = ["linear", "cat", "ties", "dare"]
 
 
 def build(ctx: AppContext) -> Focus:
-    with gr.Tab(t("export.tab"), id="export"):
+    with gr.Tab(t("export.tab"), id="export") as tab:
         gr.Markdown(t("export.header"))
         ui = _layout()
+    ui.tab = tab
     _wire(ctx, ui)
     return Focus(ui.run_picker, lambda run: gr.update(choices=list_runs(ctx.workspace), value=run))
 
@@ -87,7 +88,7 @@ def _layout() -> SimpleNamespace:
     ui = SimpleNamespace(job_folder=gr.State(""), poll_timer=gr.Timer(1.0, active=False))
     with gr.Row():
         ui.run_picker = gr.Dropdown([], label=t("export.run"), elem_id="export-run", scale=4)
-        ui.refresh_button = gr.Button(t("export.refresh"), scale=1)
+        ui.refresh_button = gr.Button(t("export.refresh"), scale=1, elem_id="export-refresh")
     ui.status = gr.Markdown(elem_id="export-status")
     ui.stop_button = gr.Button(t("export.stop"), size="sm")
     ui.log_box = gr.Textbox(label=t("export.log"), lines=6, max_lines=12, interactive=False)
@@ -275,6 +276,7 @@ def _wire(ctx: AppContext, ui: SimpleNamespace) -> None:
     ctx.demo.load(on_page_load, outputs=[ui.run_picker, ui.fuse_runs, ui.hub_button, ui.space_push_button,
                                          ui.hub_note, ui.gguf_button, ui.quant_note, *job_outputs])
     ui.refresh_button.click(run_lists, [ui.run_picker], [ui.run_picker, ui.fuse_runs])
+    ui.tab.select(run_lists, [ui.run_picker], [ui.run_picker, ui.fuse_runs])  # runs finished since page load
     ui.run_picker.change(on_run_attach, [ui.run_picker], job_outputs)
     ui.run_picker.change(on_run_change, [ui.run_picker],
                          [ui.quant_boxes, ui.quant_reason, ui.space_gguf, ui.roundtrip_report, ui.backup_out])

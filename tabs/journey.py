@@ -45,6 +45,7 @@ MARKS = {"done": "✅", "skipped": "⏭️", "running": "⏳"}
 
 @dataclass(frozen=True)
 class Panel:
+    accordion: Any
     start_button: Any
     stop_button: Any
     status: Any
@@ -55,14 +56,18 @@ class Panel:
 
 def build(ctx: AppContext) -> Panel:
     """The panel's widgets, laid out above the tabs and open on first start; `wire` connects them."""
-    first_start = not any(ctx.workspace.runs.glob("*/job.json"))
-    with gr.Accordion(t("journey.title"), open=first_start, elem_id="journey"):
+    with gr.Accordion(t("journey.title"), open=first_start(ctx), elem_id="journey") as accordion:
         gr.Markdown(t("journey.intro"))
         with gr.Row():
             start_button = gr.Button(t("journey.start"), variant="primary", elem_id="journey-start")
             stop_button = gr.Button(t("journey.stop"), variant="stop", elem_id="journey-stop")
         status = gr.Markdown(elem_id="journey-status")
-    return Panel(start_button, stop_button, status, gr.Timer(2.0, active=False), gr.State(""))
+    return Panel(accordion, start_button, stop_button, status, gr.Timer(2.0, active=False), gr.State(""))
+
+
+def first_start(ctx: AppContext) -> bool:
+    """No run yet: the panel opens by itself; afterwards it stays folded until asked for."""
+    return not any(ctx.workspace.runs.glob("*/job.json"))
 
 
 def wire(ctx: AppContext, panel: Panel, tabs: gr.Tabs, focus: dict[str, Focus | None]) -> None:
@@ -95,14 +100,15 @@ def wire(ctx: AppContext, panel: Panel, tabs: gr.Tabs, focus: dict[str, Focus | 
     def on_page_load():
         job = ctx.jobs.snapshot(journey.folder(ctx.workspace))
         started = (journey.folder(ctx.workspace) / "status.json").exists()
-        return (checklist(ctx) if started else ""), gr.Timer(active=started and not job.state.finished)
+        return ((checklist(ctx) if started else ""), gr.Timer(active=started and not job.state.finished),
+                gr.Accordion(open=first_start(ctx) or (started and not job.state.finished)))
 
     panel.start_button.click(on_start_clicked, outputs=[panel.status, panel.timer, panel.shown_step])
     panel.stop_button.click(on_stop_clicked, outputs=[panel.status])
     panel.timer.tick(on_timer_tick, inputs=[panel.shown_step],
                      outputs=[panel.status, panel.timer, panel.shown_step, tabs,
                               *[target.widget for _, target in followed]], show_progress="hidden")
-    ctx.demo.load(on_page_load, outputs=[panel.status, panel.timer])
+    ctx.demo.load(on_page_load, outputs=[panel.status, panel.timer, panel.accordion])
 
 
 def reached(job) -> tuple[str, Any]:

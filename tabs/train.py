@@ -18,7 +18,7 @@ from core import atomic
 from core.train import data, launch, preflight, runs
 from core.train.settings import BATCHING, CPU_PRESET, OPTIMIZERS, PRECISIONS, PRESETS, SCHEDULERS, TrainSettings, \
     check_device, preset_gate, preset_settings
-from tabs.common import AppContext, error_text, gate_note, t
+from tabs.common import AppContext, Focus, error_text, gate_note, t
 
 DEFAULTS = TrainSettings()
 FIELDS = [f.name for f in dataclasses.fields(TrainSettings) if f.name not in ("model", "dataset")]
@@ -86,7 +86,7 @@ STRINGS = {
 TARGET = "core.train.job:run"
 
 
-def build(ctx: AppContext) -> None:
+def build(ctx: AppContext) -> Focus:
     with gr.Tab(t("train.tab"), id="train"):
         gr.Markdown(t("train.header"))
         preset_picker = gr.Radio(list(PRESETS), value=CPU_PRESET, label=t("train.preset"), elem_id="train-preset")
@@ -96,14 +96,14 @@ def build(ctx: AppContext) -> None:
                                     label=t("train.model"), elem_id="train-model")
             dataset_picker = gr.Dropdown([], allow_custom_value=True, label=t("train.dataset"),
                                          elem_id="train-dataset")
-            refresh_button = gr.Button(t("train.refresh"), scale=0)
-        with gr.Accordion(t("train.settings"), open=False):
+            refresh_button = gr.Button(t("train.refresh"), scale=0, elem_id="train-refresh")
+        with gr.Accordion(t("train.settings"), open=False, elem_id="train-settings"):
             setting_widgets = [_setting_widget(name) for name in FIELDS]
         with gr.Accordion(t("train.preflight"), open=True):
             with gr.Row():
                 price_box = gr.Number(0.30, label=t("train.price"), minimum=0)
                 currency_box = gr.Textbox("EUR", label=t("train.currency"), max_length=8)
-                check_button = gr.Button(t("train.check"))
+                check_button = gr.Button(t("train.check"), elem_id="train-check")
                 probe_button = gr.Button(t("train.probe"))
             preflight_card = gr.Markdown(elem_id="train-preflight")
             mask_sample = gr.HighlightedText(label=t("train.mask"), combine_adjacent=True)
@@ -282,6 +282,7 @@ def build(ctx: AppContext) -> None:
                        [action_note, run_picker])
     generate_button.click(on_generate_click, [strategy_picker, gpus_box, run_picker, *form],
                           [accelerate_yaml, accelerate_command])
+    return Focus(run_picker, lambda run: gr.update(choices=_run_names(ctx), value=run))
 
 
 def _setting_widget(name: str):

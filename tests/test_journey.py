@@ -56,3 +56,39 @@ def test_stopping_the_journey_stops_the_training_it_started(workspace, tiny_jour
     assert job.state is State.STOPPED
     assert job.result["stopped_during"] == "train"
     assert runner.snapshot(run_dir).state is State.STOPPED
+
+
+def test_the_panel_follows_the_journey_from_tab_to_tab(workspace):
+    """The UI opens a step's tab once the step has something to show (Chat and Arena need their model)."""
+    from core import atomic
+    from tabs import journey as panel
+
+    folder = journey.folder(workspace)
+    atomic.write_json(folder / "job.json", {"kind": "journey", "title": "Guided first run", "created": 0})
+    atomic.write_json(folder / "status.json", {"state": "succeeded", "step": 3, "total": 5, "message": "m"})
+    events = [{"step": "data", "state": "running"}, {"step": "data", "state": "done", "dataset": "d"},
+              {"step": "train", "state": "running"}]
+    atomic.write_jsonl(folder / "events.jsonl", events)
+    runner = JobRunner(workspace)
+    assert panel.reached(runner.snapshot(folder)) == ("train", journey.RUN_NAME)
+    atomic.write_jsonl(folder / "events.jsonl", events + [{"step": "chat", "state": "running"}])
+    assert panel.reached(runner.snapshot(folder))[0] == "train"  # Chat has no model yet: stay on Train
+    atomic.write_jsonl(folder / "events.jsonl", events + [
+        {"step": "chat", "state": "running"}, {"step": "chat", "state": "done", "chat_model": "gguf/x.gguf"}])
+    assert panel.reached(runner.snapshot(folder)) == ("chat", "gguf/x.gguf")
+    assert panel.TAB_OF_STEP["arena"] == "evaluate"
+
+
+def test_the_checklist_marks_each_step(workspace):
+    from core import atomic
+    from tabs import journey as panel
+    from tabs.common import AppContext
+
+    folder = journey.folder(workspace)
+    atomic.write_json(folder / "job.json", {"kind": "journey", "title": "Guided first run", "created": 0})
+    atomic.write_json(folder / "status.json", {"state": "failed", "error": "Train failed: out of memory"})
+    atomic.write_jsonl(folder / "events.jsonl", [{"step": "data", "state": "skipped"},
+                                                 {"step": "train", "state": "running"}])
+    text = panel.checklist(AppContext(workspace))
+    assert "⏭️ 1. Prepare" in text and "⏳ 2. Fine-tune" in text and "◻️ 3. Export" in text
+    assert "❌ Train failed: out of memory" in text

@@ -11,7 +11,7 @@ from core import journey
 from core.inference import GenerationSettings, list_choices, open_backend
 from core.jobs import JobRunner, State
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(2400)]
 PROMPT = [{"role": "user", "content": "What is your name?"}]
 GREEDY = GenerationSettings(max_new_tokens=40, temperature=0.0, top_p=1.0, top_k=1, repetition_penalty=1.0)
 
