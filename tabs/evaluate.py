@@ -103,6 +103,9 @@ def build(ctx: AppContext) -> Focus:
     arena = Arena(ctx.workspace.ratings_db, vote_log=ctx.workspace.root / "votes" / "votes.jsonl")
     with gr.Tab(t("evaluate.tab"), id="evaluate"):
         gr.Markdown(t("evaluate.header"))
+        if arena.set_aside:
+            gr.Markdown(f"⚠️ The ratings database was corrupt; it was kept as `{arena.set_aside.name}` and a new one "
+                        "was started. Every accepted vote is also in `votes/votes.jsonl`.")
         refresh_button, contenders = _build_arena(ctx, arena)
         _build_metrics(ctx, refresh_button)
         _build_reports(ctx, refresh_button)

@@ -125,3 +125,12 @@ def test_r5_votes_survive_a_reopen_and_export_round_trips(workspace):
     assert json.loads(exported.read_text().splitlines()[0])["answer_b"] == "two"
     csv_text = reopened.export_csv(workspace.root / "votes.csv").read_text()
     assert csv_text.splitlines()[0].startswith("battle_id,model_a,model_b,winner") and ",tie," in csv_text
+
+
+def test_a_corrupt_ratings_database_is_set_aside_and_the_arena_still_opens(tmp_path):
+    db = tmp_path / "ratings.sqlite"
+    db.write_bytes(b"SQLite format 3\x00 but then garbage" * 10)
+    arena = Arena(db)
+    assert arena.set_aside is not None and arena.set_aside.read_bytes().startswith(b"SQLite format 3")
+    battle = arena.new_battle(["a", "b"], [{"role": "user", "content": "hi"}], "rater")
+    assert battle

@@ -19,7 +19,6 @@ def live(tmp_path_factory):
     workspace, temp = root / "workspace", root / "gradio_tmp"
     workspace.mkdir()
     (workspace / ".env").write_text("HF_TOKEN=hf_CANARYdonotleak\n")
-    (workspace / "ratings.sqlite").write_bytes(b"SQLite format 3\x00")
     os.environ["GRADIO_TEMP_DIR"], os.environ["CHATSMITH_MAX_UPLOAD"] = str(temp), "1mb"
     try:
         with running_app(workspace) as url:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import random
 import sqlite3
 import time
@@ -69,6 +70,16 @@ class Arena:
         self.vote_log = Path(vote_log) if vote_log else None
         """An append-only JSONL of accepted votes, for a Space to push to a Hub dataset (R5)."""
         self.db_path.parent.mkdir(parents=True, exist_ok=True)
+        self.set_aside: Path | None = None
+        """Where a corrupt database was moved (kept, never deleted) before a fresh one was started."""
+        try:
+            self._create()
+        except sqlite3.DatabaseError:  # "file is not a database": the app must still start (M4-like)
+            self.set_aside = self.db_path.with_name(f"{self.db_path.name}.corrupt-{int(time.time())}")
+            os.replace(self.db_path, self.set_aside)
+            self._create()
+
+    def _create(self) -> None:
         with self._connect() as db:
             db.execute("PRAGMA journal_mode=WAL")  # persistent: readers never block the writer
             db.executescript(SCHEMA)
