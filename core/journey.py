@@ -141,7 +141,7 @@ def _follow(jobs: JobRunner, job_dir: Path, ctx: JobContext) -> bool:
     if job.state is State.STOPPED or ctx.should_stop():
         return False
     raise ChatsmithError(f"'{job.title}' {job.state.value}: {job.error or job.message}",
-                         f"Open its tab for the log; press the journey button again to retry from this step.")
+                         "Open its tab for the log; press the journey button again to retry from this step.")
 
 
 def _choice_id(workspace: Workspace, matches) -> str:

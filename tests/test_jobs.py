@@ -57,8 +57,7 @@ def test_crash_shows_as_failed_with_the_error(runner, workspace):
 
 def test_killed_worker_shows_as_interrupted_after_restart(runner, workspace):
     folder = workspace.jobs / "victim"
-    job = runner.submit(folder, "tests.job_targets:count", {"steps": 1000, "delay": 0.05}, kind="test",
-                        title="Victim")
+    runner.submit(folder, "tests.job_targets:count", {"steps": 1000, "delay": 0.05}, kind="test", title="Victim")
     assert _wait_for(lambda: runner.snapshot(folder).state is State.RUNNING)
     os.killpg(runner_pid(folder), signal.SIGKILL)
     # A new runner stands for the app after a restart: it only has the folders to go on.
