@@ -86,10 +86,11 @@ def export(page, run: str) -> None:
     page.get_by_role("option", name=run).click()
     page.wait_for_function("() => /recommended/.test(document.querySelector('#export-quant')?.innerText || '')")
     assert "Q8_0" in page.locator("#export-quant input[type=checkbox]:checked >> xpath=..").inner_text()
-    for button in ("#export-gguf-button", "#export-roundtrip-button"):
+    for button, title in (("#export-gguf-button", "GGUF"), ("#export-roundtrip-button", "Round-trip")):
         page.locator(button).click()
-        page.wait_for_function("() => /succeeded|failed/.test(document.querySelector('#export-status')?.innerText"
-                               " || '')", timeout=LONG)
+        # Match this job's own title: the previous job's "succeeded" stays on screen until the click lands.
+        page.wait_for_function(f"() => /(succeeded|failed) · {title}/.test("
+                               "document.querySelector('#export-status')?.innerText || '')", timeout=LONG)
         assert "succeeded" in page.locator("#export-status").inner_text()
     page.wait_for_function("() => /Q8_0/.test(document.querySelector('#export-roundtrip')?.innerText || '')",
                            timeout=60_000)
