@@ -14,7 +14,7 @@ from pathlib import Path
 import gradio as gr
 
 from core import inference
-from core.evaluate import plots, report, session
+from core.evaluate import hub_votes, plots, report, session
 from core.evaluate.arena import Arena
 from core.evaluate.contenders import describe_choice, list_contenders
 from tabs.common import AppContext, Focus, error_text, t
@@ -101,8 +101,11 @@ NO_BATTLE = {"battle_id": None, "key": None, "item": None}
 
 def build(ctx: AppContext) -> Focus:
     arena = Arena(ctx.workspace.ratings_db, vote_log=ctx.workspace.root / "votes" / "votes.jsonl")
+    mirror = hub_votes.start(arena)  # with CHATSMITH_VOTES_REPO set: restore, then mirror to the Hub (R5)
     with gr.Tab(t("evaluate.tab"), id="evaluate"):
         gr.Markdown(t("evaluate.header"))
+        if mirror.text():
+            gr.Markdown(mirror.text(), elem_id="votes-mirror")
         if arena.set_aside:
             gr.Markdown(f"⚠️ The ratings database was corrupt; it was kept as `{arena.set_aside.name}` and a new one "
                         "was started. Every accepted vote is also in `votes/votes.jsonl`.")
@@ -117,7 +120,11 @@ def _build_arena(ctx: AppContext, arena: Arena) -> tuple[gr.Button, gr.CheckboxG
     and the contenders (the guided first run points them at base and fine-tune)."""
     with gr.Accordion(t("evaluate.arena"), open=True):
         if os.environ.get("SPACE_ID"):  # on a Space only logged-in raters' votes count
-            gr.LoginButton()
+            problem = session.sign_in_problem()  # a login button without OAuth stops the app from starting
+            if problem:
+                gr.Markdown(f"⚠️ {problem}", elem_id="sign-in-problem")
+            else:
+                gr.LoginButton()
         with gr.Row():
             contenders = gr.CheckboxGroup(label=t("evaluate.contenders"), scale=5, elem_id="arena-contenders")
             refresh_button = gr.Button(t("evaluate.refresh"), size="sm", scale=1, elem_id="evaluate-refresh")

@@ -1,6 +1,7 @@
 """Evaluate stage: blind battles with a leaderboard, automatic metrics, and run reports.
 
 * `arena`     — battles and votes in the workspace's SQLite database (R1-R5);
+* `hub_votes` — on a Space, the vote log mirrored to a Hub dataset and restored at start (R5);
 * `ratings`   — online Elo and Bradley-Terry with bootstrap CIs, computed from votes alone;
 * `contenders`— which models can fight, and streaming both answers of a battle;
 * `prompts`   — prompt sets: a dataset's validation split, a JSONL of questions, the shipped set;

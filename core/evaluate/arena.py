@@ -10,7 +10,9 @@ vote per battle and a unique idempotency key make a replayed vote a no-op (R2); 
 faster than a person can read is refused and flagged, and a flagged rater's votes leave the leaderboard
 (R4). The database is the workspace's, so an app restart loses nothing; with `vote_log` set, each
 accepted vote is also appended to a JSONL file, the append-only copy a Space would push to a Hub
-dataset (R5); `export_jsonl` / `export_csv` write every vote at once.
+dataset (R5), and a rater's flag is appended there too; `import_log` reads such lines back into a fresh
+database, adding only the votes it lacks (`core.evaluate.hub_votes` restores a Space from its dataset);
+`export_jsonl` / `export_csv` write every vote at once.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import random
 import sqlite3
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,6 +61,18 @@ class RateLimitedError(BadInputError):
     def __init__(self, message: str, hint: str = "", reason: str = "") -> None:
         super().__init__(message, hint)
         self.reason = reason
+
+
+@dataclass(frozen=True)
+class ImportCount:
+    """What `Arena.import_log` did with the lines it was given."""
+
+    added: int = 0
+    """Votes (and rater flags) the database did not hold yet."""
+    present: int = 0
+    """Votes already there (same battle or idempotency key), left untouched."""
+    malformed: int = 0
+    """Lines that were not a complete vote or flag record; skipped."""
 
 
 class Arena:
@@ -145,7 +159,11 @@ class Arena:
                 return result
             except RateLimitedError as error:
                 db.execute("ROLLBACK")
-                db.execute("INSERT OR IGNORE INTO flagged_raters VALUES (?, ?, ?)", (rater, error.reason, time.time()))
+                flag = {"flagged": True, "rater": rater, "reason": error.reason, "created": time.time()}
+                newly = db.execute("INSERT OR IGNORE INTO flagged_raters VALUES (?, ?, ?)",
+                                   (rater, error.reason, flag["created"])).rowcount
+                if self.vote_log and newly:  # a restored database must leave these votes out too
+                    self._write_log_line(flag)
                 raise
             except BaseException:
                 db.execute("ROLLBACK")
@@ -174,11 +192,40 @@ class Arena:
         # Appending whole lines is the one write here that does not go through core.atomic: earlier
         # lines are never touched, and the SQLite database stays the source of truth if a line tears.
         battle = db.execute("SELECT model_a, model_b FROM battles WHERE id = ?", (vote["battle_id"],)).fetchone()
-        line = {"battle_id": vote["battle_id"], "model_a": battle["model_a"], "model_b": battle["model_b"],
-                "winner": vote["winner"], "rater": vote["rater"], "created": vote["created"]}
+        self._write_log_line({"battle_id": vote["battle_id"], "model_a": battle["model_a"],
+                              "model_b": battle["model_b"], "winner": vote["winner"], "rater": vote["rater"],
+                              "created": vote["created"], "idempotency_key": vote["idempotency_key"]})
+
+    def _write_log_line(self, line: dict) -> None:
         self.vote_log.parent.mkdir(parents=True, exist_ok=True)
         with open(self.vote_log, "a", encoding="utf-8") as handle:
             handle.write(json.dumps(line, ensure_ascii=False) + "\n")
+
+    def import_log(self, lines: Iterable[str]) -> ImportCount:
+        """Add the votes and flags of vote-log lines that this database lacks; replaying the same lines adds
+        nothing (the battle id and idempotency key are unique). Incomplete lines are skipped and counted.
+        Imported votes bypass the rate limit (they were checked when cast) and are not logged again."""
+        added = present = malformed = 0
+        with self._connect() as db:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                for line in lines:
+                    record = _log_record(line)
+                    if record is None:
+                        malformed += line.strip() != ""
+                        continue
+                    if record.get("flagged"):
+                        changed = db.execute("INSERT OR IGNORE INTO flagged_raters VALUES (?, ?, ?)",
+                                             (record["rater"], record["reason"], record["created"])).rowcount
+                    else:
+                        changed = _insert_logged_vote(db, record)
+                    added += changed
+                    present += not changed
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+        return ImportCount(added, present, malformed)
 
     def _check_rate(self, db, rater: str) -> None:
         if self.rate_limit is None:
@@ -240,6 +287,40 @@ def vote_from_request(arena: Arena, payload: dict, rater: str) -> dict:
     """Accept a vote as a client sends it: only the battle id, the side and the key are read (R3)."""
     return arena.vote(str(payload.get("battle_id", "")), str(payload.get("winner", "")), rater,
                       str(payload.get("idempotency_key") or uuid.uuid4().hex))
+
+
+def _log_record(line: str) -> dict | None:
+    """A vote-log line as a complete vote or flag record, or None when anything is missing or wrong."""
+    try:
+        record = json.loads(line)
+    except ValueError:
+        return None
+    if not isinstance(record, dict) or not _text(record.get("rater")):
+        return None
+    if not isinstance(record.get("created"), (int, float)) or isinstance(record["created"], bool):
+        return None
+    if record.get("flagged") is True:
+        return record if _text(record.get("reason")) else None
+    complete = (_text(record.get("battle_id")) and _text(record.get("model_a")) and _text(record.get("model_b"))
+                and record["model_a"] != record["model_b"] and record.get("winner") in WINNERS)
+    return record if complete and isinstance(record.get("idempotency_key", ""), str) else None
+
+
+def _text(value) -> bool:
+    return isinstance(value, str) and value.strip() != ""
+
+
+def _insert_logged_vote(db, record: dict) -> int:
+    """Insert one logged vote and, if missing, its battle (prompt and answers are not in the log); 1 if added."""
+    if db.execute("SELECT 1 FROM votes WHERE battle_id = ?", (record["battle_id"],)).fetchone():
+        return 0
+    created, key = record["created"], str(record.get("idempotency_key") or f"restored:{record['battle_id']}")
+    db.execute("INSERT OR IGNORE INTO battles (id, created, rater, model_a, model_b, prompt, answered) "
+               "VALUES (?, ?, ?, ?, ?, '[]', ?)",
+               (record["battle_id"], created, record["rater"], record["model_a"], record["model_b"], created))
+    return db.execute("INSERT OR IGNORE INTO votes (battle_id, winner, rater, idempotency_key, created) "
+                      "VALUES (?, ?, ?, ?, ?)", (record["battle_id"], record["winner"], record["rater"], key,
+                                                 created)).rowcount
 
 
 def _export_row(record: dict) -> dict:

@@ -3,11 +3,13 @@
 Everything here takes plain values and returns plain values (no gradio), so the page holds nothing but a
 battle id and an idempotency key, and tests can drive a whole battle without a browser. Raters are the
 Hugging Face username when the app runs with OAuth (a Space), else an anonymous id per browser session;
-on a Space (`SPACE_ID` set) anonymous votes are refused.
+on a Space (`SPACE_ID` set) anonymous votes are refused, and `sign_in_problem` says when sign-in itself
+cannot work there.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import time
@@ -33,6 +35,20 @@ def rater_id(username: str | None, session_id: str) -> str:
         raise BadInputError("Votes on a public Space count only for logged-in raters.",
                             "Sign in with Hugging Face (the button at the top), then vote.")
     return f"local:{session_id}"
+
+
+def sign_in_problem() -> str:
+    """Why "Sign in with Hugging Face" cannot work on this Space ("" when it can). gradio refuses to start
+    an app with a login button when the Space lacks OAuth (`hf_oauth: true` in the README's front-matter,
+    which sets OAUTH_CLIENT_ID) or its `gradio[oauth]` libraries, so the tab shows this instead."""
+    if os.environ.get("SYSTEM") == "spaces" and not os.environ.get("OAUTH_CLIENT_ID"):
+        return ("Sign-in with Hugging Face is not enabled on this Space, so no vote can count: add "
+                "`hf_oauth: true` to the README's front-matter.")
+    missing = [name for name in ("authlib", "itsdangerous") if importlib.util.find_spec(name) is None]
+    if missing:
+        return (f"Sign-in with Hugging Face needs `gradio[oauth]` ({', '.join(missing)} missing), so no vote can "
+                "count: add it to requirements.txt.")
+    return ""
 
 
 def default_contenders(keys: list[str]) -> list[str]:
