@@ -20,7 +20,7 @@ from core import atomic, models
 from core.devices import DeviceInfo, detect
 from core.errors import ChatsmithError
 from core.masks import lint_masks
-from core.train import data
+from core.train import data, speed
 from core.train.callbacks import CompleteMarker, CountingCollator, ProgressCallback
 from core.train.runs import ADAPTER_DIR, CHECKPOINTS_DIR
 from core.train.settings import TrainSettings, check_device, resolve_precision
@@ -53,6 +53,7 @@ def train(settings: TrainSettings, run_dir: Path, workspace: Workspace, reporter
 
     # --- model, LoRA and trainer ---------------------------------------------------------------
     model = load_model(model_dir, settings, precision)
+    speed.score_only_trained_tokens()
     counter = CountingCollator(pad_token_id=tokenizer.pad_token_id, padding_free=settings.batching == "padding_free")
     progress = ProgressCallback(reporter, counter, device.kind, settings.power_watts)
     trainer = SFTTrainer(
@@ -118,7 +119,8 @@ def load_model(model_dir: Path, settings: TrainSettings, precision: str):
     if settings.load_in_4bit:
         quantization = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4",
                                           bnb_4bit_use_double_quant=True, bnb_4bit_compute_dtype=dtype)
-    return AutoModelForCausalLM.from_pretrained(model_dir, dtype=dtype, quantization_config=quantization)
+    return AutoModelForCausalLM.from_pretrained(model_dir, dtype=dtype, quantization_config=quantization,
+                                                attn_implementation=speed.attention_for(settings))
 
 
 def lora_config(settings: TrainSettings):
