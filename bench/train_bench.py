@@ -6,8 +6,10 @@ Both arms train the same model (the default model) with the same LoRA recipe on 
 (the shipped samples, prepared by the Data stage) for one epoch, so they see the same real (non-pad)
 tokens and the same assistant-token masks. Only batching differs:
 
-* app:      padding-free batches (`core.train` default), gradient checkpointing off for a small model;
-* baseline: TRL's defaults: random padded batches, gradient checkpointing on (fp32 on a CPU).
+* app:      the CPU preset's path: padding-free batches attended per conversation, the LM head scored on
+            trained tokens only (`core.train.speed`), gradient checkpointing off, each step's 8
+            conversations in two micro-batches of 4;
+* baseline: TRL's defaults: random padded batches of 8, gradient checkpointing on (fp32 on a CPU).
 
 Each arm runs in its own process (so its peak RSS is its own), alternating over `--reps` repetitions
 because this machine is shared; medians are printed: real tokens/s and their ratio, peak RSS and its
@@ -30,6 +32,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+BATCH = 8  # conversations per optimizer step, in both arms
 SAMPLES = sorted(str(p) for p in (ROOT / "assets" / "samples").glob("*") if p.suffix in (".json", ".jsonl", ".csv"))
 
 
@@ -101,10 +104,13 @@ def run_child(arm: str, model: str, subset: Path, workspace: Path) -> dict:
 
 
 def bench_settings(model: str, version: str):
-    from core.train.settings import TrainSettings
+    from core.train.settings import CPU_PRESET, PRESETS, TrainSettings
 
-    # One epoch, nothing saved mid-way and no eval during training: only the training loop is timed.
-    return TrainSettings(model=model, dataset=version, epochs=1.0, batch_size=8, learning_rate=1e-3, lora_rank=16,
+    # One epoch, nothing saved mid-way and no eval during training: only the training loop is timed. Both arms
+    # take 8 conversations an optimizer step; the app splits them into micro-batches as its CPU preset does.
+    micro = {key: PRESETS[CPU_PRESET][key] for key in ("batch_size", "grad_accum")}
+    assert micro["batch_size"] * micro["grad_accum"] == BATCH
+    return TrainSettings(model=model, dataset=version, epochs=1.0, **micro, learning_rate=1e-3, lora_rank=16,
                          lora_alpha=32, lora_dropout=0.0, max_length=512, eval_share=0.0, eval_steps=0,
                          save_steps=0, logging_steps=1000, warmup_ratio=0.0, seed=7)
 
@@ -156,7 +162,7 @@ def baseline_arm(settings, workspace):
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     records, _ = data.load_splits(settings.dataset, 0.0, settings.seed)
     rows, stats = data.tokenize(tokenizer, records, settings.max_length, True)
-    config = SFTConfig(output_dir=tempfile.mkdtemp(prefix="baseline-"), num_train_epochs=1, per_device_train_batch_size=8,
+    config = SFTConfig(output_dir=tempfile.mkdtemp(prefix="baseline-"), num_train_epochs=1, per_device_train_batch_size=BATCH,
                        learning_rate=settings.learning_rate, lr_scheduler_type=settings.scheduler, seed=settings.seed,
                        max_length=settings.max_length, use_cpu=True, bf16=False, save_strategy="no",
                        report_to="none", disable_tqdm=True, logging_steps=1000)

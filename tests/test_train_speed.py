@@ -46,7 +46,8 @@ def test_padded_batchings_keep_transformers_attention():
         assert speed.attention_for(TrainSettings(model="m", dataset="d", batching=batching)) is None
 
 
-def test_scoring_only_trained_tokens_gives_the_same_loss_and_gradients(tiny_model_dir, monkeypatch):
+@pytest.mark.parametrize("plain_logits_bytes", [speed.PLAIN_LOGITS_BYTES, 0])  # 0: TRL's chunked kernel
+def test_the_fast_head_gives_the_same_loss_gradients_and_metrics(tiny_model_dir, monkeypatch, plain_logits_bytes):
     import trl.trainer.utils as trl_utils
 
     conversations = _conversations((9, 14), 1000)
@@ -56,18 +57,24 @@ def test_scoring_only_trained_tokens_gives_the_same_loss_and_gradients(tiny_mode
     labels[0, :5] = -100  # the first prompt
     labels[0, 9:15] = -100  # the second prompt
 
-    def loss_and_gradient():
+    def run():
         model = _model(tiny_model_dir, "sdpa")
-        trl_utils.add_fused_lm_head(model)
-        loss = model(input_ids=row, position_ids=positions, labels=labels, fused_lm_head=True).loss
-        loss.backward()
-        return loss.detach(), model.model.layers[0].mlp.down_proj.weight.grad
+        trl_utils.add_fused_lm_head(model, outputs=("log_probs", "entropy", "is_top1"))  # as SFTTrainer does
+        out = model(input_ids=row, position_ids=positions, labels=labels, fused_lm_head=True)
+        out.loss.backward()
+        return out.loss.detach(), model.model.layers[0].mlp.down_proj.weight.grad, out.entropy.sum(), \
+            out.is_top1.sum()
 
-    monkeypatch.setattr(trl_utils, "_use_triton", lambda device: False)  # TRL's own CPU path: every position
-    full_loss, full_gradient = loss_and_gradient()
-    speed.score_only_trained_tokens()
-    assert trl_utils._use_triton(torch.device("cpu"))
-    compact_loss, compact_gradient = loss_and_gradient()
+    # TRL's own CPU path (every position, chunked), restored after the test
+    monkeypatch.setattr(trl_utils, "_use_triton", lambda device: False)
+    monkeypatch.setattr(trl_utils, "_ChunkedLogProbFunction", trl_utils._ChunkedLogProbFunction)
+    monkeypatch.setattr(speed, "PLAIN_LOGITS_BYTES", plain_logits_bytes)
+    stock = run()
+    speed.fast_lm_head()
+    assert trl_utils._use_triton(torch.device("cpu")) and trl_utils._ChunkedLogProbFunction is speed._LogProbs
+    fast = run()
 
-    torch.testing.assert_close(compact_loss, full_loss)
-    torch.testing.assert_close(compact_gradient, full_gradient, rtol=1e-4, atol=1e-7)
+    torch.testing.assert_close(fast[0], stock[0])
+    torch.testing.assert_close(fast[1], stock[1], rtol=1e-4, atol=1e-7)
+    torch.testing.assert_close(fast[2], stock[2], rtol=1e-4, atol=1e-5)  # the logged entropy
+    assert fast[3] == stock[3]  # and token accuracy

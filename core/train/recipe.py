@@ -53,7 +53,7 @@ def train(settings: TrainSettings, run_dir: Path, workspace: Workspace, reporter
 
     # --- model, LoRA and trainer ---------------------------------------------------------------
     model = load_model(model_dir, settings, precision)
-    speed.score_only_trained_tokens()
+    speed.fast_lm_head()
     counter = CountingCollator(pad_token_id=tokenizer.pad_token_id, padding_free=settings.batching == "padding_free")
     progress = ProgressCallback(reporter, counter, device.kind, settings.power_watts)
     trainer = SFTTrainer(

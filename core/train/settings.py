@@ -159,7 +159,9 @@ GPU_PRESET = "RTX 4090 24 GB · 7B QLoRA"
 PRESETS: dict[str, dict[str, Any]] = {
     # ~0.9 epoch of the shipped samples (30 steps × 8 conversations, ~21k tokens); measured on the shared 2-core
     # box: the model then answers "What is your name?" as Kestrel (see the README's Train section).
-    CPU_PRESET: dict(model="default", max_length=512, batch_size=8, grad_accum=1, max_steps=30,
+    # 8 conversations a step go in two micro-batches of 4: same steps and loss, ~25 % less peak RAM without
+    # checkpointing, and no slower (a CPU's matrix products are as efficient at ~350 tokens as at ~700).
+    CPU_PRESET: dict(model="default", max_length=512, batch_size=4, grad_accum=2, max_steps=30,
                      learning_rate=1e-3, warmup_ratio=0.03, lora_rank=16, lora_alpha=32, lora_dropout=0.0,
                      batching="padding_free", precision="fp32", gradient_checkpointing=False,
                      eval_steps=15, save_steps=10, logging_steps=2),

@@ -1,8 +1,8 @@
 """Two speed-ups for padding-free training where flash-attention and Triton are absent (CPU, Apple MPS).
 
 Contract: `attention_for(settings)` names the attention implementation a training model loads with
-(registering it on first use), and `score_only_trained_tokens()` makes TRL's fused LM head skip the
-positions that carry no loss. Neither changes the loss: `tests/test_train_speed.py` checks the
+(registering it on first use), and `fast_lm_head()` makes TRL's fused LM head skip the positions that
+carry no loss, and keep small logits rather than recompute them. Neither changes the loss: `tests/test_train_speed.py` checks the
 per-token losses and gradients against the stock path, and `bench/train_bench.py` measures the gain.
 
 1. **Per-sequence attention.** A padding-free batch is one row holding several conversations, told
@@ -19,6 +19,11 @@ per-token losses and gradients against the stock path, and `bench/train_bench.py
    buy nothing, and with assistant-only loss half of a chat's positions are masked: the head there
    is 49k-wide matrix products thrown away. TRL decides this with a private predicate;
    the override below is pinned to the TRL version in requirements.txt and checked by the tests.
+3. **Plain logits for a small head.** TRL's head recomputes each logits tile in the backward pass so it
+   never holds the `(tokens, vocab)` logits: right for a 7B run on a GPU, where they take gigabytes,
+   but on a CPU the trained tokens of a micro-batch make tens of megabytes, and recomputing costs a
+   third matrix product. Below `PLAIN_LOGITS_BYTES`, and off CUDA/XPU (where TRL's Triton kernel is
+   the fast path), `_LogProbs` keeps the logits and lets autograd do two.
 """
 
 from __future__ import annotations
@@ -27,6 +32,8 @@ from typing import Any
 
 PACKED_SDPA = "chatsmith_packed_sdpa"
 PACKED_BATCHING = ("padding_free", "packing")  # the batchings whose rows hold several conversations
+PLAIN_LOGITS_BYTES = 256 * 2**20
+"""Largest fp32 `(trained tokens, vocab)` logits kept whole: 256 MB, ~1,300 tokens of a 49k vocabulary."""
 
 
 def attention_for(settings: Any) -> str | None:
@@ -63,8 +70,8 @@ def packed_sdpa(module: Any, query: Any, key: Any, value: Any, attention_mask: A
     return torch.cat(parts, dim=2).transpose(1, 2).contiguous(), None
 
 
-def score_only_trained_tokens() -> None:
-    """Let TRL's fused LM head score only trained positions on every device (see the module docstring)."""
+def fast_lm_head() -> None:
+    """Patch TRL's fused LM head as the module docstring says (2 and 3); idempotent."""
     import trl.trainer.utils as trl_utils
 
     predicate = trl_utils._use_triton
@@ -76,3 +83,36 @@ def score_only_trained_tokens() -> None:
 
     compact.chatsmith = True
     trl_utils._use_triton = compact
+    _LogProbs.chunked = trl_utils._ChunkedLogProbFunction
+    trl_utils._ChunkedLogProbFunction = _LogProbs
+
+
+class _LogProbs:
+    """TRL's `ChunkedLogProbFunction.apply`, computed from whole logits when they are small (see above)."""
+
+    chunked: Any = None
+
+    @classmethod
+    def apply(cls, hidden: Any, weight: Any, bias: Any, targets: Any, temperature: float, chunk_size: int,
+              softcap: float | None = None, logit_scale: float = 1.0, outputs: tuple[str, ...] = ("log_probs",)):
+        import torch
+        import torch.nn.functional as F
+
+        whole_bytes = hidden.shape[0] * weight.shape[0] * 4
+        if (hidden.device.type not in ("cpu", "mps") or whole_bytes > PLAIN_LOGITS_BYTES
+                or set(outputs) - {"log_probs", "entropy", "is_top1"}):
+            return cls.chunked.apply(hidden, weight, bias, targets, temperature, chunk_size, softcap, logit_scale,
+                                     outputs)
+        logits = F.linear(hidden, weight, bias).float() * logit_scale  # the order of TRL's own transform
+        if softcap is not None:
+            logits = softcap * torch.tanh(logits / softcap)
+        logits = logits / temperature
+        log_z = torch.logsumexp(logits, dim=-1)
+        log_probs = logits.gather(-1, targets[:, None]).squeeze(-1) - log_z
+        entropy = is_top1 = None
+        with torch.no_grad():  # metrics only, as in TRL
+            if "entropy" in outputs:
+                entropy = log_z - (torch.softmax(logits, dim=-1) * logits).sum(-1)
+            if "is_top1" in outputs:
+                is_top1 = logits.argmax(dim=-1) == targets
+        return log_probs, entropy, None, None, is_top1
