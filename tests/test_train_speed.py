@@ -65,9 +65,12 @@ def test_the_fast_head_gives_the_same_loss_gradients_and_metrics(tiny_model_dir,
         return out.loss.detach(), model.model.layers[0].mlp.down_proj.weight.grad, out.entropy.sum(), \
             out.is_top1.sum()
 
-    # TRL's own CPU path (every position, chunked), restored after the test
-    monkeypatch.setattr(trl_utils, "_use_triton", lambda device: False)
-    monkeypatch.setattr(trl_utils, "_ChunkedLogProbFunction", trl_utils._ChunkedLogProbFunction)
+    # TRL's own CPU path (every position, chunked), whatever an earlier in-process run patched; restored after
+    from trl.kernels import ChunkedLogProbFunction
+    from trl.kernels.chunked_logprob import _use_triton
+
+    monkeypatch.setattr(trl_utils, "_use_triton", _use_triton)
+    monkeypatch.setattr(trl_utils, "_ChunkedLogProbFunction", ChunkedLogProbFunction)
     monkeypatch.setattr(speed, "PLAIN_LOGITS_BYTES", plain_logits_bytes)
     stock = run()
     speed.fast_lm_head()

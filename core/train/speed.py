@@ -73,17 +73,14 @@ def packed_sdpa(module: Any, query: Any, key: Any, value: Any, attention_mask: A
 def fast_lm_head() -> None:
     """Patch TRL's fused LM head as the module docstring says (2 and 3); idempotent."""
     import trl.trainer.utils as trl_utils
-
-    predicate = trl_utils._use_triton
-    if getattr(predicate, "chatsmith", False):
-        return
+    from trl.kernels import ChunkedLogProbFunction
+    from trl.kernels.chunked_logprob import _use_triton
 
     def compact(device: Any) -> bool:
-        return device.type in ("cpu", "mps") or predicate(device)
+        return device.type in ("cpu", "mps") or _use_triton(device)
 
-    compact.chatsmith = True
     trl_utils._use_triton = compact
-    _LogProbs.chunked = trl_utils._ChunkedLogProbFunction
+    _LogProbs.chunked = ChunkedLogProbFunction  # TRL's own, wherever its name in trl_utils points now
     trl_utils._ChunkedLogProbFunction = _LogProbs
 
 
