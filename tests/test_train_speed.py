@@ -74,8 +74,12 @@ def test_the_fast_head_gives_the_same_loss_gradients_and_metrics(tiny_model_dir,
     monkeypatch.setattr(speed, "PLAIN_LOGITS_BYTES", plain_logits_bytes)
     stock = run()
     speed.fast_lm_head()
-    assert trl_utils._use_triton(torch.device("cpu")) and trl_utils._ChunkedLogProbFunction is speed._LogProbs
+    scored = []  # what TRL's head hands the patched function: proves both patches are on TRL's path
+    apply = speed._LogProbs.apply
+    monkeypatch.setattr(speed._LogProbs, "apply", lambda hidden, *rest: scored.append(len(hidden)) or apply(hidden, *rest))
     fast = run()
+
+    assert scored == [int((labels[0, 1:] != -100).sum())]  # called once, on the trained positions only
 
     torch.testing.assert_close(fast[0], stock[0])
     torch.testing.assert_close(fast[1], stock[1], rtol=1e-4, atol=1e-7)
