@@ -76,7 +76,8 @@ def test_the_fast_head_gives_the_same_loss_gradients_and_metrics(tiny_model_dir,
     speed.fast_lm_head()
     scored = []  # what TRL's head hands the patched function: proves both patches are on TRL's path
     apply = speed._LogProbs.apply
-    monkeypatch.setattr(speed._LogProbs, "apply", lambda hidden, *rest: scored.append(len(hidden)) or apply(hidden, *rest))
+    monkeypatch.setattr(speed._LogProbs, "apply",
+                        lambda hidden, *rest: scored.append(len(hidden)) or apply(hidden, *rest))
     fast = run()
 
     assert scored == [int((labels[0, 1:] != -100).sum())]  # called once, on the trained positions only

@@ -1,9 +1,10 @@
-"""Two speed-ups for padding-free training where flash-attention and Triton are absent (CPU, Apple MPS).
+"""Speed-ups for padding-free training where flash-attention and Triton are absent (CPU, Apple MPS).
 
 Contract: `attention_for(settings)` names the attention implementation a training model loads with
 (registering it on first use), and `fast_lm_head()` makes TRL's fused LM head skip the positions that
-carry no loss, and keep small logits rather than recompute them. Neither changes the loss: `tests/test_train_speed.py` checks the
-per-token losses and gradients against the stock path, and `bench/train_bench.py` measures the gain.
+carry no loss, and keep small logits rather than recompute them. None of this changes the loss:
+`tests/test_train_speed.py` checks the logits, losses and gradients against the stock path, and
+`bench/train_bench.py` measures the gain.
 
 1. **Per-sequence attention.** A padding-free batch is one row holding several conversations, told
    apart by `position_ids` restarting at 0. Without flash-attention's variable-length kernel,
