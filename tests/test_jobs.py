@@ -2,12 +2,12 @@
 
 import os
 import signal
-import time
 
 import pytest
 
 from core.errors import JobBusyError
 from core.jobs import JobRunner, State
+from tests.waiting import wait_for
 
 
 @pytest.fixture
@@ -15,13 +15,6 @@ def runner(workspace):
     return JobRunner(workspace)
 
 
-def _wait_for(predicate, timeout=30.0):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.1)
-    return False
 
 
 def test_job_reports_progress_events_and_result(runner, workspace):
@@ -38,7 +31,7 @@ def test_job_reports_progress_events_and_result(runner, workspace):
 def test_stop_request_is_honoured(runner, workspace):
     folder = workspace.jobs / "long"
     runner.submit(folder, "tests.job_targets:count", {"steps": 1000, "delay": 0.05}, kind="test", title="Long")
-    assert _wait_for(lambda: len(runner.snapshot(folder).events()) >= 3)
+    assert wait_for(lambda: len(runner.snapshot(folder).events()) >= 3)
     runner.request_stop(folder)
     job = runner.wait(folder, timeout_s=30)
     assert job.state is State.STOPPED
@@ -58,10 +51,10 @@ def test_crash_shows_as_failed_with_the_error(runner, workspace):
 def test_killed_worker_shows_as_interrupted_after_restart(runner, workspace):
     folder = workspace.jobs / "victim"
     runner.submit(folder, "tests.job_targets:count", {"steps": 1000, "delay": 0.05}, kind="test", title="Victim")
-    assert _wait_for(lambda: runner.snapshot(folder).state is State.RUNNING)
+    assert wait_for(lambda: runner.snapshot(folder).state is State.RUNNING)
     os.killpg(runner_pid(folder), signal.SIGKILL)
     # A new runner stands for the app after a restart: it only has the folders to go on.
-    assert _wait_for(lambda: JobRunner(workspace).snapshot(folder).state is State.INTERRUPTED)
+    assert wait_for(lambda: JobRunner(workspace).snapshot(folder).state is State.INTERRUPTED)
     assert JobRunner(workspace).list()[0].state is State.INTERRUPTED
 
 
@@ -69,10 +62,10 @@ def test_second_heavy_job_queues_then_runs(runner, workspace):
     first, second = workspace.runs / "first", workspace.runs / "second"
     runner.submit(first, "tests.job_targets:count", {"steps": 30, "delay": 0.05}, kind="train", title="First",
                   heavy=True)
-    assert _wait_for(lambda: runner.snapshot(first).state is State.RUNNING)
+    assert wait_for(lambda: runner.snapshot(first).state is State.RUNNING)
     runner.submit(second, "tests.job_targets:count", {"steps": 2, "delay": 0.01}, kind="train", title="Second",
                   heavy=True)
-    assert _wait_for(lambda: "Queued" in runner.snapshot(second).message)
+    assert wait_for(lambda: "Queued" in runner.snapshot(second).message)
     assert runner.snapshot(second).state is State.QUEUED
     with pytest.raises(JobBusyError, match="First"):
         runner.submit(workspace.runs / "third", "tests.job_targets:count", {"steps": 1}, kind="train",
@@ -85,7 +78,7 @@ def test_killed_heavy_job_leaves_no_orphaned_lock(runner, workspace):
     first, second = workspace.runs / "dies", workspace.runs / "after"
     runner.submit(first, "tests.job_targets:count", {"steps": 1000, "delay": 0.05}, kind="train",
                   title="Dies", heavy=True)
-    assert _wait_for(lambda: runner.snapshot(first).state is State.RUNNING)
+    assert wait_for(lambda: runner.snapshot(first).state is State.RUNNING)
     os.killpg(runner_pid(first), signal.SIGKILL)
     runner.submit(second, "tests.job_targets:count", {"steps": 2, "delay": 0.01}, kind="train", title="After",
                   heavy=True)

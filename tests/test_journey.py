@@ -1,12 +1,12 @@
 """The guided first run: every step runs in order through the real stages, skips what is done, and stops."""
 
 import json
-import time
 
 import pytest
 
 from core import journey
 from core.jobs import JobRunner, State
+from tests.waiting import wait_for
 
 
 def _events(workspace):
@@ -44,11 +44,8 @@ def test_stopping_the_journey_stops_the_training_it_started(workspace, tiny_jour
     runner = JobRunner(workspace)
     journey.start(workspace, runner, {**tiny_journey, "max_steps": 10_000, "save_steps": 5})
     run_dir = workspace.runs / journey.RUN_NAME
-    deadline = time.time() + 300
-    while not ((run_dir / "events.jsonl").is_file() and runner.snapshot(run_dir).state is State.RUNNING):
-        assert time.time() < deadline, "the journey's training never started"
-        time.sleep(0.5)
-        time.sleep(0.5)
+    assert wait_for(lambda: (run_dir / "events.jsonl").is_file() and runner.snapshot(run_dir).state is State.RUNNING,
+                    timeout=300), "the journey's training never started"
     runner.request_stop(journey.folder(workspace))
     job = runner.wait(journey.folder(workspace), timeout_s=300)
     assert job.state is State.STOPPED

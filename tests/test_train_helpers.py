@@ -1,9 +1,8 @@
-"""Shared helpers of the Train tests (no tests here): a dataset version, a fake reporter, waiting."""
+"""Shared helpers of the Train tests (no tests here): a dataset version and a fake reporter."""
 
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import pytest
@@ -52,15 +51,6 @@ class FakeReporter:
 
     def should_stop(self):
         return self.stop_after is not None and self.step >= self.stop_after
-
-
-def wait_for(predicate, timeout=120.0):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.2)
-    return False
 
 
 @pytest.fixture
