@@ -154,3 +154,55 @@ def highlight_trained(tokenizer: Any, messages: Sequence[Message]) -> list[tuple
             runs.append((text, TRAINED if mask[start] else None))
             start = position
     return runs
+
+
+# --- preference pairs: prompt and completion --------------------------------------------------------
+
+
+def completion_split(tokenizer: Any, prompt: Sequence[Message], answer: str) -> tuple[list[int], list[int]]:
+    """(prompt ids, completion ids) as TRL's DPO and KTO trainers split them: the prompt rendered with the
+    generation prompt, the completion whatever the full conversation adds after it."""
+    if not tokenizer.chat_template:
+        raise BadInputError("The tokenizer has no chat template, so preference pairs cannot be rendered.",
+                            "Pick an instruct/chat model.")
+    prompt_ids = _render_ids(tokenizer, prompt, generation_prompt=True)
+    full_ids = _render_ids(tokenizer, [*prompt, {"role": "assistant", "content": answer}], generation_prompt=False)
+    if full_ids[: len(prompt_ids)] != prompt_ids:
+        raise BadInputError(
+            "The chat template renders the prompt differently once the answer follows, so the trainer would "
+            "learn from a context the model never sees when it answers.",
+            "Use a model whose template renders the prompt the same way with and without the answer.")
+    return prompt_ids, full_ids[len(prompt_ids):]
+
+
+def lint_pairs(tokenizer: Any, examples: Sequence[tuple[Sequence[Message], str]]) -> MaskReport:
+    """Check (prompt, answer) samples before a DPO/KTO run: every answer trains some tokens, and the
+    end-of-turn token, so the model learns to stop (the preference analogue of `lint_masks`)."""
+    end_of_turn = _end_of_turn_id(tokenizer)
+    total = trained = 0
+    end_trained = False
+    for prompt, answer in examples:
+        prompt_ids, completion = completion_split(tokenizer, prompt, answer)
+        if not completion:
+            raise BadInputError(f"An answer renders to no tokens at all (after the prompt {prompt[-1]['content'][:60]!r}).",
+                                "Rebuild the preference dataset; empty answers are refused there.")
+        total += len(prompt_ids) + len(completion)
+        trained += len(completion)
+        end_trained = end_trained or end_of_turn in completion
+    if end_of_turn is not None and examples and not end_trained:
+        raise BadInputError("The answers never include the end-of-turn token, so the model would not learn to stop.",
+                            "Use a chat template that closes assistant turns with its end-of-turn token.")
+    return MaskReport(total, trained, end_trained)
+
+
+def highlight_pair(tokenizer: Any, prompt: Sequence[Message], chosen: str,
+                   rejected: str | None = None) -> list[tuple[str, str | None]]:
+    """The prompt, then the chosen (and rejected) answer's trained tokens, for gr.HighlightedText."""
+    prompt_ids, chosen_ids = completion_split(tokenizer, prompt, chosen)
+    runs = [(tokenizer.decode(prompt_ids, skip_special_tokens=False), None),
+            (tokenizer.decode(chosen_ids, skip_special_tokens=False), "chosen")]
+    if rejected is not None:
+        runs += [("\n— rejected answer —\n", None),
+                 (tokenizer.decode(completion_split(tokenizer, prompt, rejected)[1], skip_special_tokens=False),
+                  "rejected")]
+    return runs

@@ -5,6 +5,11 @@
 writes `out/train.jsonl`, `out/validation.jsonl`, `out/report.json` (+ report.md, README.md, dataset.json).
 With `--workspace DIR --name NAME` instead of `--out` it saves an immutable version in the workspace.
 Exits 1 with a one-line error naming the file (and line) when the input cannot be used.
+
+    python -m core.data preferences [FILE ...] [--arena] [--feedback] --workspace DIR --name votes
+
+builds a preference dataset version (pairs for DPO, unpaired answers for KTO) from preference files, the
+arena's votes and the chat's thumbs; see `core.data.preference_cli`.
 """
 
 from __future__ import annotations
@@ -50,6 +55,9 @@ def parser() -> argparse.ArgumentParser:
     cli.add_argument("--map", action="append", default=[], metavar="FIELD=COLUMN",
                      help="column mapping for undetected files: instruction, input, output, system, "
                           "messages, role, content")
+    from core.data.preference_cli import add_parser
+
+    add_parser(commands)
     return root
 
 
@@ -91,6 +99,10 @@ def _pairs(items: list[str], flag: str) -> dict[str, str]:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    if args.command == "preferences":
+        from core.data.preference_cli import run
+
+        return run(args)
     try:
         prepared = prepare(sources_from(args), options_from(args),
                            progress=lambda step, total, message: print(f"[{step + 1}/{total}] {message}",

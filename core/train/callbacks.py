@@ -1,7 +1,8 @@
 """Trainer plumbing: events for the live plot, the stop flag, power readings and checkpoint markers.
 
 Contract: `ProgressCallback` turns Trainer logs into one `events.jsonl` record per log (step, loss,
-eval_loss, learning_rate, grad_norm, tokens_per_s, memory_gb, power_w) and honours a stop request by
+eval_loss, learning_rate, grad_norm, tokens_per_s, memory_gb, power_w, and for DPO / KTO the reward margin
+and preference accuracy) and honours a stop request by
 saving a checkpoint and ending training. `CompleteMarker` writes `chatsmith-complete` into a checkpoint
 folder after the Trainer has finished writing it; resume only trusts marked checkpoints, so a kill -9
 in the middle of a save leaves the previous one in charge (RELIABILITY T1). `CountingCollator` counts
@@ -20,6 +21,11 @@ from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
 
 from core.train.runs import COMPLETE_MARKER
 from core.train.settings import DEFAULT_WATTS
+
+PREFERENCE_METRICS = {"rewards/margins": "reward_margin", "rewards/accuracies": "preference_accuracy",
+                      "eval_rewards/margins": "eval_reward_margin", "eval_rewards/accuracies": "eval_preference_accuracy"}
+"""DPO and KTO log names → event names: the reward margin and the preference accuracy (share of pairs whose
+chosen answer gets the higher implicit reward), on training batches and on held-out pairs."""
 
 
 class CountingCollator(DataCollatorForLanguageModeling):
@@ -101,6 +107,7 @@ class ProgressCallback(TrainerCallback):
         for key in ("loss", "eval_loss", "learning_rate", "grad_norm"):
             if key in logs:
                 record[key] = float(logs[key])
+        record.update({name: float(logs[key]) for key, name in PREFERENCE_METRICS.items() if key in logs})
         if "loss" in logs:
             record["tokens_per_s"] = round((self.counter.real_tokens - self._last_tokens) / elapsed, 1)
             self._last_time, self._last_tokens = now, self.counter.real_tokens

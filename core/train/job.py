@@ -30,7 +30,7 @@ def run(ctx: Any) -> dict[str, Any]:
     if checkpoint is None:
         runs.write_config(run_dir, settings)
     ctx.log(f"{'resuming' if checkpoint else 'starting'} run {run_dir.name}: {settings.model} on {settings.dataset}")
-    summary = recipe.train(settings, run_dir, workspace, ctx, resume_from=checkpoint)
+    summary = recipe_for(settings)(settings, run_dir, workspace, ctx, resume_from=checkpoint)
     atomic.write_text(run_dir / runs.REPORT_FILE, report(run_dir, settings, summary, params))
     if summary["stopped_at"] is not None:
         message = f"Stopped at step {summary['stopped_at']}: checkpoint and adapter saved; Resume continues it."
@@ -41,6 +41,15 @@ def run(ctx: Any) -> dict[str, Any]:
     if eta:  # the pre-flight's promise against what happened, kept with the run
         summary.update(eta_s=eta, eta_error=round((summary["duration_s"] - eta) / eta, 3))
     return {"message": message, **summary}
+
+
+def recipe_for(settings: TrainSettings):
+    """SFT's recipe, or the DPO / KTO one: same arguments, same run folder, same summary."""
+    if settings.method == "sft":
+        return recipe.train
+    from core.train import preference
+
+    return preference.train
 
 
 def _prepare_resume(run_dir: Path, ctx: Any) -> Path:
@@ -61,7 +70,7 @@ def probe(ctx: Any) -> dict[str, Any]:
     settings = TrainSettings.from_dict(ctx.params["settings"])
     workspace = Workspace(Path(ctx.params["workspace"])).ensure()
     steps = int(ctx.params.get("steps", 3))
-    summary = recipe.train(settings, Path(ctx.folder), workspace, ctx, max_steps_override=steps + 1)
+    summary = recipe_for(settings)(settings, Path(ctx.folder), workspace, ctx, max_steps_override=steps + 1)
     shutil.rmtree(Path(ctx.folder) / runs.CHECKPOINTS_DIR, ignore_errors=True)
     events = [event for event in ctx_events(ctx) if "tokens_per_s" in event and event["step"] > 1]
     # The first step pays for warm-up (allocations, kernel choice); later steps are what a run sees.
@@ -95,9 +104,21 @@ def report(run_dir: Path, settings: TrainSettings, summary: dict[str, Any], para
             ("Duration (this session)", f"{duration:.0f} s"), ("ETA accuracy", eta_line),
             ("Real tokens", f"{summary['real_tokens']:,}"),
             ("Energy", f"{summary['energy_wh']:.2f} Wh ≈ {energy_kwh * price:.4f} {currency}".strip())]
+    if settings.method != "sft":
+        rows.insert(1, ("Method", f"{settings.method.upper()} (beta {settings.beta})"
+                                  + (f", from {settings.start_from}" if settings.start_from else "")))
     table = "\n".join(f"| {key} | {value} |" for key, value in rows)
+    check = _check_lines(summary.get("preference_check"))
     return (f"# Training run {run_dir.name}\n\n_{time.strftime('%Y-%m-%d %H:%M:%S')}_\n\n| | |\n|---|---|\n{table}\n\n"
-            f"Repeat without the UI: `python -m core.train {run_dir / runs.CONFIG_FILE}`\n")
+            f"{check}Repeat without the UI: `python -m core.train {run_dir / runs.CONFIG_FILE}`\n")
+
+
+def _check_lines(check: dict | None) -> str:
+    if not check:
+        return ""
+    from core.evaluate.preference_check import check_text
+
+    return "## Before and after (held out, automatic)\n\n" + "".join(f"- {line}\n" for line in check_text(check)) + "\n"
 
 
 def _fmt(value: float | None) -> str:

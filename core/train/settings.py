@@ -18,6 +18,7 @@ BATCHING = ("padding_free", "length_grouped", "packing", "padded")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 SCHEDULERS = ("cosine", "linear", "constant_with_warmup", "constant")
 OPTIMIZERS = ("adamw_torch", "paged_adamw_8bit", "adamw_8bit")
+METHODS = ("sft", "dpo", "kto")
 DEFAULT_WATTS = {"cuda": 300.0, "mps": 30.0, "cpu": 65.0}  # stated draw where NVML cannot measure; editable
 
 
@@ -80,6 +81,14 @@ class TrainSettings:
     """adamw_torch, or paged_adamw_8bit / adamw_8bit (bitsandbytes, CUDA) to save optimizer memory."""
     power_watts: float = 0.0
     """Stated power draw for the energy estimate where NVML can't measure it; 0 = a device default."""
+    method: str = "sft"
+    """sft (learn the dataset's answers), dpo (prefer the chosen answer of each pair: arena votes, edits) or
+    kto (good and bad answers without pairs: chat thumbs). dpo and kto take a preference dataset version."""
+    beta: float = 0.1
+    """DPO/KTO: how far the model may move from where it started; lower = further, higher = closer."""
+    start_from: str = ""
+    """DPO/KTO: a run (name or folder) whose adapter is trained further, the usual SFT → DPO path; the
+    reference model is that run's model. Empty = a new adapter on the base model."""
 
     def __post_init__(self) -> None:
         _check(self.lora_rank >= 1, "lora_rank", "must be a whole number of at least 1")
@@ -101,6 +110,9 @@ class TrainSettings:
         _check(self.precision in PRECISIONS, "precision", f"must be one of {', '.join(PRECISIONS)}")
         _check(self.optimizer in OPTIMIZERS, "optimizer", f"must be one of {', '.join(OPTIMIZERS)}")
         _check(self.power_watts >= 0, "power_watts", "must be 0 (device default) or more")
+        _check(self.method in METHODS, "method", f"must be one of {', '.join(METHODS)}")
+        _check(0 < self.beta <= 10, "beta", "must be above 0 and at most 10 (0.1 is usual)")
+        _check(self.method != "sft" or not self.start_from, "start_from", "works with dpo or kto only")
 
     @property
     def effective_batch(self) -> int:

@@ -1,0 +1,285 @@
+"""The preference recipe: load → DPOTrainer / KTOTrainer(peft) → check before → train → check after → save.
+
+Contract: `train(settings, run_dir, workspace, reporter, resume_from=None, max_steps_override=0)` does for a
+`method: dpo` or `kto` run what `core.train.recipe.train` does for SFT, in the same run folder layout and
+with the same callbacks (events, stop with a checkpoint, completion markers, power), so the job runner,
+stop / resume, the live plots, export, Chat and Arena treat it like any run. The data is a preference
+version (`core.data.preference_versions`): pairs for DPO; unpaired answers, plus each pair split into a good
+and a bad answer, for KTO.
+
+The reference model costs no second copy of the weights: with a new adapter it is the base model with the
+adapter switched off; starting from an earlier run's adapter (`start_from`, the usual SFT → DPO path), TRL
+keeps a frozen copy of that adapter (megabytes) as the reference. The held-out check of
+`core.evaluate.preference_check` runs before and after training and lands in `preference_check.json` and the
+report. A few things make it faster than TRL's defaults on a CPU, none changing the loss: no gradient
+checkpointing for small models (the settings decide), batches of similar length (less padding; TRL's DPO
+has no padding-free path yet), and the LM head scored only on the answers' tokens (`core.train.speed`).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from core import atomic, models
+from core.data import preference_versions
+from core.devices import detect
+from core.errors import BadInputError, ChatsmithError
+from core.evaluate import preference_check
+from core.masks import lint_pairs
+from core.train import recipe, speed
+from core.train.callbacks import CompleteMarker, ProgressCallback
+from core.train.runs import ADAPTER_DIR, CHECKPOINTS_DIR, CONFIG_FILE, read_config
+from core.train.settings import TrainSettings, check_device, resolve_precision
+from core.workspace import Workspace
+
+CHECK_FILE = "preference_check.json"
+LINT_SAMPLES = 32
+
+
+def train(settings: TrainSettings, run_dir: Path, workspace: Workspace, reporter: Any,
+          resume_from: Path | None = None, max_steps_override: int = 0) -> dict[str, Any]:
+    import torch
+    from transformers import AutoTokenizer
+
+    device = detect(workspace.root)
+    precision = resolve_precision(settings, device)
+    check_device(settings, device)
+
+    # --- data ------------------------------------------------------------------------------------
+    model_dir = models.resolve(settings.model, workspace)
+    start = start_adapter(settings, workspace)
+    tokenizer = AutoTokenizer.from_pretrained(start if start and (start / "tokenizer_config.json").is_file()
+                                              else model_dir)
+    train_rows, eval_rows, held_out = load_rows(settings)
+    lint_pairs(tokenizer, [(row["prompt"], _first_answer(row)) for row in train_rows[:LINT_SAMPLES]])
+    reporter.log(f"data: {len(train_rows)} training {_unit(settings)}, {len(eval_rows)} held out")
+
+    # --- model, reference and the check before training ------------------------------------------
+    model = recipe.load_model(model_dir, settings, precision)
+    if start:
+        from peft import PeftModel
+
+        model = PeftModel.from_pretrained(model, str(start), is_trainable=True)
+        reporter.log(f"starting from the adapter of {start.parent.name}; it is also the reference model")
+    probe = bool(max_steps_override)
+    conversations = [] if probe else forgetting_set(settings, workspace)
+    before = None if probe else preference_check.measure(model, tokenizer, held_out["pairs"], held_out["unpaired"],
+                                                          conversations)
+    speed.fast_lm_head()
+    counter = CountingPreferenceCollator(settings.method, _pad_id(tokenizer), settings.max_length)
+    progress = ProgressCallback(reporter, counter, device.kind, settings.power_watts)
+    trainer = make_trainer(settings, model, tokenizer, train_rows, eval_rows, run_dir, device, precision,
+                           max_steps_override, None if start else recipe.lora_config(settings), counter,
+                           [progress, CompleteMarker()])
+    trainable, total = trainer.model.get_nb_trainable_parameters()
+    reporter.log(f"model: {total / 1e6:.1f}M parameters, {trainable / 1e6:.2f}M trainable "
+                 f"({settings.method.upper()}, beta {settings.beta}) · {device.kind} · {precision}")
+    atomic.ensure_free_space(run_dir, recipe.checkpoint_bytes(trainable, settings), "checkpoints and the adapter")
+
+    # --- train -----------------------------------------------------------------------------------
+    started = time.time()
+    try:
+        trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
+        evaluated_last = settings.eval_steps and trainer.state.global_step % settings.eval_steps == 0
+        if eval_rows and progress.stopped_at is None and not probe and not evaluated_last:
+            trainer.evaluate()
+    except torch.OutOfMemoryError as error:
+        del trainer, model
+        recipe.free_memory()
+        raise ChatsmithError(*recipe.oom_advice(settings, device)) from error
+
+    # --- check after, save -----------------------------------------------------------------------
+    check = {}
+    if not probe:
+        after = preference_check.measure(trainer.model, tokenizer, held_out["pairs"], held_out["unpaired"],
+                                         conversations)
+        check = preference_check.compare(before, after, settings.beta)
+        atomic.write_json(run_dir / CHECK_FILE, check)
+        for line in preference_check.check_text(check):
+            reporter.log(line)
+        save_adapter(trainer.model, tokenizer, run_dir / ADAPTER_DIR)
+    summary = {
+        "step": trainer.state.global_step, "max_steps": trainer.state.max_steps,
+        "stopped_at": progress.stopped_at, "duration_s": round(time.time() - started, 2),
+        "real_tokens": counter.real_tokens, "processed_tokens": counter.processed_tokens,
+        "energy_wh": round(progress.energy_wh, 4), "trainable_params": trainable, "total_params": total,
+        "device": device.kind, "precision": precision, "preference_check": check,
+    }
+    del trainer, model
+    recipe.free_memory()
+    return summary
+
+
+def start_adapter(settings: TrainSettings, workspace: Workspace) -> Path | None:
+    """The adapter folder `start_from` names (a run name, a run folder or an adapter folder), checked
+    against the base model it was trained on."""
+    if not settings.start_from:
+        return None
+    given = Path(settings.start_from).expanduser()
+    candidates = [given / ADAPTER_DIR, given, workspace.runs / settings.start_from / ADAPTER_DIR]
+    adapter = next((path for path in candidates if (path / "adapter_config.json").is_file()), None)
+    if adapter is None:
+        raise BadInputError(f"No adapter to start from at '{settings.start_from}'.",
+                            "Pick a finished run (its adapter/ folder must exist).")
+    config = adapter.parent / CONFIG_FILE
+    if config.is_file():
+        base = read_config(adapter.parent).model
+        if models.resolve(base, workspace) != models.resolve(settings.model, workspace):
+            raise BadInputError(f"Run {adapter.parent.name} was trained on '{base}', not on '{settings.model}'.",
+                                f"Set the base model to '{base}' to continue from its adapter.")
+    return adapter
+
+
+def load_rows(settings: TrainSettings) -> tuple[list[dict], list[dict], dict]:
+    """Training rows and eval rows in TRL's format, and the held-out records for the before/after check."""
+    version = settings.dataset
+    pairs = {split: preference_versions.load_pairs(version, split) for split in ("train", "validation")}
+    unpaired = {split: preference_versions.load_unpaired(version, split) for split in ("train", "validation")}
+    held_out = {"pairs": pairs["validation"], "unpaired": unpaired["validation"]}
+    if settings.method == "dpo":
+        rows = {split: [_trl_pair(r) for r in pairs[split]] for split in pairs}
+        if not rows["train"]:
+            raise BadInputError(f"{Path(version).name} holds no training pairs, which DPO needs.",
+                                "Vote A or B in the arena (or edit chat answers), or train with KTO on thumbs.")
+    else:
+        rows = {split: [row for r in pairs[split] for row in _unpair(r)] + [_trl_unpaired(r) for r in unpaired[split]]
+                for split in pairs}
+        labels = {row["label"] for row in rows["train"]}
+        if labels != {True, False}:
+            raise BadInputError("KTO needs both good and bad answers in the training split.",
+                                "Add thumbs up and thumbs down (or pairs) to the preference data.")
+    for split in rows:  # a length per row lets the sampler batch similar lengths together
+        for row in rows[split]:
+            row["length"] = sum(len(m["content"]) for m in row["prompt"]) + max(
+                len(row[key][0]["content"]) for key in ("chosen", "rejected", "completion") if key in row)
+    return rows["train"], rows["validation"], held_out
+
+
+def forgetting_set(settings: TrainSettings, workspace: Workspace) -> list:
+    """Held-out conversations to measure forgetting on: the validation split of the run started from."""
+    from core.evaluate.prompts import dataset_prompts
+
+    start = start_adapter(settings, workspace)
+    if not start or not (start.parent / CONFIG_FILE).is_file():
+        return []
+    dataset = Path(read_config(start.parent).dataset)
+    if not (dataset / "validation.jsonl").is_file() or preference_versions.is_preference_version(dataset):
+        return []
+    return dataset_prompts(dataset)[:preference_check.MAX_ITEMS]
+
+
+def make_trainer(settings: TrainSettings, model: Any, tokenizer: Any, train_rows: list[dict], eval_rows: list[dict],
+                 run_dir: Path, device: Any, precision: str, max_steps_override: int, peft_config: Any,
+                 collator: Any, callbacks: list):
+    from datasets import Dataset
+    from trl import DPOTrainer, KTOTrainer
+
+    args = trainer_config(settings, run_dir, device, precision, bool(eval_rows), max_steps_override, train_rows)
+    kind = DPOTrainer if settings.method == "dpo" else KTOTrainer
+    return kind(model=model, args=args, train_dataset=Dataset.from_list(train_rows),
+                eval_dataset=Dataset.from_list(eval_rows) if eval_rows else None, processing_class=tokenizer,
+                peft_config=peft_config, data_collator=collator, callbacks=callbacks)
+
+
+def trainer_config(settings: TrainSettings, run_dir: Path, device: Any, precision: str, has_eval: bool,
+                   max_steps_override: int, train_rows: list[dict]):
+    from trl import DPOConfig, KTOConfig
+
+    steps = max_steps_override or settings.max_steps
+    common = dict(
+        output_dir=str(run_dir / CHECKPOINTS_DIR),
+        num_train_epochs=settings.epochs, max_steps=steps or -1, learning_rate=settings.learning_rate,
+        lr_scheduler_type=settings.scheduler, warmup_steps=settings.warmup_ratio, seed=settings.seed,
+        optim=settings.optimizer, beta=settings.beta,
+        per_device_train_batch_size=settings.batch_size, per_device_eval_batch_size=settings.batch_size,
+        gradient_accumulation_steps=settings.grad_accum, max_length=settings.max_length,
+        # TRL's defaults are bf16 and checkpointing, wrong for a CPU; the settings decide, as for SFT
+        gradient_checkpointing=settings.gradient_checkpointing, bf16=precision == "bf16",
+        fp16=precision == "fp16", use_cpu=device.kind == "cpu", dataloader_pin_memory=device.kind == "cuda",
+        logging_steps=settings.logging_steps, logging_first_step=True,
+        eval_strategy="steps" if has_eval and settings.eval_steps and not max_steps_override else "no",
+        eval_steps=settings.eval_steps or None,
+        save_strategy="steps" if settings.save_steps and not max_steps_override else "no",
+        save_steps=settings.save_steps or 500, save_total_limit=settings.save_total_limit,
+        report_to="none", disable_tqdm=True,
+        # the sampler needs the `length` column, which the trainer would otherwise drop before sampling
+        remove_unused_columns=False,
+    )
+    if settings.method == "dpo":
+        grouped = settings.batching != "padded"
+        return DPOConfig(**common, train_sampling_strategy="group_by_length" if grouped else "random")
+    weights = kto_weights(train_rows)
+    # KTO estimates its KL term from neighbours in a fixed-order batch, so its sampler must stay sequential.
+    return KTOConfig(**common, train_sampling_strategy="sequential", **weights)
+
+
+def kto_weights(rows: list[dict]) -> dict[str, float]:
+    """Weights that balance good and bad answers, inside the range of the KTO paper's Eq. (8)."""
+    good = max(1, sum(row["label"] for row in rows))
+    bad = max(1, len(rows) - good)
+    if good >= bad:
+        return {"desirable_weight": 1.0, "undesirable_weight": round(min(good / bad, 10.0), 3)}
+    return {"desirable_weight": round(min(bad / good, 10.0), 3), "undesirable_weight": 1.0}
+
+
+def save_adapter(model: Any, tokenizer: Any, target: Path) -> None:
+    """The trained adapter only (not TRL's frozen reference copy), tokenizer and chat template, atomically."""
+    with atomic.directory(target, replace=True) as tmp:
+        model.save_pretrained(tmp, safe_serialization=True, selected_adapters=["default"])
+        tokenizer.save_pretrained(tmp)
+
+
+def read_check(run_dir: Path) -> dict:
+    try:
+        return json.loads((Path(run_dir) / CHECK_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+
+
+class CountingPreferenceCollator:
+    """TRL's own collator for the method, also counting the real (non-pad) tokens it hands out, for tokens/s."""
+
+    def __init__(self, method: str, pad_token_id: int, max_length: int):
+        from trl.trainer.dpo_trainer import DataCollatorForPreference
+        from trl.trainer.kto_trainer import DataCollatorForUnpairedPreference
+
+        kind = DataCollatorForPreference if method == "dpo" else DataCollatorForUnpairedPreference
+        self.inner = kind(pad_token_id=pad_token_id, max_length=max_length)
+        self.real_tokens = 0
+        self.processed_tokens = 0
+
+    def __call__(self, examples: list[dict]) -> dict:
+        batch = self.inner(examples)
+        self.real_tokens += int(batch["attention_mask"].sum())
+        self.processed_tokens += batch["input_ids"].numel()
+        return batch
+
+
+def _pad_id(tokenizer: Any) -> int:
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer.pad_token_id
+
+
+def _trl_pair(record: dict) -> dict:
+    return {"prompt": record["prompt"], "chosen": record["chosen"], "rejected": record["rejected"]}
+
+
+def _trl_unpaired(record: dict) -> dict:
+    return {"prompt": record["prompt"], "completion": record["completion"], "label": bool(record["label"])}
+
+
+def _unpair(record: dict) -> list[dict]:
+    return [{"prompt": record["prompt"], "completion": record["chosen"], "label": True},
+            {"prompt": record["prompt"], "completion": record["rejected"], "label": False}]
+
+
+def _first_answer(row: dict) -> str:
+    return (row.get("chosen") or row.get("completion"))[0]["content"]
+
+
+def _unit(settings: TrainSettings) -> str:
+    return "pairs" if settings.method == "dpo" else "good/bad answers"
