@@ -38,6 +38,7 @@ STRINGS = {
         "evaluate.vote_bad": "👎 Both are bad",
         "evaluate.leaderboard": "Leaderboard",
         "evaluate.matrices": "Win rates and battle counts",
+        "evaluate.style": "Style control: also rate with answer length and markdown held equal",
         "evaluate.export_jsonl": "Export votes (JSONL)",
         "evaluate.export_csv": "Export votes (CSV)",
         "evaluate.metrics": "Automatic metrics",
@@ -74,6 +75,7 @@ STRINGS = {
         "evaluate.vote_bad": "👎 都不好",
         "evaluate.leaderboard": "排行榜",
         "evaluate.matrices": "胜率与对战次数",
+        "evaluate.style": "风格控制：在回答长度与 Markdown 相同的条件下再评一次分",
         "evaluate.export_jsonl": "导出投票（JSONL）",
         "evaluate.export_csv": "导出投票（CSV）",
         "evaluate.metrics": "自动指标",
@@ -94,6 +96,7 @@ STRINGS = {
     },
 }
 BOARD_HEADERS = ["model", "BT rating", "95 % CI", "Elo", "battles", "wins", "losses", "ties", "both bad"]
+STYLE_HEADERS = ["model", "style-controlled rating", "95 % CI", "plain BT rating"]
 RESULT_HEADERS = ["job", "model", "data", "n", "loss", "perplexity", "ROUGE-L", "BLEU", "length", "empty", "looping"]
 SAMPLE_HEADERS = ["id", "prompt", "reference", "answer", "ROUGE-L", "BLEU", "length", "empty", "looping"]
 NO_BATTLE = {"battle_id": None, "key": None, "item": None}
@@ -146,6 +149,10 @@ def _build_arena(ctx: AppContext, arena: Arena) -> tuple[gr.Button, gr.CheckboxG
         leaderboard = gr.Dataframe(headers=BOARD_HEADERS, label=t("evaluate.leaderboard"), interactive=False,
                                    elem_id="leaderboard")
         advice = gr.Markdown(elem_id="leaderboard-advice")
+        style_toggle = gr.Checkbox(False, label=t("evaluate.style"), elem_id="leaderboard-style")
+        style_table = gr.Dataframe(headers=STYLE_HEADERS, interactive=False, visible=False,
+                                   elem_id="leaderboard-style-table")
+        style_text = gr.Markdown(elem_id="leaderboard-style-text")
         ratings_plot = gr.Plot(elem_id="leaderboard-plot")
         with gr.Accordion(t("evaluate.matrices"), open=False):
             win_rates = gr.Dataframe(interactive=False, elem_id="arena-win-rates")
@@ -176,23 +183,26 @@ def _build_arena(ctx: AppContext, arena: Arena) -> tuple[gr.Button, gr.CheckboxG
         yield from _battle_frames(ctx, arena, started, item, settings)
 
     def vote_handler(winner: str):
-        def on_vote_clicked(current, session_id, profile: gr.OAuthProfile | None = None):
+        def on_vote_clicked(current, session_id, style_on, profile: gr.OAuthProfile | None = None):
             try:
                 rater = session.rater_id(profile.username if profile else None, session_id)
                 arena.vote(current["battle_id"], winner, rater, current["key"])
                 message = session.reveal_text(arena.public_view(current["battle_id"]))
             except Exception as error:  # the vote is refused; the battle stays open to vote again
-                return error_text(error), *[gr.update()] * 10
-            return message, *_buttons(next_on=True, votes_on=False), *_board(arena)
+                return error_text(error), *[gr.update()] * 12
+            return message, *_buttons(next_on=True, votes_on=False), *_board(arena), *_style(arena, style_on)
         return on_vote_clicked
 
     board_outputs = [leaderboard, advice, ratings_plot, win_rates, battle_counts]
+    style_outputs = [style_table, style_text]
     ctx.demo.load(lambda: (*on_refresh_clicked(), *_board(arena)), outputs=[contenders, prompt_set, *board_outputs])
+    style_toggle.change(lambda on: _style(arena, on), style_toggle, style_outputs)
     refresh_button.click(on_refresh_clicked, outputs=[contenders, prompt_set])
     next_button.click(on_next_clicked, [battle, contenders, prompt, prompt_set, prompt_file, max_tokens, session_id],
                       [battle, shown_prompt, answer_a, answer_b, reveal, next_button, *vote_buttons])
     for winner, button in zip(("a", "b", "tie", "both_bad"), vote_buttons):
-        button.click(vote_handler(winner), [battle, session_id], [reveal, next_button, *vote_buttons, *board_outputs])
+        button.click(vote_handler(winner), [battle, session_id, style_toggle],
+                     [reveal, next_button, *vote_buttons, *board_outputs, *style_outputs])
     export_jsonl.click(lambda: str(arena.export_jsonl(_votes_folder(ctx) / "votes.jsonl")), outputs=export_file)
     export_csv.click(lambda: str(arena.export_csv(_votes_folder(ctx) / "votes.csv")), outputs=export_file)
     return refresh_button, contenders
@@ -222,10 +232,18 @@ def _board(arena: Arena) -> tuple:
     view = session.leaderboard_view(arena)
     matrix_headers = ["", *view["models"]] if view["models"] else None
     return (gr.update(value=view["table"] or None, headers=BOARD_HEADERS),
-            "\n".join([f"**{view['votes']} votes**", *(f"- {line}" for line in view["advice"])]),
+            "\n".join([f"**{view['votes']} votes**", *(f"- {line}" for line in view["verdicts"] + view["advice"])]),
             plots.ratings_figure(view["rows"]) if view["rows"] else None,
             gr.update(value=view["win_rate"] or None, headers=matrix_headers),
             gr.update(value=view["battles"] or None, headers=matrix_headers))
+
+
+def _style(arena: Arena, on: bool) -> tuple:
+    """The style-controlled table beside the plain ratings, when the box is ticked."""
+    if not on:
+        return gr.update(visible=False), ""
+    view = session.style_view(arena)
+    return gr.update(value=view["table"] or None, headers=STYLE_HEADERS, visible=True), view["text"]
 
 
 def _votes_folder(ctx: AppContext) -> Path:

@@ -1,7 +1,7 @@
 """Recognise the public preference formats and turn one row into a canonical pair or unpaired example.
 
 Contract: `detect(rows)` names the format of a file from a sample of its rows ("pairs", "hh", "kto", or ""
-with the evidence in words) without raising. `to_example(row, format)` returns `("pair", prompt, chosen,
+with the evidence in words) without raising. `to_example(row)` returns `("pair", prompt, chosen,
 rejected)` or `("unpaired", prompt, completion, label)`, where the prompt is a list of `{"role",
 "content"}` turns ending with the user and each answer is one assistant text; it raises `RowError` with a
 reason for a row it cannot use. Cleaning (NFC, placeholders) and the checks that need clean text
@@ -63,9 +63,12 @@ def detect(rows: list[tuple[int, Any]]) -> tuple[str, str]:
     return best, f"{seen.count(best)} of {len(sample)} sampled rows {EVIDENCE[best]}"
 
 
-def to_example(row: Any, format_: str) -> tuple:
-    if row_format(row) != format_:
-        raise RowError("other_format", f"the row is not in this file's format ({format_})")
+def to_example(row: Any) -> tuple:
+    """The row in whichever preference format it is in: a file may mix pairs and unpaired answers."""
+    format_ = row_format(row)
+    if not format_:
+        raise RowError("other_format", "the row is in no preference format (prompt/chosen/rejected, "
+                                       "chosen/rejected transcripts, or prompt/completion/label)")
     if format_ == "kto":
         return ("unpaired", _prompt(row["prompt"]), _answer(row["completion"], "completion"), _label(row["label"]))
     if format_ == "hh":

@@ -94,7 +94,7 @@ def prepare_preferences(files: Sequence[str | Path] = (), options: PrepareOption
         for line, raw in rows:
             origin = {"file": path.name, "line": line}
             try:
-                _keep(_record(source, origin, preference_formats.to_example(raw, format_), options), kept, keys,
+                _keep(_record(source, origin, preference_formats.to_example(raw), options), kept, keys,
                       rejects, options)
             except RowError as error:
                 if not skip_bad_rows:

@@ -1,6 +1,6 @@
 """Headless evaluation.
 
-    python -m core.evaluate leaderboard --votes FILE.jsonl      # or --workspace DIR for the arena's votes
+    python -m core.evaluate leaderboard --votes FILE.jsonl      # or --workspace DIR [--style] for the arena's
     python -m core.evaluate metrics RUN_OR_MODEL --data DIR_OR_JSONL [--limit N]
     python -m core.evaluate report RUN
     python -m core.evaluate writeup RUN RUN [RUN ...]
@@ -29,16 +29,24 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def leaderboard_command(args) -> dict:
-    from core.evaluate import ratings
+    from core.evaluate import ratings, verdicts
     from core.evaluate.arena import Arena, read_votes_file
 
     if args.votes:
-        votes = read_votes_file(Path(args.votes))
+        votes, records = read_votes_file(Path(args.votes)), None
     else:
-        votes = Arena(Workspace.resolve(args.workspace).ratings_db).votes()
+        arena = Arena(Workspace.resolve(args.workspace).ratings_db)
+        votes, records = arena.votes(), arena.records()
     rows = ratings.leaderboard(votes, rounds=args.rounds, seed=args.seed)
-    return {"votes": len(votes), "models": rows,
-            "advice": ratings.separation_text(ratings.votes_to_separate(rows, len(votes)))}
+    output = {"votes": len(votes), "models": rows,
+              "advice": ratings.separation_text(ratings.votes_to_separate(rows, len(votes))),
+              "verdicts": [verdict["text"] for verdict in verdicts.pair_verdicts(votes)]}
+    if args.style:
+        if records is None:
+            raise ChatsmithError("Style control needs the answers, which only the arena's database holds.",
+                                 "Drop --votes to read the workspace's arena.")
+        output["style_controlled"] = verdicts.style_controlled(records, rounds=min(args.rounds, 500), seed=args.seed)
+    return output
 
 
 def metrics_command(args) -> dict:
@@ -91,6 +99,7 @@ def _parser() -> argparse.ArgumentParser:
     board.add_argument("--votes", help="JSONL of votes (model_a, model_b, winner, rater); default: the arena's")
     board.add_argument("--rounds", type=int, default=1000, help="bootstrap resamples for the CIs")
     board.add_argument("--seed", type=int, default=0)
+    board.add_argument("--style", action="store_true", help="also rate with answer length and markdown held equal")
     board.set_defaults(command=leaderboard_command)
     metric = commands.add_parser("metrics", help="automatic metrics for one model, as JSON")
     metric.add_argument("model", help="a run name, 'default', a GGUF file or a model folder")

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from core.errors import BadInputError
-from core.evaluate import ratings
+from core.evaluate import ratings, verdicts
 from core.evaluate.arena import Arena
 from core.evaluate.contenders import list_contenders, open_pair, stream_pair
 from core.evaluate.prompts import PromptItem, load_prompt_set, pick
@@ -111,7 +111,22 @@ def leaderboard_view(arena: Arena, rounds: int = 500) -> dict:
                        r["wins"], r["losses"], r["ties"], r["both_bad"]] for r in rows],
             "win_rate": [[m, *("—" if v != v else f"{v:.0%}" for v in row)] for m, row in zip(models, win_rate)],
             "battles": [[m, *(int(v) for v in row)] for m, row in zip(models, battles)], "models": models,
-            "advice": ratings.separation_text(ratings.votes_to_separate(rows, len(votes)))}
+            "advice": ratings.separation_text(ratings.votes_to_separate(rows, len(votes))),
+            "verdicts": [verdict["text"] for verdict in verdicts.pair_verdicts(votes)]}
+
+
+def style_view(arena: Arena, rounds: int = 200) -> dict:
+    """The leaderboard with style held equal, beside the plain one, and what style is worth."""
+    fitted = verdicts.style_controlled(arena.records(), rounds=rounds)
+    if not fitted:
+        return {"table": [], "text": ""}
+    plain = {row["model"]: row for row in ratings.leaderboard(arena.votes(), rounds=rounds)}
+    table = [[row["model"], row["rating"], f"{row['ci_low']} – {row['ci_high']}", plain[row["model"]]["bt"]]
+             for row in fitted["rows"] if row["model"] in plain]
+    effects = ", ".join(f"{name} {points:+.0f}" for name, points in fitted["coefficients"].items())
+    return {"table": table, "text": "Style effects, in rating points per standard deviation of the difference "
+                                    f"between the two answers: {effects}. A positive length effect means raters "
+                                    "favour the longer answer; the style-controlled rating holds it equal."}
 
 
 def metrics_results(workspace: Workspace) -> list[dict]:
