@@ -24,14 +24,14 @@ from pathlib import Path
 from typing import Any
 
 from core import atomic, models
-from core.data import preference_versions
 from core.devices import detect
-from core.errors import BadInputError, ChatsmithError
+from core.errors import ChatsmithError
 from core.evaluate import preference_check
 from core.masks import lint_pairs
 from core.train import recipe, speed
 from core.train.callbacks import CompleteMarker, ProgressCallback
-from core.train.runs import ADAPTER_DIR, CHECKPOINTS_DIR, CONFIG_FILE, read_config
+from core.train.preference_data import forgetting_set, load_rows, start_adapter
+from core.train.runs import ADAPTER_DIR, CHECKPOINTS_DIR
 from core.train.settings import TrainSettings, check_device, resolve_precision
 from core.workspace import Workspace
 
@@ -111,64 +111,6 @@ def train(settings: TrainSettings, run_dir: Path, workspace: Workspace, reporter
     del trainer, model
     recipe.free_memory()
     return summary
-
-
-def start_adapter(settings: TrainSettings, workspace: Workspace) -> Path | None:
-    """The adapter folder `start_from` names (a run name, a run folder or an adapter folder), checked
-    against the base model it was trained on."""
-    if not settings.start_from:
-        return None
-    given = Path(settings.start_from).expanduser()
-    candidates = [given / ADAPTER_DIR, given, workspace.runs / settings.start_from / ADAPTER_DIR]
-    adapter = next((path for path in candidates if (path / "adapter_config.json").is_file()), None)
-    if adapter is None:
-        raise BadInputError(f"No adapter to start from at '{settings.start_from}'.",
-                            "Pick a finished run (its adapter/ folder must exist).")
-    config = adapter.parent / CONFIG_FILE
-    if config.is_file():
-        base = read_config(adapter.parent).model
-        if models.resolve(base, workspace) != models.resolve(settings.model, workspace):
-            raise BadInputError(f"Run {adapter.parent.name} was trained on '{base}', not on '{settings.model}'.",
-                                f"Set the base model to '{base}' to continue from its adapter.")
-    return adapter
-
-
-def load_rows(settings: TrainSettings) -> tuple[list[dict], list[dict], dict]:
-    """Training rows and eval rows in TRL's format, and the held-out records for the before/after check."""
-    version = settings.dataset
-    pairs = {split: preference_versions.load_pairs(version, split) for split in ("train", "validation")}
-    unpaired = {split: preference_versions.load_unpaired(version, split) for split in ("train", "validation")}
-    held_out = {"pairs": pairs["validation"], "unpaired": unpaired["validation"]}
-    if settings.method == "dpo":
-        rows = {split: [_trl_pair(r) for r in pairs[split]] for split in pairs}
-        if not rows["train"]:
-            raise BadInputError(f"{Path(version).name} holds no training pairs, which DPO needs.",
-                                "Vote A or B in the arena (or edit chat answers), or train with KTO on thumbs.")
-    else:
-        rows = {split: [row for r in pairs[split] for row in _unpair(r)] + [_trl_unpaired(r) for r in unpaired[split]]
-                for split in pairs}
-        labels = {row["label"] for row in rows["train"]}
-        if labels != {True, False}:
-            raise BadInputError("KTO needs both good and bad answers in the training split.",
-                                "Add thumbs up and thumbs down (or pairs) to the preference data.")
-    for split in rows:  # a length per row lets the sampler batch similar lengths together
-        for row in rows[split]:
-            row["length"] = sum(len(m["content"]) for m in row["prompt"]) + max(
-                len(row[key][0]["content"]) for key in ("chosen", "rejected", "completion") if key in row)
-    return rows["train"], rows["validation"], held_out
-
-
-def forgetting_set(settings: TrainSettings, workspace: Workspace) -> list:
-    """Held-out conversations to measure forgetting on: the validation split of the run started from."""
-    from core.evaluate.prompts import dataset_prompts
-
-    start = start_adapter(settings, workspace)
-    if not start or not (start.parent / CONFIG_FILE).is_file():
-        return []
-    dataset = Path(read_config(start.parent).dataset)
-    if not (dataset / "validation.jsonl").is_file() or preference_versions.is_preference_version(dataset):
-        return []
-    return dataset_prompts(dataset)[:preference_check.MAX_ITEMS]
 
 
 def make_trainer(settings: TrainSettings, model: Any, tokenizer: Any, train_rows: list[dict], eval_rows: list[dict],
@@ -262,19 +204,6 @@ def _pad_id(tokenizer: Any) -> int:
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     return tokenizer.pad_token_id
-
-
-def _trl_pair(record: dict) -> dict:
-    return {"prompt": record["prompt"], "chosen": record["chosen"], "rejected": record["rejected"]}
-
-
-def _trl_unpaired(record: dict) -> dict:
-    return {"prompt": record["prompt"], "completion": record["completion"], "label": bool(record["label"])}
-
-
-def _unpair(record: dict) -> list[dict]:
-    return [{"prompt": record["prompt"], "completion": record["chosen"], "label": True},
-            {"prompt": record["prompt"], "completion": record["rejected"], "label": False}]
 
 
 def _first_answer(row: dict) -> str:
