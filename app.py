@@ -13,7 +13,7 @@ import gradio as gr
 
 from core import serve
 from core.workspace import Workspace
-from tabs import chat, data, evaluate, export, journey, system, train
+from tabs import chat, data, evaluate, export, improve, journey, system, train
 from tabs.common import AppContext
 
 TABS = (data, train, export, chat, evaluate)
@@ -28,17 +28,19 @@ def build_app(ctx: AppContext) -> gr.Blocks:
         if ctx.locked_reason:
             gr.Markdown(f"🔒 {ctx.locked_reason} Training, export and Hub pushes are disabled.")
         panel = journey.build(ctx)
+        card = improve.build(ctx)
         with gr.Tabs() as tabs:
             # Each tab's id is its module's name; `focus` lets the guided first run steer it.
             focus = {tab.__name__.rsplit(".", 1)[-1]: tab.build(ctx) for tab in TABS}
         journey.wire(ctx, panel, tabs, focus)
+        improve.wire(ctx, card, tabs, focus)
         system.build(ctx)
     return demo
 
 
 def translations() -> gr.I18n:
     merged: dict[str, dict[str, str]] = {}
-    for module in (*TABS, journey, system):
+    for module in (*TABS, journey, improve, system):
         for locale, strings in module.STRINGS.items():
             merged.setdefault(locale, {}).update(strings)
     return gr.I18n(**merged)

@@ -5,7 +5,8 @@ assistant answer at `conversation[index]`, with the conversation before it as th
 `workspace/feedback/chat-feedback.jsonl`; `read(workspace)` returns every stored rating. A rating is keyed
 by its prompt and answer, so rating the same answer again replaces the earlier rating rather than adding
 one. An edit means the original answer was not good enough: it is stored as rating "down" with the edit,
-which the Data stage turns into a pair (edit chosen, original rejected). The file is rewritten whole
+which the Data stage turns into a pair (edit chosen, original rejected); `apply_edit` does that for an edit
+made in the chat and returns the conversation with the edit in place. The file is rewritten whole
 under a lock (as the chat examples are), so two sessions never lose a line.
 """
 
@@ -43,6 +44,20 @@ def rate(workspace: Workspace, conversation: list[dict], index: int, model: str,
            "answer": answer, "rating": "down" if edit else ({True: "up", False: "down"}.get(liked)), "edit": edit}
     _replace(workspace, row, remove=row["rating"] is None)
     return row
+
+
+def apply_edit(workspace: Workspace, conversation: list[dict], index: int, text: str,
+               model: str) -> tuple[list[dict], dict | None]:
+    """The conversation with message `index` replaced by `text`; an edited answer is also stored as a
+    better answer (a pair for training), so the chat continues from the edit and the edit is kept."""
+    if not 0 <= index < len(conversation):
+        raise BadInputError("That message is no longer in the conversation.", "Edit a message that is shown.")
+    text = text if isinstance(text, str) else str(text)
+    row = None
+    if conversation[index]["role"] == "assistant" and text.strip() != conversation[index]["content"].strip():
+        row = rate(workspace, conversation, index, model, edit=text)
+    edited = [*conversation[:index], {"role": conversation[index]["role"], "content": text}, *conversation[index + 1:]]
+    return edited, row
 
 
 def read(workspace: Workspace) -> list[dict]:

@@ -13,7 +13,7 @@ import time
 
 import gradio as gr
 
-from core import chat, inference
+from core import chat, feedback, inference
 from core.errors import BadInputError
 from core.inference import GenerationSettings
 from tabs.common import AppContext, Focus, error_text, gate_note, t
@@ -74,7 +74,8 @@ def build(ctx: AppContext) -> Focus:
                                     elem_id="chat-max-new")
                 seed = gr.Number(value=defaults.seed, precision=0, minimum=0, label=t("chat.seed"))
         conversation = gr.State([])
-        chatbot = gr.Chatbot(height=420, show_label=False, elem_id="chatbot")
+        # 👍 / 👎 on an answer and ✏️ editing it into a better one are kept as training feedback (core.feedback).
+        chatbot = gr.Chatbot(height=420, show_label=False, elem_id="chatbot", editable="all")
         with gr.Row():
             message = gr.Textbox(label=t("chat.input"), placeholder=t("chat.placeholder"), scale=5,
                                  max_length=chat.MAX_INPUT_CHARS, elem_id="chat-input")
@@ -143,6 +144,25 @@ def build(ctx: AppContext) -> Focus:
         kept, question = take_back_last_question(history)
         return kept, kept, question if question is not None else gr.update()
 
+    def on_liked(history, choice_id, event: gr.LikeData):
+        index = event.index if isinstance(event.index, int) else event.index[0]
+        liked = event.liked if isinstance(event.liked, bool) else None
+        try:
+            feedback.rate(ctx.workspace, history, index, _label(ctx, choice_id), liked=liked)
+        except Exception as error:  # shown in the status line
+            return error_text(error)
+        return (f"{'👍' if liked else '👎' if liked is False else '↩️'} Rating saved; the Data tab's preference "
+                "section turns ratings into training data.")
+
+    def on_edited(history, choice_id, event: gr.EditData):
+        index = event.index if isinstance(event.index, int) else event.index[0]
+        try:
+            edited, row = feedback.apply_edit(ctx.workspace, history, index, event.value, _label(ctx, choice_id))
+        except Exception as error:  # the conversation stays as it was
+            return history, history, error_text(error)
+        note = "✏️ Better answer saved as a preference pair (your edit over the original)." if row else "✏️ Edited."
+        return edited, edited, note
+
     def on_stop_click(request: gr.Request):
         _stops.setdefault(request.session_hash, threading.Event()).set()
 
@@ -171,6 +191,8 @@ def build(ctx: AppContext) -> Focus:
                             [chatbot, conversation, status, memory])
     edit_button.click(on_edit_click, conversation, [chatbot, conversation, message])
     stop_button.click(on_stop_click, queue=False)
+    chatbot.like(on_liked, [conversation, model_picker], status)
+    chatbot.edit(on_edited, [conversation, model_picker], [chatbot, conversation, status])
     clear_button.click(lambda: ([], [], ""), outputs=[chatbot, conversation, status])
     save_button.click(on_save_click, [conversation, save_format, model_picker], [saved_file, status])
     example_button.click(on_example_click, conversation, status)
@@ -244,6 +266,13 @@ def _picker_choices(ctx: AppContext) -> list[tuple[str, str]]:
         return [(choice.label, choice.id) for choice in inference.list_choices(ctx.workspace)]
     except Exception:  # e.g. the packaged default model missing: the picker still opens, errors show on use
         return [(inference.DEFAULT_GGUF_LABEL, "default")]
+
+
+def _label(ctx: AppContext, choice_id: str) -> str:
+    try:
+        return _find(ctx, choice_id).label
+    except BadInputError:  # the model went away since it answered: its id still says which it was
+        return choice_id
 
 
 def _find(ctx: AppContext, choice_id: str):

@@ -11,6 +11,7 @@ from pathlib import Path
 import gradio as gr
 
 from core.data import ColumnMapping, PrepareOptions, prepare, save_version, views
+from tabs import data_preferences
 from tabs.common import AppContext, error_text, t
 
 DEFAULTS = PrepareOptions()
@@ -45,6 +46,7 @@ STRINGS = {
         "data.template": "Render in the model's chat template", "data.template_out": "Trained tokens are highlighted",
         "data.dataset_name": "Dataset name", "data.save": "Save dataset", "data.saved_path": "Saved to",
         "data.versions": "Saved datasets",
+        **data_preferences.STRINGS["en"],
     },
     "zh": {
         "data.tab": "📚 数据",
@@ -74,6 +76,7 @@ STRINGS = {
         "data.template": "用模型的对话模板渲染", "data.template_out": "高亮部分为参与训练的词元",
         "data.dataset_name": "数据集名称", "data.save": "保存数据集", "data.saved_path": "保存位置",
         "data.versions": "已保存的数据集",
+        **data_preferences.STRINGS["zh"],
     },
 }
 
@@ -137,6 +140,7 @@ def build(ctx: AppContext) -> None:
         saved_path = gr.Textbox(label=t("data.saved_path"), interactive=False, elem_id="data-saved-path")
         with gr.Accordion(t("data.versions"), open=False):
             versions = gr.Markdown(elem_id="data-versions")
+        data_preferences.build_section(ctx)
 
     def chosen_paths(uploaded, typed) -> list[Path]:
         """Uploads (copied into the workspace, idempotently) followed by the typed paths."""

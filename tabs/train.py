@@ -18,10 +18,12 @@ from core import atomic
 from core.train import data, launch, preflight, runs
 from core.train.settings import BATCHING, CPU_PRESET, OPTIMIZERS, PRECISIONS, PRESETS, SCHEDULERS, TrainSettings, \
     check_device, preset_gate, preset_settings
+from tabs import train_preference
 from tabs.common import AppContext, Focus, error_text, gate_note, t
 
 DEFAULTS = TrainSettings()
-FIELDS = [f.name for f in dataclasses.fields(TrainSettings) if f.name not in ("model", "dataset")]
+FIELDS = [f.name for f in dataclasses.fields(TrainSettings)
+          if f.name not in ("model", "dataset", *train_preference.METHOD_FIELDS)]
 CHOICES = {"batching": BATCHING, "precision": PRECISIONS, "scheduler": SCHEDULERS, "optimizer": OPTIMIZERS}
 LABELS_EN = {
     "lora_rank": "LoRA rank", "lora_alpha": "LoRA alpha", "lora_dropout": "LoRA dropout",
@@ -63,6 +65,7 @@ STRINGS = {
         "train.strategy": "Strategy", "train.gpus": "GPUs", "train.generate": "Write config",
         "train.accelerate_config": "accelerate config", "train.accelerate_command": "Command",
         **{f"train.f.{name}": label for name, label in LABELS_EN.items()},
+        **train_preference.STRINGS["en"],
     },
     "zh": {
         "train.tab": "🏋️ 训练",
@@ -81,6 +84,7 @@ STRINGS = {
         "train.strategy": "策略", "train.gpus": "GPU 数量", "train.generate": "生成配置",
         "train.accelerate_config": "accelerate 配置", "train.accelerate_command": "命令",
         **{f"train.f.{name}": label for name, label in LABELS_ZH.items()},
+        **train_preference.STRINGS["zh"],
     },
 }
 TARGET = "core.train.job:run"
@@ -97,6 +101,7 @@ def build(ctx: AppContext) -> Focus:
             dataset_picker = gr.Dropdown([], allow_custom_value=True, label=t("train.dataset"),
                                          elem_id="train-dataset")
             refresh_button = gr.Button(t("train.refresh"), scale=0, elem_id="train-refresh")
+        method_radio, beta_box, start_picker = train_preference.build_method_row()
         with gr.Accordion(t("train.settings"), open=False, elem_id="train-settings"):
             setting_widgets = [_setting_widget(name) for name in FIELDS]
         with gr.Accordion(t("train.preflight"), open=True):
@@ -106,7 +111,7 @@ def build(ctx: AppContext) -> Focus:
                 check_button = gr.Button(t("train.check"), elem_id="train-check")
                 probe_button = gr.Button(t("train.probe"))
             preflight_card = gr.Markdown(elem_id="train-preflight")
-            mask_sample = gr.HighlightedText(label=t("train.mask"), combine_adjacent=True)
+            mask_sample = gr.HighlightedText(label=t("train.mask"), combine_adjacent=True, elem_id="train-mask")
         with gr.Row():
             start_button = gr.Button(t("train.start"), variant="primary", elem_id="train-start")
             stop_button = gr.Button(t("train.stop"), variant="stop", elem_id="train-stop")
@@ -120,6 +125,8 @@ def build(ctx: AppContext) -> Focus:
             loss_plot = gr.LinePlot(x="step", y="value", color="metric", label=t("train.loss"),
                                     elem_id="train-loss-plot")
             lr_plot = gr.LinePlot(x="step", y="value", label=t("train.lr"), elem_id="train-lr-plot")
+        preference_plot = gr.LinePlot(x="step", y="value", color="metric", label=t("train.preference_plot"),
+                                      elem_id="train-preference-plot")
         log_box = gr.Textbox(label=t("train.log"), lines=8, max_lines=8, interactive=False, elem_id="train-log")
         headless_code = gr.Code(label=t("train.headless"), language="shell", interactive=False)
         with gr.Accordion(t("train.compare"), open=False):
@@ -142,14 +149,16 @@ def build(ctx: AppContext) -> Focus:
         plan_state = gr.State({})
         poll_timer = gr.Timer(2.0)
 
-    form = [model_box, dataset_picker, *setting_widgets]
+    form = [model_box, dataset_picker, method_radio, beta_box, start_picker, *setting_widgets]
 
-    def settings_from(model, dataset, *values) -> TrainSettings:
+    def settings_from(model, dataset, method, beta, start_from, *values) -> TrainSettings:
         numbers = {name: _typed(name, value) for name, value in zip(FIELDS, values)}
-        return TrainSettings(model=(model or "default").strip(), dataset=(dataset or "").strip(), **numbers)
+        return TrainSettings(model=(model or "default").strip(), dataset=(dataset or "").strip(),
+                             method=method or "sft", beta=float(beta or DEFAULTS.beta),
+                             start_from=(start_from or "").strip(), **numbers)
 
     def on_page_load():
-        versions = [str(folder) for folder in data.list_versions(ctx.workspace)]
+        versions = train_preference.dataset_choices(ctx, "sft")
         run_names = [run.name for run in runs.list_runs(ctx.workspace, ctx.jobs)]
         running = next((job for job in ctx.jobs.list("train") if not job.state.finished), None)
         selected = running.folder.name if running else (run_names[0] if run_names else None)
@@ -165,20 +174,23 @@ def build(ctx: AppContext) -> Focus:
         return (note, start, gr.update(value=preset.model),
                 *[gr.update(value=getattr(preset, field)) for field in FIELDS])
 
-    def on_refresh_click():
-        versions = [str(folder) for folder in data.list_versions(ctx.workspace)]
+    def on_refresh_click(method):
+        versions = train_preference.dataset_choices(ctx, method)
         run_names = [run.name for run in runs.list_runs(ctx.workspace, ctx.jobs)]
         return (gr.update(choices=versions), gr.update(choices=run_names), gr.update(choices=run_names),
-                gr.update(choices=versions))
+                gr.update(choices=versions), gr.update(choices=train_preference.start_choices(ctx)))
 
     def on_check_click(price, currency, *form_values):
         try:
             settings = settings_from(*form_values)
-            plan = preflight.estimate(settings, ctx.workspace, ctx.device())
-            sample = _mask_sample(settings, ctx)
+            if settings.method != "sft":
+                plan, card, sample = train_preference.check(settings, ctx)
+            else:
+                plan = preflight.estimate(settings, ctx.workspace, ctx.device())
+                card, sample = preflight.card(plan), _mask_sample(settings, ctx)
         except Exception as error:  # shown in the card; nothing starts
             return error_text(error), None, {}
-        return preflight.card(plan), sample, {"plan": dataclasses.asdict(plan), "settings": settings.to_dict()}
+        return card, sample, {"plan": dataclasses.asdict(plan), "settings": settings.to_dict()}
 
     def on_probe_click(price, currency, plan_values, *form_values):
         try:
@@ -267,14 +279,17 @@ def build(ctx: AppContext) -> Focus:
                     model_box, *setting_widgets]
     ctx.demo.load(on_page_load, outputs=load_outputs)
     preset_picker.change(on_preset_change, preset_picker, [preset_note, start_button, model_box, *setting_widgets])
-    refresh_button.click(on_refresh_click, outputs=[dataset_picker, run_picker, compare_picker, queue_picker])
+    refresh_button.click(on_refresh_click, method_radio,
+                         [dataset_picker, run_picker, compare_picker, queue_picker, start_picker])
+    method_radio.change(lambda method: train_preference.on_method_change(ctx, method), method_radio,
+                        [dataset_picker, start_picker])
     check_button.click(on_check_click, [price_box, currency_box, *form], [preflight_card, mask_sample, plan_state])
     probe_button.click(on_probe_click, [price_box, currency_box, plan_state, *form], [preflight_card, plan_state])
     start_button.click(on_start_click, [plan_state, price_box, currency_box, *form], [action_note, run_picker])
     stop_button.click(on_stop_click, run_picker, action_note)
     resume_button.click(on_resume_click, [run_picker, price_box, currency_box], action_note)
     view_outputs = [steps_box, progress_text, loss_plot, lr_plot, log_box, headless_code, resume_button,
-                    stop_button]
+                    stop_button, preference_plot]
     poll_timer.tick(on_poll_tick, run_picker, view_outputs)
     run_picker.change(on_poll_tick, run_picker, view_outputs)
     compare_button.click(on_compare_click, compare_picker, [compare_plot, diff_table, metrics_table])
@@ -328,7 +343,13 @@ def _mask_sample(settings: TrainSettings, ctx: AppContext):
 
 def _start_run(ctx: AppContext, settings: TrainSettings, plan_values: dict, price, currency) -> str:
     check_device(settings, ctx.device())  # QLoRA off CUDA and the like are refused before a run folder exists
-    data.load_splits(settings.dataset, settings.eval_share, settings.seed)  # a bad dataset fails here, not later
+    if settings.method == "sft":  # a bad dataset fails here, not later
+        data.load_splits(settings.dataset, settings.eval_share, settings.seed)
+    else:
+        from core.train import preference_data
+
+        preference_data.load_rows(settings)
+        preference_data.start_adapter(settings, ctx.workspace)
     atomic.ensure_free_space(ctx.workspace.runs, 300 * 2**20, "a training run")
     run_dir = runs.new_run_dir(ctx.workspace, settings)
     plan = (plan_values or {}).get("plan") or {}
@@ -348,7 +369,7 @@ def _run_view(ctx: AppContext, run_name: str | None):
     empty = pd.DataFrame({"step": [], "value": [], "metric": []})
     run_dir = ctx.workspace.runs / (run_name or "")
     if not run_name or not (run_dir / "job.json").is_file():
-        return "", "", empty, empty, "", "", gr.update(interactive=False), gr.update(interactive=False)
+        return "", "", empty, empty, "", "", gr.update(interactive=False), gr.update(interactive=False), empty
     job = ctx.jobs.snapshot(run_dir)
     events = job.events()
     rows = [{"step": e["step"], "value": e[m], "metric": m} for e in events for m in ("loss", "eval_loss") if m in e]
@@ -359,8 +380,13 @@ def _run_view(ctx: AppContext, run_name: str | None):
     if job.state.value in ("stopped", "interrupted", "failed"):
         command += f"\npython -m core.train {run_dir / runs.CONFIG_FILE} --resume"
     resume = gr.update(interactive=check.ok and not ctx.locked_reason)
-    return (steps, _progress_text(job, events, check), pd.DataFrame(rows or empty), pd.DataFrame(lr_rows or empty),
-            job.log_tail(12), command, resume, gr.update(interactive=not job.state.finished))
+    preference_rows = train_preference.curve_rows(events)
+    progress = _progress_text(job, events, check)
+    if job.state.finished:
+        progress += "\n\n" + train_preference.check_text(run_dir)
+    return (steps, progress, pd.DataFrame(rows or empty), pd.DataFrame(lr_rows or empty),
+            job.log_tail(12), command, resume, gr.update(interactive=not job.state.finished),
+            pd.DataFrame(preference_rows or empty))
 
 
 def _progress_text(job, events: list[dict], check) -> str:
