@@ -46,7 +46,7 @@ def dataset_choices(ctx: AppContext, method: str) -> list[str]:
 
 
 def start_choices(ctx: AppContext) -> list[str]:
-    """"" (a new adapter) and every run with a saved adapter."""
+    """"" (a new adapter), then every run with a saved adapter, newest first."""
     return ["", *[run.name for run in runs.list_runs(ctx.workspace, ctx.jobs)
                   if (run.path / runs.ADAPTER_DIR / "adapter_config.json").is_file()]]
 
@@ -56,7 +56,7 @@ def on_method_change(ctx: AppContext, method: str):
     versions = dataset_choices(ctx, method)
     starts = start_choices(ctx)
     return (gr.update(choices=versions, value=versions[0] if versions else None),
-            gr.update(choices=starts, value=starts[-1] if method != "sft" and len(starts) > 1 else ""))
+            gr.update(choices=starts, value=starts[1] if method != "sft" and len(starts) > 1 else ""))
 
 
 def check(settings: TrainSettings, ctx: AppContext):

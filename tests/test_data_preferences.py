@@ -166,3 +166,13 @@ def test_cli_builds_a_version_from_votes_and_refuses_bad_rows(workspace, tmp_pat
     refused = subprocess.run([sys.executable, "-m", "core.data", "preferences", str(bad), "--out", str(tmp_path / "o"),
                               "--model", ""], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert refused.returncode == 1 and "bad.jsonl line 2: an answer is empty" in refused.stderr
+
+
+def test_an_answer_edited_in_the_chat_continues_the_chat_and_is_kept_as_a_pair(workspace):
+    conversation = [{"role": "user", "content": "What is your name?"}, {"role": "assistant", "content": "SmolLM."}]
+    edited, row = feedback.apply_edit(workspace, conversation, 1, "I'm Kestrel.", "run/sft")
+    assert edited[1] == {"role": "assistant", "content": "I'm Kestrel."} and conversation[1]["content"] == "SmolLM."
+    assert (row["answer"], row["edit"], row["rating"], row["model"]) == ("SmolLM.", "I'm Kestrel.", "down", "run/sft")
+    question, row = feedback.apply_edit(workspace, edited, 0, "What's your name?", "run/sft")
+    assert row is None and question[0]["content"] == "What's your name?"  # a question edit is no rating
+    assert len(feedback.read(workspace)) == 1

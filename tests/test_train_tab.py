@@ -34,7 +34,8 @@ def test_tab_has_the_widgets_the_browser_test_uses(ctx):
 
 
 def test_every_setting_widget_defaults_from_the_dataclass():
-    assert train_tab.FIELDS == [name for name in TrainSettings.__dataclass_fields__ if name not in ("model", "dataset")]
+    assert train_tab.FIELDS == [name for name in TrainSettings.__dataclass_fields__
+                                if name not in ("model", "dataset", "method", "beta", "start_from")]
     assert set(train_tab.LABELS_EN) == set(train_tab.LABELS_ZH) == set(train_tab.FIELDS)
     assert train_tab._typed("batch_size", 4.0) == 4 and train_tab._typed("learning_rate", None) == 2e-4
 
@@ -58,7 +59,7 @@ def test_a_run_that_ran_out_of_memory_shows_the_advice_and_why_resume_is_off(ctx
               "Try, in this order: halve batch_size to 4 and double grad_accum to 2 (same effective batch)")
     _fake_run(ctx, "oom-run", "failed", advice, [{"step": 1, "loss": 2.5, "learning_rate": 1e-4}])
 
-    steps, progress, loss, lr, log, command, resume, stop = train_tab._run_view(ctx, "oom-run")
+    steps, progress, loss, lr, log, command, resume, stop, _ = train_tab._run_view(ctx, "oom-run")
 
     assert steps == "3 / 10"
     assert "failed" in progress and "halve batch_size to 4" in progress
@@ -75,7 +76,7 @@ def test_a_stopped_run_with_a_checkpoint_offers_resume(ctx):
     for name in ("trainer_state.json", "optimizer.pt", runs.COMPLETE_MARKER):
         (checkpoint / name).write_text("{}")
 
-    *_, resume, _ = train_tab._run_view(ctx, "stopped-run")
+    *_, resume, _, _ = train_tab._run_view(ctx, "stopped-run")
 
     assert resume["interactive"] is True
 
@@ -120,3 +121,28 @@ def test_start_from_the_tab_trains_and_the_live_view_follows_it(ctx, tiny_model_
     assert sorted(loss[loss["metric"] == "loss"]["step"]) == [1, 2]
     assert list(loss[loss["metric"] == "eval_loss"]["step"]) == [2]  # the final eval, on validation.jsonl
     assert job.result["eta_s"] == 30.0  # the pre-flight ETA travels with the run and is scored against it
+
+
+def test_preference_runs_get_their_datasets_check_plot_and_before_after_lines(ctx, tiny_model_dir, version):
+    from tabs import train_preference
+    from tests.preference_helpers import kestrel_version
+    from tests.test_train_helpers import tiny_settings
+
+    votes = kestrel_version(ctx.workspace, 20)
+    assert train_preference.dataset_choices(ctx, "dpo") == [str(votes)]
+    assert str(version) in train_preference.dataset_choices(ctx, "sft") and str(votes) not in \
+        train_preference.dataset_choices(ctx, "sft")
+    settings = tiny_settings(tiny_model_dir, votes, method="dpo", max_steps=2, batch_size=2, eval_steps=1)
+    plan, card, sample = train_preference.check(settings, ctx)
+    assert "18 pairs ·" in card and plan.train_rows == 18
+    assert [kind for _, kind in sample] == [None, "chosen", None, "rejected"]
+    assert "Kestrel" in sample[1][0] and "<|im_end|>" in sample[1][0]  # the answer and its end-of-turn token
+
+    name = train_tab._start_run(ctx, settings, {}, 0.0, "")
+    job = ctx.jobs.wait(ctx.workspace.runs / name, timeout_s=240)
+
+    assert job.state.value == "succeeded", job.error
+    view = train_tab._run_view(ctx, name)
+    progress, preference_plot = view[1], view[-1]
+    assert "Held-out preference accuracy" in progress and "reward margin" in progress
+    assert {"reward_margin", "preference_accuracy", "eval_preference_accuracy"} <= set(preference_plot["metric"])

@@ -90,6 +90,7 @@ def train(settings: TrainSettings, run_dir: Path, workspace: Workspace, reporter
         del trainer, model
         recipe.free_memory()
         raise ChatsmithError(*recipe.oom_advice(settings, device)) from error
+    duration = round(time.time() - started, 2)  # training alone: the check and the save come after
 
     # --- check after, save -----------------------------------------------------------------------
     check = {}
@@ -103,7 +104,7 @@ def train(settings: TrainSettings, run_dir: Path, workspace: Workspace, reporter
         save_adapter(trainer.model, tokenizer, run_dir / ADAPTER_DIR)
     summary = {
         "step": trainer.state.global_step, "max_steps": trainer.state.max_steps,
-        "stopped_at": progress.stopped_at, "duration_s": round(time.time() - started, 2),
+        "stopped_at": progress.stopped_at, "duration_s": duration,
         "real_tokens": counter.real_tokens, "processed_tokens": counter.processed_tokens,
         "energy_wh": round(progress.energy_wh, 4), "trainable_params": trainable, "total_params": total,
         "device": device.kind, "precision": precision, "preference_check": check,

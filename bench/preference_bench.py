@@ -1,0 +1,218 @@
+"""DPO speed: the app's path against a plain TRL DPOTrainer with its defaults, in one run.
+
+    python bench/preference_bench.py [--model default] [--rows 48] [--reps 3] [--quick]
+
+Both arms train the same LoRA on the same model with the same pairs for one epoch, 8 pairs an optimizer
+step. The pairs come from the shipped samples (prepared by the Data stage): each conversation's own answer
+is chosen, another conversation's answer rejected, so lengths vary as in real data.
+
+* app:      `core.train.preference.train` as a `method: dpo` run from the CPU preset: batches of similar
+            length, the LM head scored on the answers only (`core.train.speed`), no gradient checkpointing,
+            each step's 8 pairs in two micro-batches of 4;
+* baseline: TRL's DPOTrainer defaults: random batches of 8 pairs, gradient checkpointing on (fp32 and
+            `use_cpu` on a CPU, where TRL's bf16 default does not run).
+
+Each arm runs in its own process (its peak RSS is its own), alternating over `--reps` because this
+machine is shared; medians are printed: real (non-pad) tokens/s of chosen and rejected sequences and their
+ratio, peak RSS and its ratio, and the held-out DPO loss of both adapters (the same pairs, scored one
+sequence at a time against the base model). Goals: ≥ 1.5× tokens/s, RSS ≤ 1.0×, loss ratio within 1 %.
+`--quick` is a smoke run: 16 pairs, one repetition.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from bench.train_bench import peak_rss_mb, prepare_samples, resolve_model  # noqa: E402
+
+BATCH = 8  # pairs per optimizer step, in both arms
+BETA = 0.1
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="default")
+    parser.add_argument("--rows", type=int, default=48, help="training pairs per arm (one epoch)")
+    parser.add_argument("--eval-rows", type=int, default=16)
+    parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--quick", action="store_true", help="smoke run: 16 pairs, one repetition")
+    parser.add_argument("--arm", choices=("app", "baseline"), help=argparse.SUPPRESS)  # child process
+    parser.add_argument("--version", help=argparse.SUPPRESS)
+    parser.add_argument("--workspace", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.arm:
+        print("RESULT " + json.dumps(run_arm(args)), flush=True)
+        return
+    if args.quick:
+        args.rows, args.eval_rows, args.reps = 16, 8, 1
+    with tempfile.TemporaryDirectory(prefix="preference-bench-") as scratch:
+        workspace = Path(scratch) / "ws"
+        version = make_pairs(prepare_samples(workspace), workspace, args.rows, args.eval_rows)
+        model = str(resolve_model(args.model, workspace))
+        results = {"app": [], "baseline": []}
+        for rep in range(args.reps):
+            for arm in ("baseline", "app") if rep % 2 else ("app", "baseline"):
+                result = run_child(arm, model, version, workspace)
+                results[arm].append(result)
+                print(f"rep {rep + 1} {arm:8s}: {result['tokens_per_s']:7.1f} real tokens/s · peak RSS "
+                      f"{result['peak_rss_mb']:6.0f} MB · waste {result['waste']:.3f} · held-out DPO loss "
+                      f"{result['eval_loss']:.4f}", flush=True)
+        report(results)
+
+
+def make_pairs(samples: Path, workspace: Path, rows: int, eval_rows: int) -> Path:
+    """A preference version: each single-turn sample's answer chosen, a random other one rejected."""
+    from core.data.preference_versions import save_preferences
+    from core.data.preferences import DEFAULTS, prepare_preferences
+    from core.train.data import read_jsonl
+    from core.workspace import Workspace
+
+    conversations = [r["messages"] for r in read_jsonl(samples / "train.jsonl")
+                     if len(r["messages"]) == 2 and r["messages"][0]["role"] == "user"]
+    rng = random.Random(0)
+    pairs = []
+    for messages in conversations[: rows + eval_rows]:
+        other = rng.choice(conversations)[-1]["content"]
+        if other != messages[-1]["content"]:
+            pairs.append({"prompt": messages[:1], "chosen": messages[-1:], "rejected": [
+                {"role": "assistant", "content": other}]})
+    train_file, held_out = workspace / "pairs.jsonl", workspace / "heldout.jsonl"
+    train_file.write_text("".join(json.dumps(p, ensure_ascii=False) + "\n" for p in pairs[:rows]), encoding="utf-8")
+    held_out.write_text("".join(json.dumps(p, ensure_ascii=False) + "\n" for p in pairs[rows:]), encoding="utf-8")
+    options = dataclasses.replace(DEFAULTS, validation_share=0.0, model="")
+    return save_preferences(Workspace(workspace).ensure(), prepare_preferences([train_file], options), "pairs")
+
+
+def run_child(arm: str, model: str, version: Path, workspace: Path) -> dict:
+    command = [sys.executable, __file__, "--arm", arm, "--model", model, "--version", str(version),
+               "--workspace", str(workspace)]
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
+    line = next((l for l in done.stdout.splitlines() if l.startswith("RESULT ")), None)
+    if done.returncode or line is None:
+        sys.exit(f"{arm} arm failed:\n{done.stdout[-2000:]}\n{done.stderr[-4000:]}")
+    return json.loads(line[len("RESULT "):])
+
+
+def bench_settings(model: str, version: str):
+    from core.train.settings import CPU_PRESET, preset_settings
+
+    return preset_settings(CPU_PRESET, model=model, dataset=version, method="dpo", beta=BETA, epochs=1.0,
+                           max_steps=0, learning_rate=5e-4, warmup_ratio=0.0, eval_steps=0, save_steps=0,
+                           logging_steps=1000, seed=7)
+
+
+def run_arm(args: argparse.Namespace) -> dict:
+    from core.workspace import Workspace
+
+    workspace = Workspace(Path(args.workspace)).ensure()
+    settings = bench_settings(args.model, args.version)
+    assert settings.effective_batch == BATCH
+    model, tokens, seconds, processed, peak = (app_arm if args.arm == "app" else baseline_arm)(settings, workspace)
+    return {"tokens_per_s": tokens / seconds, "real_tokens": tokens, "seconds": seconds, "waste": processed / tokens,
+            "peak_rss_mb": peak, "eval_loss": held_out_dpo_loss(model, settings, workspace)}
+
+
+def app_arm(settings, workspace):
+    """The app's own path: `core.train.preference.train`, as a run from the Train tab."""
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    from core import models
+    from core.train import preference
+
+    run_dir = Path(tempfile.mkdtemp(prefix="app-arm-"))
+    quiet = type("Quiet", (), {"log": lambda *a: None, "event": lambda *a, **k: None,
+                               "progress": lambda *a, **k: None, "should_stop": lambda *a: False})()
+    summary = preference.train(settings, run_dir, workspace, quiet)
+    peak = peak_rss_mb()
+    base = AutoModelForCausalLM.from_pretrained(models.resolve(settings.model, workspace))
+    model = PeftModel.from_pretrained(base, run_dir / "adapter")
+    return model, summary["real_tokens"], summary["duration_s"], summary["processed_tokens"], peak
+
+
+def baseline_arm(settings, workspace):
+    """A plain DPOTrainer: the same pairs and LoRA; TRL's default batching and checkpointing."""
+    from datasets import Dataset
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from trl import DPOConfig, DPOTrainer
+
+    from core import models
+    from core.data.preference_versions import load_pairs
+    from core.train.recipe import lora_config
+
+    model_dir = models.resolve(settings.model, workspace)
+    rows = [{key: r[key] for key in ("prompt", "chosen", "rejected")} for r in load_pairs(settings.dataset)]
+    config = DPOConfig(output_dir=tempfile.mkdtemp(prefix="baseline-"), num_train_epochs=1,
+                       per_device_train_batch_size=BATCH, learning_rate=settings.learning_rate,
+                       lr_scheduler_type=settings.scheduler, seed=settings.seed, beta=BETA,
+                       max_length=settings.max_length, use_cpu=True, bf16=False, save_strategy="no",
+                       report_to="none", disable_tqdm=True, logging_steps=1000)
+    trainer = DPOTrainer(model=AutoModelForCausalLM.from_pretrained(model_dir), args=config,
+                         train_dataset=Dataset.from_list(rows), processing_class=AutoTokenizer.from_pretrained(model_dir),
+                         peft_config=lora_config(settings))
+    collate, counted = trainer.data_collator, {"real": 0, "processed": 0}
+
+    def counting(examples):
+        batch = collate(examples)
+        counted["real"] += int(batch["attention_mask"].sum())
+        counted["processed"] += batch["input_ids"].numel()
+        return batch
+
+    trainer.data_collator = counting
+    started = time.perf_counter()
+    trainer.train()
+    seconds = time.perf_counter() - started
+    return trainer.model, counted["real"], seconds, counted["processed"], peak_rss_mb()
+
+
+def held_out_dpo_loss(model, settings, workspace) -> float:
+    """Mean DPO loss on the held-out pairs, the base model (adapter off) as the reference, no padding."""
+    import math
+
+    from transformers import AutoTokenizer
+
+    from core import models
+    from core.evaluate.preference_check import answer_logp
+
+    tokenizer = AutoTokenizer.from_pretrained(models.resolve(settings.model, workspace))
+    pairs = [json.loads(line) for line in (Path(workspace.root) / "heldout.jsonl").read_text().splitlines()]
+    model.eval()
+
+    def margin(pair) -> float:
+        chosen = answer_logp(model, tokenizer, pair["prompt"], pair["chosen"][0]["content"])[0]
+        rejected = answer_logp(model, tokenizer, pair["prompt"], pair["rejected"][0]["content"])[0]
+        return chosen - rejected
+
+    trained = [margin(pair) for pair in pairs]
+    with model.disable_adapter():
+        reference = [margin(pair) for pair in pairs]
+    return sum(-math.log(1 / (1 + math.exp(-BETA * (t - r)))) for t, r in zip(trained, reference)) / len(pairs)
+
+
+def report(results: dict) -> None:
+    med = {arm: {key: statistics.median(r[key] for r in runs) for key in runs[0]} for arm, runs in results.items()}
+    app, base = med["app"], med["baseline"]
+    print("\nmedians over", len(results["app"]), "repetitions")
+    print(f"{'':10s} {'tokens/s':>9s} {'peak RSS MB':>12s} {'waste':>6s} {'DPO loss':>9s}")
+    for arm in ("baseline", "app"):
+        m = med[arm]
+        print(f"{arm:10s} {m['tokens_per_s']:9.1f} {m['peak_rss_mb']:12.0f} {m['waste']:6.3f} {m['eval_loss']:9.4f}")
+    print(f"\nspeed-up {app['tokens_per_s'] / base['tokens_per_s']:.2f}× (goal ≥ 1.5) · "
+          f"RSS {app['peak_rss_mb'] / base['peak_rss_mb']:.2f}× (goal ≤ 1.0) · "
+          f"held-out loss ratio {app['eval_loss'] / base['eval_loss']:.4f} (goal within 1 %) · "
+          f"real tokens per arm {int(app['real_tokens'])}")
+
+
+if __name__ == "__main__":
+    main()
