@@ -14,7 +14,9 @@ Two ways to find those tokens:
   and up to the end of that turn. The tokens in between are the turn.
 
 `lint_masks` fails fast when a template would train (almost) nothing or never the end-of-turn token
-(RELIABILITY D7), and `highlight_trained` renders a sample for `gr.HighlightedText`. This module knows
+(RELIABILITY D7), and `highlight_trained` renders a sample for `gr.HighlightedText`. For preference pairs,
+`completion_split` splits prompt and answer tokens as TRL's DPO / KTO trainers do, `lint_pairs` is their
+lint and `highlight_pair` their sample. This module knows
 nothing about datasets, trainers or the UI.
 """
 

@@ -94,6 +94,7 @@ def wire(ctx: AppContext, card: Card, tabs: gr.Tabs, focus: dict[str, Focus | No
     card.stop_button.click(lambda: ctx.jobs.request_stop(improve.folder(ctx.workspace)) or "■ Stopping…",
                            outputs=card.status)
     card.timer.tick(view, card.shown_step, outputs, show_progress="hidden")
+    card.accordion.expand(view, card.shown_step, outputs)  # votes cast since the page loaded count on opening
     ctx.demo.load(view, card.shown_step, outputs)
 
 

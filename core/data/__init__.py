@@ -10,6 +10,10 @@ Public API (other stages import only these):
   `{"id", "source", "messages": [{"role", "content"}]}` (TRL's conversational format).
 
 The command line does the same: `python -m core.data prepare INPUT [INPUT ...] --out DIR`.
+
+Preference data (pairs for DPO, good and bad answers for KTO) has its own modules beside these:
+`preferences` (the recipe), `preference_formats` (the public formats), `preference_sources` (arena votes and
+chat ratings), `preference_versions` (saved versions) and `preference_cli` (`python -m core.data preferences`).
 """
 
 from core.data.options import ColumnMapping, PrepareOptions, Source

@@ -3,6 +3,8 @@
 * `arena`     — battles and votes in the workspace's SQLite database (R1-R5);
 * `hub_votes` — on a Space, the vote log mirrored to a Hub dataset and restored at start (R5);
 * `ratings`   — online Elo and Bradley-Terry with bootstrap CIs, computed from votes alone;
+* `verdicts`  — style-controlled Bradley-Terry, per-pair verdicts in words, votes still needed;
+* `preference_check` — a preference run's automatic before/after check (held-out pairs, forgetting);
 * `contenders`— which models can fight, and streaming both answers of a battle;
 * `prompts`   — prompt sets: a dataset's validation split, a JSONL of questions, the shipped set;
 * `metrics`   — held-out loss, ROUGE-L, BLEU, length, empty and looping rates (a job target);
