@@ -26,7 +26,6 @@ import dataclasses
 import json
 import random
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -34,7 +33,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from bench.train_bench import peak_rss_mb, prepare_samples, resolve_model  # noqa: E402
+from bench.train_bench import app_arm, peak_rss_mb, prepare_samples, resolve_model, run_child  # noqa: E402
 
 BATCH = 8  # pairs per optimizer step, in both arms
 BETA = 0.1
@@ -63,7 +62,7 @@ def main() -> None:
         results = {"app": [], "baseline": []}
         for rep in range(args.reps):
             for arm in ("baseline", "app") if rep % 2 else ("app", "baseline"):
-                result = run_child(arm, model, version, workspace)
+                result = run_child(arm, model, version, workspace, __file__)
                 results[arm].append(result)
                 print(f"rep {rep + 1} {arm:8s}: {result['tokens_per_s']:7.1f} real tokens/s · peak RSS "
                       f"{result['peak_rss_mb']:6.0f} MB · waste {result['waste']:.3f} · held-out DPO loss "
@@ -94,16 +93,6 @@ def make_pairs(samples: Path, workspace: Path, rows: int, eval_rows: int) -> Pat
     return save_preferences(Workspace(workspace).ensure(), prepare_preferences([train_file], options), "pairs")
 
 
-def run_child(arm: str, model: str, version: Path, workspace: Path) -> dict:
-    command = [sys.executable, __file__, "--arm", arm, "--model", model, "--version", str(version),
-               "--workspace", str(workspace)]
-    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
-    line = next((l for l in done.stdout.splitlines() if l.startswith("RESULT ")), None)
-    if done.returncode or line is None:
-        sys.exit(f"{arm} arm failed:\n{done.stdout[-2000:]}\n{done.stderr[-4000:]}")
-    return json.loads(line[len("RESULT "):])
-
-
 def bench_settings(model: str, version: str):
     from core.train.settings import CPU_PRESET, preset_settings
 
@@ -118,27 +107,10 @@ def run_arm(args: argparse.Namespace) -> dict:
     workspace = Workspace(Path(args.workspace)).ensure()
     settings = bench_settings(args.model, args.version)
     assert settings.effective_batch == BATCH
+    # the app arm is train_bench's: the run's own recipe, here `core.train.preference.train` (method dpo)
     model, tokens, seconds, processed, peak = (app_arm if args.arm == "app" else baseline_arm)(settings, workspace)
     return {"tokens_per_s": tokens / seconds, "real_tokens": tokens, "seconds": seconds, "waste": processed / tokens,
             "peak_rss_mb": peak, "eval_loss": held_out_dpo_loss(model, settings, workspace)}
-
-
-def app_arm(settings, workspace):
-    """The app's own path: `core.train.preference.train`, as a run from the Train tab."""
-    from peft import PeftModel
-    from transformers import AutoModelForCausalLM
-
-    from core import models
-    from core.train import preference
-
-    run_dir = Path(tempfile.mkdtemp(prefix="app-arm-"))
-    quiet = type("Quiet", (), {"log": lambda *a: None, "event": lambda *a, **k: None,
-                               "progress": lambda *a, **k: None, "should_stop": lambda *a: False})()
-    summary = preference.train(settings, run_dir, workspace, quiet)
-    peak = peak_rss_mb()
-    base = AutoModelForCausalLM.from_pretrained(models.resolve(settings.model, workspace))
-    model = PeftModel.from_pretrained(base, run_dir / "adapter")
-    return model, summary["real_tokens"], summary["duration_s"], summary["processed_tokens"], peak
 
 
 def baseline_arm(settings, workspace):

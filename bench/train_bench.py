@@ -93,8 +93,8 @@ def make_subset(version: Path, target: Path, rows: int, eval_rows: int) -> Path:
     return target
 
 
-def run_child(arm: str, model: str, subset: Path, workspace: Path) -> dict:
-    command = [sys.executable, __file__, "--arm", arm, "--model", model, "--version", str(subset),
+def run_child(arm: str, model: str, subset: Path, workspace: Path, script: str = __file__) -> dict:
+    command = [sys.executable, script, "--arm", arm, "--model", model, "--version", str(subset),
                "--workspace", str(workspace)]
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
     line = next((l for l in done.stdout.splitlines() if l.startswith("RESULT ")), None)
@@ -132,17 +132,17 @@ def peak_rss_mb() -> float:
 
 
 def app_arm(settings, workspace):
-    """The app's own path: `core.train.recipe.train`, exactly as a run from the tab."""
+    """The app's own path: the run's recipe (`core.train.recipe.train` for SFT), exactly as a run from the tab."""
     from peft import PeftModel
     from transformers import AutoModelForCausalLM
 
     from core import models
-    from core.train import recipe
+    from core.train.job import recipe_for
 
     run_dir = Path(tempfile.mkdtemp(prefix="app-arm-"))
     quiet = type("Quiet", (), {"log": lambda *a: None, "event": lambda *a, **k: None,
                                "progress": lambda *a, **k: None, "should_stop": lambda *a: False})()
-    summary = recipe.train(settings, run_dir, workspace, quiet)
+    summary = recipe_for(settings)(settings, run_dir, workspace, quiet)
     peak = peak_rss_mb()
     base = AutoModelForCausalLM.from_pretrained(models.resolve(settings.model, workspace))
     model = PeftModel.from_pretrained(base, run_dir / "adapter")

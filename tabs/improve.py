@@ -7,13 +7,13 @@ and opens the arena of the two. A thin UI over `core.improve`, polled like the j
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import gradio as gr
 
 from core import improve
 from tabs.common import AppContext, Focus, error_text, t
+from tabs.journey import Panel
 
 STRINGS = {
     "en": {"improve.title": "📈 Improve from your votes (optional)",
@@ -34,24 +34,15 @@ STRINGS = {
 TAB_OF_STEP = {"preferences": "data", "train": "train", "arena": "evaluate"}
 
 
-@dataclass(frozen=True)
-class Card:
-    accordion: Any
-    start_button: Any
-    stop_button: Any
-    status: Any
-    timer: Any
-    shown_step: Any
-
-
-def build(ctx: AppContext) -> Card:
+def build(ctx: AppContext) -> Panel:
+    """The card's widgets, in the journey panel's shape; `wire` connects them once the tabs exist."""
     with gr.Accordion(t("improve.title"), open=False, elem_id="improve") as accordion:
         gr.Markdown(t("improve.intro"))
         with gr.Row():
             start_button = gr.Button(t("improve.start"), variant="primary", interactive=False, elem_id="improve-start")
             stop_button = gr.Button(t("improve.stop"), variant="stop", elem_id="improve-stop")
         status = gr.Markdown(elem_id="improve-status")
-    return Card(accordion, start_button, stop_button, status, gr.Timer(2.0, active=False), gr.State(""))
+    return Panel(accordion, start_button, stop_button, status, gr.Timer(2.0, active=False), gr.State(""))
 
 
 def readiness(ctx: AppContext) -> tuple[str, bool]:
@@ -62,7 +53,7 @@ def readiness(ctx: AppContext) -> tuple[str, bool]:
     return f"{mark} {found.pairs} of {improve.MIN_PAIRS} pairs on run **{found.run}**.", found.ready
 
 
-def wire(ctx: AppContext, card: Card, tabs: gr.Tabs, focus: dict[str, Focus | None]) -> None:
+def wire(ctx: AppContext, card: Panel, tabs: gr.Tabs, focus: dict[str, Focus | None]) -> None:
     followed = [(tab, focus[tab]) for tab in ("train", "evaluate") if focus.get(tab)]
 
     def view(shown: str):

@@ -10,14 +10,13 @@ kinds of version apart. The version's records carry their `origin`, so every pai
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 from pathlib import Path
 
 from core import atomic
 from core.data.preferences import PreparedPreferences, to_markdown
-from core.data.versions import slugify
+from core.data.versions import content_hash, save_version
 from core.errors import BadInputError
 from core.workspace import Workspace
 
@@ -26,35 +25,16 @@ FILES = {"train": "train.jsonl", "validation": "validation.jsonl", "unpaired_tra
          "unpaired_validation": "unpaired-validation.jsonl"}
 
 
-def content_hash(prepared: PreparedPreferences) -> str:
-    digest = hashlib.sha256()
-    for split in FILES:
-        digest.update(f"--{split}--\n".encode())
-        for record in getattr(prepared, split):
-            digest.update(_line(record).encode("utf-8"))
-    return digest.hexdigest()[:12]
-
-
 def save_preferences(workspace: Workspace, prepared: PreparedPreferences, name: str) -> Path:
     if not prepared.records:
         raise BadInputError("There is nothing to save: no pair and no rated answer was kept.",
                             "Look at the drop reasons in the report.")
-    digest = content_hash(prepared)
-    existing = [p for p in workspace.datasets.glob(f"*-{digest}") if (p / "dataset.json").is_file()]
-    if existing:
-        return existing[0]
-    folder = workspace.datasets / f"{slugify(name)}-{digest}"
-    try:
-        with atomic.directory(folder) as tmp:
-            write_preference_files(tmp, prepared, name, digest)
-    except FileExistsError:  # saved by another session a moment ago: same content, same folder
-        pass
-    return folder
+    return save_version(workspace, prepared, name, splits=tuple(FILES), write=write_preference_files)
 
 
 def write_preference_files(folder: Path, prepared: PreparedPreferences, name: str, digest: str | None = None) -> Path:
     folder = Path(folder)
-    digest = digest or content_hash(prepared)
+    digest = digest or content_hash(prepared, tuple(FILES))
     counts = {split: len(getattr(prepared, split)) for split in FILES}
     metadata = {"name": name, "hash": digest, "kind": KIND,
                 "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "sources": prepared.report["sources"],

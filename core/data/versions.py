@@ -24,27 +24,29 @@ from core.workspace import Workspace
 SPLITS = ("train", "validation")
 
 
-def content_hash(prepared: Prepared) -> str:
+def content_hash(prepared: Prepared, splits: tuple[str, ...] = SPLITS) -> str:
     digest = hashlib.sha256()
-    for split in SPLITS:
+    for split in splits:
         digest.update(f"--{split}--\n".encode())
         for record in getattr(prepared, split):
             digest.update(_line(record).encode("utf-8"))
     return digest.hexdigest()[:12]
 
 
-def save_version(workspace: Workspace, prepared: Prepared, name: str) -> Path:
+def save_version(workspace: Workspace, prepared: Prepared, name: str, splits: tuple[str, ...] = SPLITS,
+                 write=None) -> Path:
+    """`splits` and `write` (a `write_files`-like function) let preference versions be saved the same way."""
     if not prepared.records:
         raise BadInputError("There is nothing to save: no conversation was kept.",
                             "Look at the drop reasons in the report and adjust the settings.")
-    digest = content_hash(prepared)
+    digest = content_hash(prepared, splits)
     existing = [p for p in workspace.datasets.glob(f"*-{digest}") if (p / "dataset.json").is_file()]
     if existing:
         return existing[0]
     folder = workspace.datasets / f"{slugify(name)}-{digest}"
     try:
         with atomic.directory(folder) as tmp:
-            write_files(tmp, prepared, name, digest)
+            (write or write_files)(tmp, prepared, name, digest)
     except FileExistsError:  # saved by another session a moment ago: same content, same folder
         pass
     return folder
