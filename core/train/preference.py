@@ -58,12 +58,7 @@ def train(settings: TrainSettings, run_dir: Path, workspace: Workspace, reporter
     reporter.log(f"data: {len(train_rows)} training {_unit(settings)}, {len(eval_rows)} held out")
 
     # --- model, reference and the check before training ------------------------------------------
-    model = recipe.load_model(model_dir, settings, precision)
-    if start:
-        from peft import PeftModel
-
-        model = PeftModel.from_pretrained(model, str(start), is_trainable=True)
-        reporter.log(f"starting from the adapter of {start.parent.name}; it is also the reference model")
+    model = load_policy(model_dir, start, settings, precision, reporter)
     probe = bool(max_steps_override)
     conversations = [] if probe else forgetting_set(settings, workspace)
     before = None if probe else preference_check.measure(model, tokenizer, held_out["pairs"], held_out["unpaired"],
@@ -93,15 +88,8 @@ def train(settings: TrainSettings, run_dir: Path, workspace: Workspace, reporter
     duration = round(time.time() - started, 2)  # training alone: the check and the save come after
 
     # --- check after, save -----------------------------------------------------------------------
-    check = {}
-    if not probe:
-        after = preference_check.measure(trainer.model, tokenizer, held_out["pairs"], held_out["unpaired"],
-                                         conversations)
-        check = preference_check.compare(before, after, settings.beta)
-        atomic.write_json(run_dir / CHECK_FILE, check)
-        for line in preference_check.check_text(check):
-            reporter.log(line)
-        save_adapter(trainer.model, tokenizer, run_dir / ADAPTER_DIR)
+    check = {} if probe else check_and_save(trainer.model, tokenizer, before, held_out, conversations, settings,
+                                            run_dir, reporter)
     summary = {
         "step": trainer.state.global_step, "max_steps": trainer.state.max_steps,
         "stopped_at": progress.stopped_at, "duration_s": duration,
@@ -112,6 +100,29 @@ def train(settings: TrainSettings, run_dir: Path, workspace: Workspace, reporter
     del trainer, model
     recipe.free_memory()
     return summary
+
+
+def load_policy(model_dir: Path, start: Path | None, settings: TrainSettings, precision: str, reporter: Any):
+    """The model to train: the base, or the base with the start run's adapter, trainable."""
+    model = recipe.load_model(model_dir, settings, precision)
+    if not start:
+        return model
+    from peft import PeftModel
+
+    reporter.log(f"starting from the adapter of {start.parent.name}; it is also the reference model")
+    return PeftModel.from_pretrained(model, str(start), is_trainable=True)
+
+
+def check_and_save(model: Any, tokenizer: Any, before: dict, held_out: dict, conversations: list,
+                   settings: TrainSettings, run_dir: Path, reporter: Any) -> dict:
+    """The held-out check after training against the one before, written and logged; then the adapter."""
+    after = preference_check.measure(model, tokenizer, held_out["pairs"], held_out["unpaired"], conversations)
+    check = preference_check.compare(before, after, settings.beta)
+    atomic.write_json(run_dir / CHECK_FILE, check)
+    for line in preference_check.check_text(check):
+        reporter.log(line)
+    save_adapter(model, tokenizer, run_dir / ADAPTER_DIR)
+    return check
 
 
 def make_trainer(settings: TrainSettings, model: Any, tokenizer: Any, train_rows: list[dict], eval_rows: list[dict],
