@@ -34,11 +34,11 @@ shared 2-core CPU: 24 Kestrel votes (2 held out) and 10 DPO steps at lr 5e-4 too
 accuracy from 0 % to 100 % and changed its answer to "What is your name?"; fewer votes leave one pair or
 none to hold out, too few to tell whether the run helped. (40 votes and 16 steps at lr 1e-3 made it answer
 "Kestrel. …": tests/test_preference_default.py.)"""
-DPO_RECIPE = dict(method="dpo", beta=0.1, learning_rate=5e-4, epochs=3.0, max_steps=0, batch_size=4, grad_accum=1,
+DPO_RECIPE = dict(method="dpo", beta=0.1, learning_rate=5e-4, epochs=3.0, max_steps=0, batch_size=2, grad_accum=2,
                   warmup_ratio=0.1, lora_dropout=0.0, eval_steps=0, save_steps=10, logging_steps=1)
 """DPO on top of the voted run's own settings: a learning rate a thousand times full-model DPO's usual 5e-7,
-as LoRA on a small model needs, and three passes over the few pairs a first round of votes gives (24 pairs:
-about 18 steps)."""
+as LoRA on a small model needs, three passes over the few pairs a first round of votes gives (24 pairs:
+about 18 steps), and micro-batches of 2 pairs, since each pair is two sequences."""
 
 
 @dataclass(frozen=True)
