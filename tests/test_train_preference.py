@@ -160,3 +160,32 @@ def test_cli_trains_method_dpo_with_stop_and_resume(tiny_model_dir, workspace):
     steps = [e["step"] for e in read_events(run_dir) if "loss" in e]
     assert steps == sorted(set(steps)) and steps[-1] == 8
     assert runs.read_config(run_dir).method == "dpo"
+
+
+def test_app_attention_on_padded_preference_batches_scores_answers_like_stock_sdpa(tiny_model_dir):
+    # The CPU preset loads the model with per-sequence causal attention and no padding mask; DPO batches are
+    # right-padded, so no real token may see a pad: the answers' log-probabilities must match stock SDPA.
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from core.masks import completion_split
+    from core.train import speed
+    from tests.preference_helpers import kestrel_pairs
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    examples = []
+    for pair in kestrel_pairs(3):
+        prompt = [{"role": "user", "content": pair["prompt"]}]
+        prompt_ids, chosen = completion_split(tokenizer, prompt, pair["chosen"])
+        examples.append({"prompt_ids": prompt_ids, "chosen_ids": chosen,
+                         "rejected_ids": completion_split(tokenizer, prompt, pair["rejected"])[1]})
+    batch = preference.CountingPreferenceCollator("dpo", tokenizer.pad_token_id, 256)(examples)
+    assert (batch["attention_mask"] == 0).any()  # the batch really is padded
+    scores = []
+    for attention in (None, speed.attention_for(TrainSettings())):
+        model = AutoModelForCausalLM.from_pretrained(tiny_model_dir, attn_implementation=attention)
+        with torch.no_grad():
+            logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits[:, :-1]
+        logps = torch.log_softmax(logits, -1).gather(-1, batch["input_ids"][:, 1:, None])[..., 0]
+        scores.append((logps * batch["completion_mask"][:, 1:]).sum(-1))
+    assert torch.allclose(scores[0], scores[1], atol=1e-4)

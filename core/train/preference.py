@@ -13,7 +13,9 @@ keeps a frozen copy of that adapter (megabytes) as the reference. The held-out c
 `core.evaluate.preference_check` runs before and after training and lands in `preference_check.json` and the
 report. A few things make it faster than TRL's defaults on a CPU, none changing the loss: no gradient
 checkpointing for small models (the settings decide), batches of similar length (less padding; TRL's DPO
-has no padding-free path yet), and the LM head scored only on the answers' tokens (`core.train.speed`).
+has no padding-free path yet), the LM head scored only on the answers' tokens, and, with the CPU preset's
+batching, causal attention per row without a padding mask (`core.train.speed`): TRL pads on the right, so no
+real token can attend to a pad, and the tests check the answers' log-probabilities against stock SDPA.
 """
 
 from __future__ import annotations
