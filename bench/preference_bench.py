@@ -6,10 +6,11 @@ Both arms train the same LoRA on the same model with the same pairs for one epoc
 step. The pairs come from the shipped samples (prepared by the Data stage): each conversation's own answer
 is chosen, another conversation's answer rejected, so lengths vary as in real data.
 
-* app:      `core.train.preference.train` as a `method: dpo` run from the CPU preset: batches of similar
-            length, the LM head scored on the answers only (`core.train.speed`), no gradient checkpointing,
-            each step's 8 pairs in four micro-batches of 2 (4 sequences, as many as the preset's SFT
-            micro-batch holds: a pair is two sequences);
+* app:      `core.train.preference.train` as a `method: dpo` run from the CPU preset: the same random
+            batches as TRL's, each step's 8 pairs in four micro-batches of 2 (4 sequences, as many as the
+            preset's SFT micro-batch holds: a pair is two sequences), causal attention per row without a
+            padding mask and the LM head scored on the answers only (`core.train.speed`), no gradient
+            checkpointing;
 * baseline: TRL's DPOTrainer defaults: random batches of 8 pairs, gradient checkpointing on (fp32 and
             `use_cpu` on a CPU, where TRL's bf16 default does not run).
 
