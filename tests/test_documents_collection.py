@@ -193,3 +193,38 @@ def test_the_command_line_adds_and_searches(tmp_path):
     unknown = subprocess.run([sys.executable, "-m", "core.documents", "--workspace", str(workspace), "search", "nope",
                               "x"], capture_output=True, text=True, env=env, cwd=ROOT, timeout=300)
     assert unknown.returncode == 1 and "There is no document collection 'nope'. Collections here: labour." in unknown.stderr
+
+
+@pytest.fixture(scope="module")
+def tiny_embedder(tmp_path_factory, tiny_model_dir):
+    """A sentence-transformers model folder (the tiny Llama, mean-pooled), saved as safetensors."""
+    st = pytest.importorskip("sentence_transformers")
+    model = st.SentenceTransformer(str(tiny_model_dir), device="cpu")  # a plain model folder gets mean pooling
+    folder = tmp_path_factory.mktemp("tiny_embedder")
+    model.save(str(folder), safe_serialization=True)
+    return folder
+
+
+def test_dense_and_hybrid_search_with_a_local_sentence_transformers_model(workspace, tmp_path, tiny_embedder):
+    settings = CollectionSettings(chunk_tokens=64, overlap_tokens=0, embedding_model=str(tiny_embedder))
+    folder = build_collection(workspace, every_format(tmp_path), "harbour", settings)
+    assert (folder / "index" / "embeddings.npy").is_file()
+    collection = open_collection(workspace, "harbour")
+    target = next(chunk for chunk in collection.chunks if "Marlowe" in chunk["text"])
+
+    # The same text embeds to the same vector, so even a random tiny model ranks it first by meaning.
+    [top, *_] = collection.search(target["text"], RetrievalSettings(mode="dense", min_cosine=0.99))
+    assert top.chunk == target and top.cosine == pytest.approx(1.0, abs=1e-4)
+    hybrid = collection.search("keeper cat Marlowe", RetrievalSettings(mode="auto"))
+    assert collection.mode(RetrievalSettings()) == "hybrid" and hybrid[0].chunk == target
+    assert hybrid[0].score >= 1 / 61 and hybrid[0].bm25 > 0  # fused: first by BM25, plus its dense rank
+    store._open.cache_clear()
+    again = open_collection(workspace, "harbour").search(target["text"], RetrievalSettings(mode="dense", min_cosine=0.99))
+    assert again[0].chunk == target
+
+
+def test_dense_search_on_a_lexical_collection_says_how_to_get_it(shipped):
+    from core.errors import BadInputError
+
+    with pytest.raises(BadInputError, match="has no embeddings, so it cannot search by meaning"):
+        open_collection(shipped, "shipped").search("anything", RetrievalSettings(mode="dense"))
