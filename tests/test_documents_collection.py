@@ -148,13 +148,9 @@ def test_chunks_fit_the_model_tokenizer_overlap_and_keep_their_headings(workspac
     assert json.loads((folder / "collection.json").read_text())["settings"]["chunk_tokens"] == 64
 
 
-@pytest.fixture(scope="module")
-def shipped(tmp_path_factory):
-    from core.workspace import Workspace
-
-    workspace = Workspace(tmp_path_factory.mktemp("shipped_ws")).ensure()
-    build_collection(workspace, sorted(SHIPPED.glob("*/*.*")), "shipped")
-    return workspace
+@pytest.fixture
+def shipped(shipped_documents):
+    return shipped_documents
 
 
 def test_bm25_finds_english_and_chinese_passages_and_nothing_for_an_unrelated_question(shipped):
