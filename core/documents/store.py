@@ -34,6 +34,7 @@ from core.errors import BadInputError
 from core.workspace import Workspace
 
 COLLECTION_FILE = "collection.json"
+FUSE_DEPTH = 20  # hybrid fuses each ranking's top 20: deeper ranks of one method add noise, not recall
 Progress = Callable[[float, str], None]
 
 
@@ -172,7 +173,8 @@ class Collection:
         elif mode == "dense":
             scores, relevant = cosine, cosine >= settings.min_cosine
         else:
-            fused = dense.fuse([_ranking(lexical), _ranking(cosine)])
+            depth = max(FUSE_DEPTH, 3 * settings.top_k)
+            fused = dense.fuse([_ranking(lexical)[:depth], _ranking(cosine)[:depth]])
             scores = np.array([fused.get(i, 0.0) for i in range(len(self.chunks))], dtype=np.float32)
             relevant = (lexical >= settings.min_bm25) | (cosine >= settings.min_cosine)
         chosen = [int(i) for i in np.argsort(-scores, kind="stable") if relevant[i]][:settings.top_k]
