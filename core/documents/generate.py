@@ -34,9 +34,9 @@ MIN_CHUNK_TOKENS = 24  # shorter chunks are headings or list stubs: nothing to a
 ASK = {"en": "Read the passage and write one question that the passage answers. Write only the question.\n\n"
              "Passage:\n{passage}",
        "zh": "阅读下面的段落，提出一个这段话能回答的问题。只写问题。\n\n段落：\n{passage}"}
-ANSWER = {"en": "Answer the question using only the passage, in one or two sentences.\n\nPassage:\n{passage}\n\n"
+ANSWER = {"en": "Answer the question with the sentence of the passage that answers it.\n\nPassage:\n{passage}\n\n"
                 "Question: {question}",
-          "zh": "只根据段落回答问题，用一两句话回答。\n\n段落：\n{passage}\n\n问题：{question}"}
+          "zh": "用段落中回答这个问题的那句话来回答。\n\n段落：\n{passage}\n\n问题：{question}"}
 REASONS = {"no_question": "no usable question", "not_grounded": "answer not found in its chunk",
            "empty_answer": "empty answer"}
 
@@ -128,11 +128,12 @@ def save_dataset(workspace: Workspace, job_folder: Path, pairs: list[dict], drop
 
 def _pair(backend, chunk: dict, settings) -> tuple[dict | None, str]:
     lang = language(chunk["text"])
-    question = _first_line(_complete(backend, ASK[lang].format(passage=chunk["text"]), settings))
+    body = chunk["text"].split("\n", 1)[1] if chunk.get("heading") else chunk["text"]  # not the heading line
+    question = _first_line(_complete(backend, ASK[lang].format(passage=body), settings))
     question = re.sub(r"^(question|问题)\s*[:：]\s*", "", question, flags=re.I).strip()
     if len(terms(question)) < 2:
         return None, "no_question"
-    answer = _complete(backend, ANSWER[lang].format(passage=chunk["text"], question=question), settings).strip()
+    answer = _complete(backend, ANSWER[lang].format(passage=body, question=question), settings).strip()
     answer = re.sub(r"^(answer|回答|答案)\s*[:：]\s*", "", answer, flags=re.I).strip()
     if not answer:
         return None, "empty_answer"
