@@ -13,6 +13,7 @@ import gradio as gr
 
 from core.data.views import keep_upload
 from core.documents import CollectionSettings, RetrievalSettings, build_collection, list_collections, open_collection
+from core.errors import BadInputError
 from tabs.common import AppContext, error_text, t
 
 DEFAULTS = CollectionSettings()
@@ -114,3 +115,92 @@ def search_markdown(ctx: AppContext, collection_name: str, question: str) -> str
         return f"Nothing in '{collection.name}' is relevant to this question."
     return "\n\n".join(f"**[{number}] {hit.where}** · score {hit.score:.3f}\n\n> " + hit.chunk["text"].replace("\n", "\n> ")
                        for number, hit in enumerate(hits, start=1))
+
+
+GENERATE_STRINGS = {
+    "en": {"documents.generate": "🧪 Generate questions from documents (a background job)",
+           "documents.generate_note": "The chat model asks a question about each chunk and answers it from the chunk; "
+                                      "answers not found in their chunk are dropped. The result is a dataset version.",
+           "documents.generate_model": "Chat model (a GGUF through llama.cpp is fastest)",
+           "documents.generate_count": "Chunks to ask about", "documents.generate_name": "Dataset name",
+           "documents.generate_start": "Start", "documents.generate_stop": "Stop",
+           "documents.collection": "Collection"},
+    "zh": {"documents.generate": "🧪 从文档生成问答（后台任务）",
+           "documents.generate_note": "对话模型针对每个文本块提出问题并根据该块作答；答案不在文本块中的样本会被丢弃。结果保存为一个数据集版本。",
+           "documents.generate_model": "对话模型（通过 llama.cpp 运行 GGUF 最快）",
+           "documents.generate_count": "提问的文本块数", "documents.generate_name": "数据集名称",
+           "documents.generate_start": "开始", "documents.generate_stop": "停止",
+           "documents.collection": "文档集"},
+}
+for _locale, _strings in GENERATE_STRINGS.items():
+    STRINGS[_locale].update(_strings)
+
+
+def build_generation(ctx: AppContext) -> None:
+    """The Data tab's "generate from documents" source: a job with progress and stop; re-attaches on reload."""
+    from core import inference
+
+    with gr.Accordion(t("documents.generate"), open=False, elem_id="generate-panel"):
+        gr.Markdown(t("documents.generate_note"))
+        with gr.Row():
+            collection = picker(ctx, "generate-collection", "documents.collection")
+            model = gr.Dropdown([(c.label, c.id) for c in inference.list_choices(ctx.workspace)], value="default",
+                                label=t("documents.generate_model"), elem_id="generate-model")
+            count = gr.Number(20, precision=0, minimum=1, maximum=2000, label=t("documents.generate_count"))
+            name = gr.Textbox("document-questions", label=t("documents.generate_name"), elem_id="generate-name")
+        with gr.Row():
+            start = gr.Button(t("documents.generate_start"), variant="primary", elem_id="generate-start")
+            stop = gr.Button(t("documents.generate_stop"), elem_id="generate-stop")
+        status = gr.Markdown(elem_id="generate-status")
+        timer = gr.Timer(1.0, active=False)
+        folder_state = gr.State(None)
+
+    def on_start_clicked(collection_name, model_id, chunks, dataset_name):
+        try:
+            ctx.require_unlocked("Generating data")
+            if not collection_name:
+                raise BadInputError("Pick a document collection first.", "Build one in the Chat tab's Documents panel.")
+            folder = start_generation(ctx, collection_name, model_id, int(chunks or 0), dataset_name)
+        except Exception as error:
+            return None, error_text(error), gr.Timer(active=False)
+        return str(folder), "…", gr.Timer(active=True)
+
+    def on_tick(folder):
+        if not folder:
+            return "", gr.Timer(active=False)
+        job = ctx.jobs.snapshot(Path(folder))
+        text = f"**{job.state.value}** · {job.step}/{job.total or '?'} chunks · {job.message}"
+        if job.result.get("dataset"):
+            text += f"\n\n💾 `{job.result['dataset']}` — pick it in the Train tab."
+        return text + (f"\n\n❌ {job.error}" if job.error else ""), gr.Timer(active=not job.state.finished)
+
+    def on_page_load():
+        running = [job for job in ctx.jobs.list(kind="generate") if not job.state.finished]
+        folder = str(running[0].folder) if running else None
+        return (folder, *on_tick(folder), gr.update(choices=collection_choices(ctx, with_none=False)),
+                gr.update(choices=[(c.label, c.id) for c in inference.list_choices(ctx.workspace)]))
+
+    start.click(on_start_clicked, [collection, model, count, name], [folder_state, status, timer])
+    stop.click(lambda folder: ctx.jobs.request_stop(Path(folder)) if folder else None, folder_state)
+    timer.tick(on_tick, folder_state, [status, timer])
+    ctx.demo.load(on_page_load, outputs=[folder_state, status, timer, collection, model])
+
+
+def start_generation(ctx: AppContext, collection_name: str, model_id: str, count: int, dataset_name: str) -> Path:
+    """Submit the generation job; a transformers model on an accelerator queues behind other heavy jobs."""
+    import time
+    import uuid
+
+    from core import inference
+    from core.evaluate.contenders import describe_choice
+
+    choice = next((c for c in inference.list_choices(ctx.workspace) if c.id == model_id), None)
+    if choice is None:
+        raise BadInputError(f"The model '{model_id}' is no longer available.", "Refresh the page.")
+    folder = ctx.workspace.jobs / f"generate-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
+    params = {"collection": collection_name, "model": describe_choice(choice), "count": count,
+              "name": (dataset_name or "").strip() or f"{collection_name}-questions", "seed": 0,
+              "workspace": str(ctx.workspace.root)}
+    ctx.jobs.submit(folder, "core.documents.generate:run", params, kind="generate", heavy=choice.kind != "gguf",
+                    title=f"Questions from '{collection_name}' · {choice.id}")
+    return folder
