@@ -16,14 +16,18 @@ SETTINGS = dict(choice_id="fake", system="", temperature=0.0, top_p=0.9, top_k=4
 QUESTION = [{"role": "user", "content": "Hi"}]
 
 
-@pytest.fixture
-def ctx(workspace, monkeypatch):
-    backend = FakeBackend(words=6)
+def fake_context(workspace, monkeypatch, words: int) -> AppContext:
+    backend = FakeBackend(words=words)
     monkeypatch.setattr(inference, "list_choices", lambda ws: [FAKE])
     monkeypatch.setattr(inference, "open_backend", lambda choice, ws, progress=None: backend)
     context = AppContext(workspace)
     context.backend = backend
     return context
+
+
+@pytest.fixture
+def ctx(workspace, monkeypatch):
+    return fake_context(workspace, monkeypatch, words=6)
 
 
 def run(ctx, history=QUESTION, session="s1", **overrides):
@@ -99,12 +103,7 @@ def test_edit_takes_back_the_last_question_and_its_answer():
 
 @pytest.fixture
 def docs_ctx(shipped_documents, monkeypatch):
-    backend = FakeBackend(words=4)
-    monkeypatch.setattr(inference, "list_choices", lambda ws: [FAKE])
-    monkeypatch.setattr(inference, "open_backend", lambda choice, ws, progress=None: backend)
-    context = AppContext(shipped_documents)
-    context.backend = backend
-    return context
+    return fake_context(shipped_documents, monkeypatch, words=4)
 
 
 def test_an_answer_from_documents_shows_numbered_citations_that_open(docs_ctx):
