@@ -13,7 +13,7 @@ import gradio as gr
 
 from core import serve
 from core.workspace import Workspace
-from tabs import chat, data, evaluate, export, journey, system, train
+from tabs import chat, data, documents, evaluate, export, journey, system, train
 from tabs.common import AppContext
 
 TABS = (data, train, export, chat, evaluate)
@@ -38,7 +38,7 @@ def build_app(ctx: AppContext) -> gr.Blocks:
 
 def translations() -> gr.I18n:
     merged: dict[str, dict[str, str]] = {}
-    for module in (*TABS, journey, system):
+    for module in (*TABS, documents, journey, system):
         for locale, strings in module.STRINGS.items():
             merged.setdefault(locale, {}).update(strings)
     return gr.I18n(**merged)

@@ -1,7 +1,8 @@
 """An OpenAI-compatible chat API over the chat backends, beside the UI or on its own.
 
 Routes: `GET /v1/models`, `POST /v1/chat/completions` (plain, or streamed as server-sent events), and
-`GET /web/`, the static chat page in `assets/web/` that talks to them. Errors use OpenAI's shape
+`GET /web/`, the static chat page in `assets/web/` that talks to them. A model id `MODEL+docs:COLLECTION`
+answers from a document collection and ends each answer with its numbered sources (core.documents). Errors use OpenAI's shape
 (`{"error": {"message", "type", "param", "code"}}`) so the official `openai` client raises its usual
 exceptions: 404 for an unknown model, 400 for bad parameters, 401 without credentials, 503 while a heavy
 job holds the accelerator (G6).
@@ -158,6 +159,11 @@ def _message(item, index: int) -> dict:
 
 
 def _find_choice(choices: list[ModelChoice], model) -> ModelChoice:
+    from core.documents.grounding import DOCS_MARK, with_documents
+
+    if isinstance(model, str) and DOCS_MARK in model:  # "MODEL+docs:COLLECTION": answers from that collection
+        base, _, collection = model.partition(DOCS_MARK)
+        return with_documents(_find_choice(choices, base), collection)
     for choice in choices:
         if choice.id == model:
             return choice

@@ -67,6 +67,11 @@ class Workspace:
         return self.root / "jobs"
 
     @property
+    def documents(self) -> Path:
+        """Document collections for chat with documents, one immutable folder per content hash."""
+        return self.root / "documents"
+
+    @property
     def ratings_db(self) -> Path:
         """The SQLite database of blind battles and votes."""
         return self.root / "ratings.sqlite"

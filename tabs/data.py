@@ -11,6 +11,7 @@ from pathlib import Path
 import gradio as gr
 
 from core.data import ColumnMapping, PrepareOptions, prepare, save_version, views
+from tabs import documents as documents_ui
 from tabs.common import AppContext, error_text, t
 
 DEFAULTS = PrepareOptions()
@@ -137,6 +138,7 @@ def build(ctx: AppContext) -> None:
         saved_path = gr.Textbox(label=t("data.saved_path"), interactive=False, elem_id="data-saved-path")
         with gr.Accordion(t("data.versions"), open=False):
             versions = gr.Markdown(elem_id="data-versions")
+        documents_ui.build_generation(ctx)
 
     def chosen_paths(uploaded, typed) -> list[Path]:
         """Uploads (copied into the workspace, idempotently) followed by the typed paths."""

@@ -16,7 +16,9 @@ import gradio as gr
 from core import inference
 from core.evaluate import hub_votes, plots, report, session
 from core.evaluate.arena import Arena
+from core.documents.grounding import DOCS_MARK, with_documents
 from core.evaluate.contenders import describe_choice, list_contenders
+from tabs import documents as documents_ui
 from tabs.common import AppContext, Focus, error_text, t
 
 STRINGS = {
@@ -55,6 +57,8 @@ STRINGS = {
         "evaluate.writeup_runs": "Runs to compare",
         "evaluate.writeup_make": "Write-up",
         "evaluate.refresh": "Refresh lists",
+        "evaluate.docs_model": "Give a model documents (RAG against fine-tune)",
+        "evaluate.docs_add": "➕ Add as a contender",
     },
     "zh": {
         "evaluate.tab": "⚖️ 评测",
@@ -91,6 +95,8 @@ STRINGS = {
         "evaluate.writeup_runs": "要比较的运行",
         "evaluate.writeup_make": "撰写总结",
         "evaluate.refresh": "刷新列表",
+        "evaluate.docs_model": "给模型配上文档（检索增强与微调对比）",
+        "evaluate.docs_add": "➕ 加入参赛模型",
     },
 }
 BOARD_HEADERS = ["model", "BT rating", "95 % CI", "Elo", "battles", "wins", "losses", "ties", "both bad"]
@@ -128,6 +134,10 @@ def _build_arena(ctx: AppContext, arena: Arena) -> tuple[gr.Button, gr.CheckboxG
         with gr.Row():
             contenders = gr.CheckboxGroup(label=t("evaluate.contenders"), scale=5, elem_id="arena-contenders")
             refresh_button = gr.Button(t("evaluate.refresh"), size="sm", scale=1, elem_id="evaluate-refresh")
+        with gr.Row():
+            docs_model = gr.Dropdown(label=t("evaluate.docs_model"), scale=2, elem_id="arena-docs-model")
+            docs_collection = documents_ui.picker(ctx, "arena-docs-collection", "documents.collection")
+            docs_add = gr.Button(t("evaluate.docs_add"), size="sm", scale=1, elem_id="arena-docs-add")
         with gr.Row():
             prompt = gr.Textbox(label=t("evaluate.prompt"), scale=3, elem_id="arena-prompt")
             prompt_set = gr.Dropdown(label=t("evaluate.prompt_set"), scale=1, elem_id="arena-prompt-set")
@@ -186,6 +196,21 @@ def _build_arena(ctx: AppContext, arena: Arena) -> tuple[gr.Button, gr.CheckboxG
             return message, *_buttons(next_on=True, votes_on=False), *_board(arena)
         return on_vote_clicked
 
+    def on_docs_add_clicked(model_key, collection, chosen):
+        if not model_key or not collection:
+            return gr.update()
+        key = f"{model_key}{DOCS_MARK}{collection}"
+        grounded = [k for k in chosen or [] if DOCS_MARK in k]
+        return gr.update(choices=[*list_contenders(ctx.workspace), *dict.fromkeys([*grounded, key])],
+                         value=list(dict.fromkeys([*(chosen or []), key])))
+
+    def on_docs_refresh():
+        return (gr.update(choices=list(list_contenders(ctx.workspace))),
+                gr.update(choices=documents_ui.collection_choices(ctx, with_none=False)))
+
+    docs_add.click(on_docs_add_clicked, [docs_model, docs_collection, contenders], contenders)
+    for trigger in (ctx.demo.load, refresh_button.click):
+        trigger(on_docs_refresh, outputs=[docs_model, docs_collection])
     board_outputs = [leaderboard, advice, ratings_plot, win_rates, battle_counts]
     ctx.demo.load(lambda: (*on_refresh_clicked(), *_board(arena)), outputs=[contenders, prompt_set, *board_outputs])
     refresh_button.click(on_refresh_clicked, outputs=[contenders, prompt_set])
@@ -242,6 +267,7 @@ def _build_metrics(ctx: AppContext, refresh_button: gr.Button) -> None:
             metrics_tokens = gr.Slider(16, 512, value=128, step=16, label=t("evaluate.max_tokens"),
                                        elem_id="metrics-max-tokens")
             metrics_loss = gr.Checkbox(value=True, label=t("evaluate.metrics_loss"))
+            metrics_documents = documents_ui.picker(ctx, "metrics-documents")
         with gr.Row():
             metrics_start = gr.Button(t("evaluate.metrics_start"), variant="primary", elem_id="metrics-start")
             metrics_stop = gr.Button(t("evaluate.metrics_stop"), elem_id="metrics-stop")
@@ -262,17 +288,18 @@ def _build_metrics(ctx: AppContext, refresh_button: gr.Button) -> None:
         folder = str(running[0].folder) if running else None  # re-attach to a job started before a reload
         return (*on_refresh_clicked(), folder, *on_metrics_tick(folder))
 
-    def on_metrics_start_clicked(model_key, source, limit, max_new_tokens, with_loss):
+    def on_metrics_start_clicked(model_key, source, limit, max_new_tokens, with_loss, documents):
         try:
             ctx.require_unlocked("Automatic metrics")
             choice = list_contenders(ctx.workspace)[model_key]
+            choice = with_documents(choice, documents) if documents else choice
             data = "shipped" if source == session.SHIPPED_SOURCE else str(ctx.workspace.datasets / source)
             params = {"workspace": str(ctx.workspace.root), "choice": describe_choice(choice), "data": data,
                       "settings": {"limit": int(limit), "max_new_tokens": int(max_new_tokens),
                                    "held_out_loss": bool(with_loss)}}
             folder = session.new_job_folder(ctx.workspace)
             ctx.jobs.submit(folder, "core.evaluate.metrics:run_job", params, kind="evaluate", heavy=True,
-                            title=f"Metrics · {model_key} on {source}")
+                            title=f"Metrics · {choice.id} on {source}")
         except Exception as error:
             return None, error_text(error), gr.Timer(active=False)
         return str(folder), "…", gr.Timer(active=True)
@@ -302,7 +329,7 @@ def _build_metrics(ctx: AppContext, refresh_button: gr.Button) -> None:
     ctx.demo.load(on_page_load, outputs=[metrics_model, metrics_data, metrics_folder, *metrics_outputs])
     refresh_button.click(on_refresh_clicked, outputs=[metrics_model, metrics_data])
     metrics_start.click(on_metrics_start_clicked,
-                        [metrics_model, metrics_data, metrics_limit, metrics_tokens, metrics_loss],
+                        [metrics_model, metrics_data, metrics_limit, metrics_tokens, metrics_loss, metrics_documents],
                         [metrics_folder, metrics_status, metrics_timer])
     metrics_stop.click(on_metrics_stop_clicked, metrics_folder, metrics_status)
     metrics_timer.tick(on_metrics_tick, metrics_folder, metrics_outputs)

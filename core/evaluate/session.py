@@ -20,7 +20,7 @@ from pathlib import Path
 from core.errors import BadInputError
 from core.evaluate import ratings
 from core.evaluate.arena import Arena
-from core.evaluate.contenders import list_contenders, open_pair, stream_pair
+from core.evaluate.contenders import find_contender, list_contenders, open_pair, stream_pair
 from core.evaluate.prompts import PromptItem, load_prompt_set, pick
 from core.workspace import Workspace
 
@@ -78,7 +78,7 @@ def start_battle(arena: Arena, workspace: Workspace, contenders: list[str], item
                  rater: str, settings) -> dict:
     """Record a new battle server-side; the page gets its id and a fresh idempotency key only."""
     known = list_contenders(workspace)
-    unknown = [key for key in contenders if key not in known]
+    unknown = [key for key in contenders if key not in known and find_contender(workspace, key) is None]
     if unknown:
         raise BadInputError(f"'{unknown[0]}' is not a model here.", "Refresh the contender list.")
     messages = [*item.history, *({"role": "user", "content": turn} for turn in item.turns)]

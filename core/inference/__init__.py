@@ -16,6 +16,7 @@ a cached backend for one of them.
 from __future__ import annotations
 
 import atexit
+import dataclasses
 import json
 import os
 import threading
@@ -48,6 +49,8 @@ class ModelChoice:
     """What the model picker shows."""
     id: str = ""
     """A short stable name: the API's `model` field and the picker's value."""
+    documents: str = ""
+    """A document collection every answer is grounded in ("" for none); see core.documents.grounding."""
 
 
 @dataclass(frozen=True)
@@ -138,6 +141,11 @@ def adapter_base(config: Path, workspace: Workspace) -> str:
 
 def open_backend(choice: ModelChoice, workspace: Workspace, progress: Callable | None = None):
     """A cached backend for `choice`, with `stream`, `count_tokens` and `context_length`."""
+    if choice.documents:  # the same model, answering from a document collection
+        from core.documents.grounding import grounded
+
+        plain = open_backend(dataclasses.replace(choice, documents=""), workspace, progress)
+        return grounded(plain, choice.documents, workspace)
     if choice.kind == "gguf":
         return gguf_backend(choice.gguf)
     if choice.kind not in ("base", "adapter"):
