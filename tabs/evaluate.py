@@ -293,7 +293,8 @@ def _build_metrics(ctx: AppContext, refresh_button: gr.Button) -> None:
             ctx.require_unlocked("Automatic metrics")
             choice = list_contenders(ctx.workspace)[model_key]
             choice = with_documents(choice, documents) if documents else choice
-            data = "shipped" if source == session.SHIPPED_SOURCE else str(ctx.workspace.datasets / source)
+            data = "shipped" if source == session.SHIPPED_SOURCE else \
+                str(ctx.workspace.named(ctx.workspace.datasets, source, "dataset"))
             params = {"workspace": str(ctx.workspace.root), "choice": describe_choice(choice), "data": data,
                       "settings": {"limit": int(limit), "max_new_tokens": int(max_new_tokens),
                                    "held_out_loss": bool(with_loss)}}

@@ -70,7 +70,7 @@ def choose_prompt(workspace: Workspace, typed: str, source: str | None, upload: 
     if upload:
         return pick(load_prompt_set(Path(upload)))
     if source and source != SHIPPED_SOURCE:
-        return pick(load_prompt_set(workspace.datasets / Path(source).name))
+        return pick(load_prompt_set(workspace.named(workspace.datasets, source, "dataset")))
     return pick(load_prompt_set(SHIPPED_SOURCE))
 
 
