@@ -1,8 +1,8 @@
 """What the Export tab offers for a run, computed without loading any model (the tab stays quick).
 
 Sizes come from safetensors headers (`gguf.plan`) of the merged folder if it exists, else the base
-model's folder; the default model is planned from its materialised folder, which training creates. Run names come from the page,
-so each one goes through `Workspace.named` before it becomes a path.
+model's folder; the default model is planned from its materialised folder, which training creates. Run
+names come from the page, so each one goes through `Workspace.named` before it becomes a path.
 """
 
 from __future__ import annotations
