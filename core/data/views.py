@@ -12,9 +12,9 @@ import hashlib
 import shutil
 from pathlib import Path
 
-from core.data import formats, readers
-from core.data.options import PrepareOptions, UploadLimits
-from core.data.pipeline import Prepared
+from core.data import formats
+from core.data.options import UploadLimits
+from core.data.pipeline import Prepared, inspect
 from core.errors import BadInputError, describe
 from core.workspace import Workspace
 
@@ -56,7 +56,7 @@ def detect_files(paths: list[Path]) -> tuple[str, list[str], list[str]]:
     rows, fields, errors = ["| file | format | evidence |", "|---|---|---|"], set(), []
     for path in paths:
         try:
-            detection = formats.detect(readers.read_rows(path, PrepareOptions()))
+            detection = inspect(path)
         except BadInputError as error:
             errors.append(describe(error))
             rows.append(f"| {path.name} | ❌ | {describe(error)} |")
@@ -155,8 +155,7 @@ def sources_for(paths: list[Path], mapping) -> list:
 
     sources = []
     for path in paths:
-        undetected = mapping is not None and mapping.is_set and not formats.detect(
-            readers.read_rows(path, PrepareOptions())).format
+        undetected = mapping is not None and mapping.is_set and not inspect(path).format
         sources.append(Source(path, mapping=mapping if undetected else None))
     return sources
 
