@@ -53,7 +53,7 @@ class DiskFullError(ChatsmithError, OSError):
 
 
 class OutputExistsError(ChatsmithError, FileExistsError):
-    """An output folder that exists and may not be replaced: the app did not make it (X3)."""
+    """An output folder that exists and may not be replaced: the app did not make it."""
 
 
 class LockedError(ChatsmithError):

@@ -7,9 +7,9 @@ answers from a document collection and ends each answer with its numbered source
 exceptions: 404 for an unknown model, 400 for bad parameters, 401 without credentials, 429 while the
 caller's address must wait after wrong passwords, 503 while a heavy job holds the accelerator (G6).
 
-A page on another site must not make this server work (G7): a request with a foreign `Origin` gets 403
+A page on another site must not make this server work: a request with a foreign `Origin` gets 403
 and a body that is not `application/json` gets 415, so a cross-site "simple" request (a `text/plain`
-POST, which browsers send without asking) never generates. Every request is bounded (G8, `ApiLimits`):
+POST, which browsers send without asking) never generates. Every request is bounded (`ApiLimits`):
 its size, its message count, and its wall-clock time; when the time runs out or the client goes away,
 generation stops.
 

@@ -8,7 +8,6 @@ import shutil
 import psutil
 import pytest
 
-from core.inference.cache import BackendCache, CacheLimits
 from tests.browser import running_app
 from tests.test_chat_backends import to_gguf
 from tests.test_web_security import _post
@@ -53,6 +52,8 @@ class Sized:
 
 
 def test_a_model_that_does_not_fit_the_free_ram_evicts_the_others_first():
+    from core.inference.cache import BackendCache, CacheLimits
+
     closed: list[str] = []
     free = {"bytes": 1000}
     cache = BackendCache(lambda: CacheLimits(max_models=5, ram_share=0.5), lambda: free["bytes"])

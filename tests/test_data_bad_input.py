@@ -131,7 +131,7 @@ def _cli(*argv, peak: bool = False):
                           timeout=300)
 
 
-def test_d8_bracket_bombs_and_deep_nesting_name_the_file_and_line(tmp_path):
+def test_bracket_bombs_and_deep_nesting_name_the_file_and_line(tmp_path):
     bomb = tmp_path / "bomb.json"
     bomb.write_text("[" * 100_000)
     deep = tmp_path / "deep.jsonl"
@@ -145,7 +145,7 @@ def test_d8_bracket_bombs_and_deep_nesting_name_the_file_and_line(tmp_path):
 
 
 @pytest.mark.parametrize("shape", ["jsonl", "array"])
-def test_d8_millions_of_rows_are_refused_without_holding_them(tmp_path, shape):
+def test_millions_of_rows_are_refused_without_holding_them(tmp_path, shape):
     """Over the row limit: refused before any row is kept, so memory stays far below the file's size."""
     path = tmp_path / f"rows.{'jsonl' if shape == 'jsonl' else 'json'}"
     row = json.dumps({"instruction": "q", "output": "a"}) if shape == "jsonl" else '{"a":1}'

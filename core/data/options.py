@@ -135,7 +135,7 @@ class PrepareOptions:
 
 @dataclass(frozen=True)
 class UploadLimits:
-    """How much anyone who can reach the page may store in the workspace's uploads/ folder (D8).
+    """How much anyone who can reach the page may store in the workspace's uploads/ folder.
 
     Gradio already caps each file (`CHATSMITH_MAX_UPLOAD`); these cap what accumulates. Each field can be
     set from the environment: `CHATSMITH_MAX_UPLOADS` and `CHATSMITH_UPLOAD_QUOTA_MB`.

@@ -4,9 +4,9 @@ Contract: `iter_rows(path, options)` yields `(line, row)` one at a time, where `
 of the file on which the row starts (its index for Parquet and `datasets` folders) and `row` is whatever
 the file held there (normally a dict); `read_rows` is the same as a list. It never modifies the file.
 Before the first row it refuses a file over the size limit or with more rows than allowed, counting
-them without parsing where it can (D5), so a file of millions of tiny rows costs no memory to refuse;
+them without parsing where it can, so a file of millions of tiny rows costs no memory to refuse;
 then rows stream, so memory stays a small multiple of the largest record. It raises `BadInputError`
-naming the file and line for broken JSON (D1), nesting too deep to parse (D8), non-UTF-8 bytes (D4) and
+naming the file and line for broken JSON (D1), nesting too deep to parse, non-UTF-8 bytes (D4) and
 records over the size limit. A UTF-8 byte-order mark is ignored. It knows nothing about chat formats.
 
 The one exception to streaming is a JSON file holding one object with the records under a key
