@@ -23,14 +23,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from core.data.json_stream import CHUNK, array_rows
 from core.data.options import PrepareOptions
+from core.data.read_errors import broken, not_utf8, oversized, too_deep
 from core.errors import BadInputError
 
 Row = tuple[int, Any]
 TEXT_SUFFIXES = {".json", ".jsonl", ".ndjson", ".csv", ".tsv"}
 RECORD_KEYS = ("data", "train", "rows", "records", "examples", "conversations", "messages")
-CHUNK = 1 << 20
-_DECODER = json.JSONDecoder()
 
 
 def read_rows(path: Path, options: PrepareOptions) -> list[Row]:
@@ -58,7 +58,7 @@ def iter_rows(path: Path, options: PrepareOptions, allowed_rows: int | None = No
     if kind == "jsonl":
         return _jsonl_rows(path, options)
     if kind == "array":
-        return _array_rows(path, options)
+        return array_rows(path, options)
     return _csv_rows(path, "\t" if kind == "tsv" else ",", options)
 
 
@@ -123,7 +123,7 @@ def _count_rows(path: Path, kind: str, options: PrepareOptions, limit: int) -> i
     if kind == "jsonl":
         rows = (line for line in _binary_lines(path, options) if line[1].strip())
     elif kind == "array":
-        rows = _array_rows(path, options)
+        rows = array_rows(path, options)
     else:
         rows = _csv_rows(path, "\t" if kind == "tsv" else ",", options)
     return sum(1 for _ in itertools.islice(rows, limit + 1))
@@ -141,7 +141,7 @@ def _binary_lines(path: Path, options: PrepareOptions) -> Iterator[tuple[int, by
     with open(path, "rb") as handle:
         for number, line in enumerate(iter(lambda: handle.readline(cap), b""), start=1):
             if len(line) == cap and not line.endswith(b"\n"):
-                raise _oversized(path, number, _rest_of_line(handle, len(line)), options, unit="bytes")
+                raise oversized(path, number, _rest_of_line(handle, len(line)), options, unit="bytes")
             yield number, line.removeprefix(codecs.BOM_UTF8) if number == 1 else line
 
 
@@ -159,7 +159,7 @@ def _text_lines(path: Path, options: PrepareOptions) -> Iterator[tuple[int, str]
         try:
             yield number, line.decode("utf-8")
         except UnicodeDecodeError as error:
-            raise _not_utf8(path, number, error) from None
+            raise not_utf8(path, number, error) from None
 
 
 def _jsonl_rows(path: Path, options: PrepareOptions) -> Iterator[Row]:
@@ -167,7 +167,7 @@ def _jsonl_rows(path: Path, options: PrepareOptions) -> Iterator[Row]:
         if not line.strip():
             continue
         if len(line.rstrip("\r\n")) > options.max_record_chars:
-            raise _oversized(path, number, len(line.rstrip("\r\n")), options)
+            raise oversized(path, number, len(line.rstrip("\r\n")), options)
         yield number, _loads(path, number, line)
 
 
@@ -175,9 +175,9 @@ def _loads(path: Path, number: int, text: str) -> Any:
     try:
         return json.loads(text)
     except ValueError as error:
-        raise _broken(path, number, error) from None
+        raise broken(path, number, error) from None
     except RecursionError:
-        raise _too_deep(path, number) from None
+        raise too_deep(path, number) from None
 
 
 def _csv_rows(path: Path, delimiter: str, options: PrepareOptions) -> Iterator[Row]:
@@ -195,105 +195,18 @@ def _csv_rows(path: Path, delimiter: str, options: PrepareOptions) -> Iterator[R
                             "(max_record_chars).") from None
 
 
-def _array_rows(path: Path, options: PrepareOptions) -> Iterator[Row]:
-    """The elements of a JSON array, decoded one by one from a sliding window of the file, each with the
-    line it starts on. Hand-written because json has no incremental parser and ijson gives no lines."""
-    window = _Window(path)
-    window.skip(" \t\r\n")
-    window.position += 1  # the opening bracket, which made this file an array
-    while True:
-        window.skip(" \t\r\n,")
-        if window.at_end():
-            raise _broken(path, window.line_at(len(window.text)), "the array is not closed with ]")
-        if window.text[window.position] == "]":
-            break
-        line = window.line_at(window.position)
-        value, size = window.decode(options)
-        if size > options.max_record_chars:
-            raise _oversized(path, line, size, options)
-        yield line, value
-    window.position += 1
-    window.skip(" \t\r\n")
-    if not window.at_end():
-        raise _broken(path, window.line_at(window.position), "extra data after the closing ]")
-
-
-class _Window:
-    """The part of a file being decoded: text from a UTF-8 decoder fed in chunks, and a line count."""
-
-    def __init__(self, path: Path):
-        self.path, self.handle = path, open(path, "rb")
-        self.decoder = codecs.getincrementaldecoder("utf-8-sig")()
-        self.text, self.position, self.eof = "", 0, False
-        self.mark, self.mark_line = 0, 1  # the line at index `mark`: lines are counted once, going forward
-
-    def more(self) -> bool:
-        """Append the next chunk; False at the end of the file."""
-        if self.eof:
-            return False
-        chunk = self.handle.read(CHUNK)
-        self.eof = not chunk
-        try:
-            decoded = self.decoder.decode(chunk, final=self.eof)
-        except UnicodeDecodeError as error:
-            line = self.line_at(len(self.text)) + chunk.count(b"\n", 0, max(0, error.start))
-            raise _not_utf8(self.path, line, error) from None
-        if self.position > CHUNK:  # drop what is decoded, counting its lines, so the window stays small
-            self.line_at(self.position)
-            self.text, self.mark, self.position = self.text[self.position:], 0, 0
-        self.text += decoded
-        if self.eof:
-            self.handle.close()
-        return bool(chunk)
-
-    def at_end(self) -> bool:
-        while self.position >= len(self.text):
-            if not self.more():
-                return True
-        return False
-
-    def skip(self, characters: str) -> None:
-        while not self.at_end() and self.text[self.position] in characters:
-            self.position += 1
-
-    def line_at(self, position: int) -> int:
-        if position < self.mark:
-            return self.mark_line - self.text.count("\n", position, self.mark)
-        self.mark_line += self.text.count("\n", self.mark, position)
-        self.mark = position
-        return self.mark_line
-
-    def decode(self, options: PrepareOptions) -> tuple[Any, int]:
-        """The element at `position`, reading on while it is cut off by the window's end."""
-        while True:
-            start = self.position  # `more` may move the window, and the element's start with it
-            try:
-                value, end = _DECODER.raw_decode(self.text, start)
-            except json.JSONDecodeError as error:
-                if len(self.text) - start <= options.max_record_chars and self.more():
-                    continue
-                cut_off = error.pos >= len(self.text) - 1 or error.msg.startswith("Unterminated")
-                if cut_off and not self.eof:  # the rest is still in the file: a record past the limit
-                    raise _oversized(self.path, self.line_at(start), None, options) from None
-                raise _broken(self.path, self.line_at(error.pos), error) from None
-            except RecursionError:
-                raise _too_deep(self.path, self.line_at(start)) from None
-            self.position = end
-            return value, end - start
-
-
 def _object_rows(path: Path, options: PrepareOptions) -> list[Row]:
     text = "".join(line for _, line in _text_lines(path, options))
     try:
         value = json.loads(text)
     except json.JSONDecodeError as error:
-        raise _broken(path, error.lineno, error) from None
+        raise broken(path, error.lineno, error) from None
     except RecursionError:
-        raise _too_deep(path, 1) from None
+        raise too_deep(path, 1) from None
     records = _records_inside(value)
     for index, record in enumerate(records, start=1):
         if len(json.dumps(record, ensure_ascii=False)) > options.max_record_chars:
-            raise _oversized(path, index, None, options)
+            raise oversized(path, index, None, options)
     return list(enumerate(records, start=1))
 
 
@@ -348,28 +261,3 @@ def _datasets_folder_rows(path: Path, limit: int) -> Iterator[Row]:
     splits = [loaded] if isinstance(loaded, Dataset) else list(DatasetDict(loaded).values())
     _refuse_too_many(path, sum(split.num_rows for split in splits), limit)
     return enumerate((row for split in splits for row in split), start=1)
-
-
-def _broken(path: Path, line: int, error: Any) -> BadInputError:
-    reason = error.msg if isinstance(error, json.JSONDecodeError) else str(error)
-    return BadInputError(f"{path.name} line {line}: broken JSON ({reason}).",
-                         "Fix that line (a missing comma, quote or bracket is typical) and run again.")
-
-
-def _not_utf8(path: Path, line: int, error: UnicodeDecodeError) -> BadInputError:
-    return BadInputError(f"{path.name} line {line}: not UTF-8 text (byte 0x{error.object[error.start]:02x}).",
-                         "Re-save the file as UTF-8 (most editors: Save as… → Encoding: UTF-8).")
-
-
-def _too_deep(path: Path, line: int) -> BadInputError:
-    return BadInputError(f"{path.name} line {line}: the JSON is nested too deeply to read (brackets inside "
-                         "brackets, hundreds of levels down).",
-                         "No chat record nests like that: check that this is the file you meant.")
-
-
-def _oversized(path: Path, line: int, size: int | None, options: PrepareOptions,
-               unit: str = "characters") -> BadInputError:
-    what = f" ({size:,} {unit})" if size else ""
-    return BadInputError(
-        f"{path.name} line {line}: the record is too large{what}; the limit is "
-        f"{options.max_record_chars:,} characters.", "Remove or split it, or raise max_record_chars.")
