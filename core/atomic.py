@@ -49,16 +49,18 @@ MARKER_TEXT = "Chatsmith made this folder and replaces it whole when it exports 
 
 
 @contextlib.contextmanager
-def directory(path: str | os.PathLike, replace: bool = False) -> Iterator[Path]:
+def directory(path: str | os.PathLike, replace: bool = False, owned: bool = False) -> Iterator[Path]:
     """Yield an empty temporary folder that becomes `path` only if the block finishes.
 
     With `replace=False` an existing `path` is an error. With `replace=True` it is swapped out whole, but
     only if it carries `MARKER`, i.e. an earlier `directory(replace=True)` made it: a folder the user
     made (an `--out ~/project`, a `--out .`) is never deleted, and `OutputExistsError` names it.
+    `owned=True` is the caller vouching that `path` is its own default place in the workspace (a run's
+    adapter, a run's export), replaced even without a marker: versions before the marker made those too.
     """
     path = Path(path).absolute()  # `.` has no name to build a sibling from, and the message names it in full
     path.parent.mkdir(parents=True, exist_ok=True)
-    if path.exists() and not (replace and (path / MARKER).is_file()):
+    if path.exists() and not (replace and (owned or (path / MARKER).is_file())):
         raise OutputExistsError(
             f"{path} already exists" + (" and was not made by Chatsmith, so it was left untouched." if replace
                                         else "."),

@@ -92,6 +92,13 @@ def test_out_never_deletes_a_folder_the_app_did_not_make(workspace, tiny_model_d
         assert sorted(p.name for p in victim.iterdir()) == ["thesis.txt"]
         assert (victim / "thesis.txt").read_text() == "four years of work"
 
+    legacy = workspace.exports / "a" / "package"  # the default place, made before folders were marked
+    legacy.mkdir(parents=True)
+    (legacy / "stale.txt").write_text("left by an older version")
+    default = subprocess.run([sys.executable, "-m", "core.export", "--workspace", str(workspace.root), "adapter",
+                              "a"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert default.returncode == 0 and not (legacy / "stale.txt").exists() and (legacy / "inference.py").is_file()
+
     made = tmp_path / "made-by-the-app"
     assert space(str(made)).returncode == 0 and (made / "app.py").is_file()
     (made / "stale.txt").write_text("left by an earlier export")
