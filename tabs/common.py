@@ -45,6 +45,12 @@ class AppContext:
     def capabilities(self) -> Capabilities:
         return capabilities(self.device())
 
+    def signing_key(self) -> bytes:
+        """The workspace's secret for signed cookies (the arena's anonymous raters)."""
+        from core.access import signing_key
+
+        return signing_key(self.workspace.root)
+
     def warm_up(self) -> None:
         threading.Thread(target=self.device, daemon=True, name="detect-device").start()
 

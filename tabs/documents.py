@@ -11,6 +11,7 @@ from pathlib import Path
 
 import gradio as gr
 
+from core.data.options import UploadLimits
 from core.data.views import keep_upload
 from core.documents import CollectionSettings, RetrievalSettings, build_collection, list_collections, open_collection
 from core.errors import BadInputError
@@ -82,8 +83,10 @@ def build_panel(ctx: AppContext, collection_picker: gr.Dropdown) -> None:
     def on_build_clicked(uploaded, typed, collection_name, tokens, overlap_tokens, embedding_model,
                          progress=gr.Progress()):
         try:
-            chosen = [keep_upload(ctx.workspace, f) for f in uploaded or []]
-            chosen += [Path(line.strip()).expanduser() for line in (typed or "").splitlines() if line.strip()]
+            typed_paths = [Path(line.strip()).expanduser() for line in (typed or "").splitlines() if line.strip()]
+            if typed_paths:  # as in the Data tab: a network visitor must not read the server's files
+                ctx.require_unlocked("Reading files by their path on this machine (upload them instead)")
+            chosen = [keep_upload(ctx.workspace, f, UploadLimits.from_env()) for f in uploaded or []] + typed_paths
             settings = CollectionSettings(chunk_tokens=int(tokens or 0), overlap_tokens=int(overlap_tokens or 0),
                                           embedding_model=(embedding_model or "").strip())
             folder = build_collection(ctx.workspace, chosen, (collection_name or "").strip() or "notes", settings,

@@ -2,20 +2,21 @@
 
 The page never learns which model is A or B before the vote: it holds only the battle id and an
 idempotency key in `gr.State` (kept server-side per session), and every decision is read from the
-battle record in `core.evaluate.arena` (RELIABILITY R3).
+battle record in `core.evaluate.arena` (RELIABILITY R3). The rater is the login, or the browser's signed
+rater cookie, never the session: a reload must not give a fast voter a clean slate.
 """
 
 from __future__ import annotations
 
 import os
-import uuid
 from pathlib import Path
 
 import gradio as gr
 
 from core import inference
+from core.access import rater_from_cookies
 from core.evaluate import hub_votes, plots, report, session
-from core.evaluate.arena import Arena
+from core.evaluate.arena import Arena, RateLimit
 from core.documents.grounding import DOCS_MARK, with_documents
 from core.evaluate.contenders import describe_choice, list_contenders
 from tabs import documents as documents_ui
@@ -106,7 +107,8 @@ NO_BATTLE = {"battle_id": None, "key": None, "item": None}
 
 
 def build(ctx: AppContext) -> Focus:
-    arena = Arena(ctx.workspace.ratings_db, vote_log=ctx.workspace.root / "votes" / "votes.jsonl")
+    arena = Arena(ctx.workspace.ratings_db, RateLimit.from_env(),
+                  vote_log=ctx.workspace.root / "votes" / "votes.jsonl")
     mirror = hub_votes.start(arena)  # with CHATSMITH_VOTES_REPO set: restore, then mirror to the Hub (R5)
     with gr.Tab(t("evaluate.tab"), id="evaluate"):
         gr.Markdown(t("evaluate.header"))
@@ -165,7 +167,11 @@ def _build_arena(ctx: AppContext, arena: Arena) -> tuple[gr.Button, gr.CheckboxG
             export_csv = gr.Button(t("evaluate.export_csv"), elem_id="arena-export-csv")
         export_file = gr.File(interactive=False, height=80, elem_id="arena-export-file")
         battle = gr.State(dict(NO_BATTLE))
-        session_id = gr.State(lambda: uuid.uuid4().hex)  # a fresh anonymous rater id per browser session
+    cookie_key = ctx.signing_key()
+
+    def rater_of(request: gr.Request, profile: gr.OAuthProfile | None) -> str:
+        return session.rater_id(profile.username if profile else None,
+                                rater_from_cookies(request.cookies or {}, cookie_key), request.username)
 
     def on_refresh_clicked():
         keys = list(list_contenders(ctx.workspace))
@@ -173,10 +179,10 @@ def _build_arena(ctx: AppContext, arena: Arena) -> tuple[gr.Button, gr.CheckboxG
         return (gr.update(choices=keys, value=session.default_contenders(keys)),
                 gr.update(choices=sources, value=sources[0]))
 
-    def on_next_clicked(current, chosen, typed, source, upload, max_new_tokens, session_id,
+    def on_next_clicked(current, chosen, typed, source, upload, max_new_tokens, request: gr.Request,
                         profile: gr.OAuthProfile | None = None):
         try:
-            rater = session.rater_id(profile.username if profile else None, session_id)
+            rater = rater_of(request, profile)
             item = session.choose_prompt(ctx.workspace, typed, source, upload)
             settings = inference.GenerationSettings(max_new_tokens=int(max_new_tokens))
             started = session.start_battle(arena, ctx.workspace, list(chosen or []), item, rater, settings)
@@ -186,9 +192,9 @@ def _build_arena(ctx: AppContext, arena: Arena) -> tuple[gr.Button, gr.CheckboxG
         yield from _battle_frames(ctx, arena, started, item, settings)
 
     def vote_handler(winner: str):
-        def on_vote_clicked(current, session_id, profile: gr.OAuthProfile | None = None):
+        def on_vote_clicked(current, request: gr.Request, profile: gr.OAuthProfile | None = None):
             try:
-                rater = session.rater_id(profile.username if profile else None, session_id)
+                rater = rater_of(request, profile)
                 arena.vote(current["battle_id"], winner, rater, current["key"])
                 message = session.reveal_text(arena.public_view(current["battle_id"]))
             except Exception as error:  # the vote is refused; the battle stays open to vote again
@@ -214,10 +220,10 @@ def _build_arena(ctx: AppContext, arena: Arena) -> tuple[gr.Button, gr.CheckboxG
     board_outputs = [leaderboard, advice, ratings_plot, win_rates, battle_counts]
     ctx.demo.load(lambda: (*on_refresh_clicked(), *_board(arena)), outputs=[contenders, prompt_set, *board_outputs])
     refresh_button.click(on_refresh_clicked, outputs=[contenders, prompt_set])
-    next_button.click(on_next_clicked, [battle, contenders, prompt, prompt_set, prompt_file, max_tokens, session_id],
+    next_button.click(on_next_clicked, [battle, contenders, prompt, prompt_set, prompt_file, max_tokens],
                       [battle, shown_prompt, answer_a, answer_b, reveal, next_button, *vote_buttons])
     for winner, button in zip(("a", "b", "tie", "both_bad"), vote_buttons):
-        button.click(vote_handler(winner), [battle, session_id], [reveal, next_button, *vote_buttons, *board_outputs])
+        button.click(vote_handler(winner), [battle], [reveal, next_button, *vote_buttons, *board_outputs])
     export_jsonl.click(lambda: str(arena.export_jsonl(_votes_folder(ctx) / "votes.jsonl")), outputs=export_file)
     export_csv.click(lambda: str(arena.export_csv(_votes_folder(ctx) / "votes.csv")), outputs=export_file)
     return refresh_button, contenders
@@ -293,7 +299,8 @@ def _build_metrics(ctx: AppContext, refresh_button: gr.Button) -> None:
             ctx.require_unlocked("Automatic metrics")
             choice = list_contenders(ctx.workspace)[model_key]
             choice = with_documents(choice, documents) if documents else choice
-            data = "shipped" if source == session.SHIPPED_SOURCE else str(ctx.workspace.datasets / source)
+            data = "shipped" if source == session.SHIPPED_SOURCE else \
+                str(ctx.workspace.named(ctx.workspace.datasets, source, "dataset"))
             params = {"workspace": str(ctx.workspace.root), "choice": describe_choice(choice), "data": data,
                       "settings": {"limit": int(limit), "max_new_tokens": int(max_new_tokens),
                                    "held_out_loss": bool(with_loss)}}

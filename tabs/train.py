@@ -15,6 +15,7 @@ from pathlib import Path
 import gradio as gr
 
 from core import atomic
+from core.errors import BadInputError
 from core.train import data, launch, preflight, runs
 from core.train.settings import BATCHING, CPU_PRESET, OPTIMIZERS, PRECISIONS, PRESETS, SCHEDULERS, TrainSettings, \
     check_device, preset_gate, preset_settings
@@ -146,10 +147,10 @@ def build(ctx: AppContext) -> Focus:
 
     def settings_from(model, dataset, *values) -> TrainSettings:
         numbers = {name: _typed(name, value) for name, value in zip(FIELDS, values)}
-        return TrainSettings(model=(model or "default").strip(), dataset=(dataset or "").strip(), **numbers)
+        return TrainSettings(model=(model or "default").strip(), dataset=_dataset_path(ctx, dataset), **numbers)
 
     def on_page_load():
-        versions = [str(folder) for folder in data.list_versions(ctx.workspace)]
+        versions = _dataset_names(ctx)
         run_names = [run.name for run in runs.list_runs(ctx.workspace, ctx.jobs)]
         running = next((job for job in ctx.jobs.list("train") if not job.state.finished), None)
         selected = running.folder.name if running else (run_names[0] if run_names else None)
@@ -166,13 +167,14 @@ def build(ctx: AppContext) -> Focus:
                 *[gr.update(value=getattr(preset, field)) for field in FIELDS])
 
     def on_refresh_click():
-        versions = [str(folder) for folder in data.list_versions(ctx.workspace)]
+        versions = _dataset_names(ctx)
         run_names = [run.name for run in runs.list_runs(ctx.workspace, ctx.jobs)]
         return (gr.update(choices=versions), gr.update(choices=run_names), gr.update(choices=run_names),
                 gr.update(choices=versions))
 
     def on_check_click(price, currency, *form_values):
         try:
+            ctx.require_unlocked("The pre-flight check")  # it loads the model, materialising the default one
             settings = settings_from(*form_values)
             plan = preflight.estimate(settings, ctx.workspace, ctx.device())
             sample = _mask_sample(settings, ctx)
@@ -212,13 +214,16 @@ def build(ctx: AppContext) -> Focus:
     def on_stop_click(run_name):
         if not run_name:
             return ""
-        ctx.jobs.request_stop(ctx.workspace.runs / run_name)
+        try:
+            ctx.jobs.request_stop(_run_dir(ctx, run_name))
+        except Exception as error:
+            return error_text(error)
         return f"■ {run_name}: saving a checkpoint and the adapter, then stopping…"
 
     def on_resume_click(run_name, price, currency):
         try:
             ctx.require_unlocked("Training")
-            run_dir = ctx.workspace.runs / (run_name or "")
+            run_dir = _run_dir(ctx, run_name)
             check = runs.resume_check(run_dir, ctx.jobs)
             if not check.ok:
                 return f"🚫 {check.reason}"
@@ -233,11 +238,10 @@ def build(ctx: AppContext) -> Focus:
         return _run_view(ctx, run_name)
 
     def on_compare_click(names):
-        folders = [ctx.workspace.runs / name for name in names or []]
-        if len(folders) < 2:
+        if len(names or []) < 2:
             return None, None, None
         try:
-            return _compare(folders)
+            return _compare([_run_dir(ctx, name) for name in names])
         except Exception as error:
             gr.Warning(error_text(error))
             return None, None, None
@@ -246,7 +250,7 @@ def build(ctx: AppContext) -> Focus:
         try:
             ctx.require_unlocked("Training")
             base = settings_from(*form_values)
-            names = [_start_run(ctx, base.with_changes(dataset=dataset), {}, price, currency)
+            names = [_start_run(ctx, base.with_changes(dataset=_dataset_path(ctx, dataset)), {}, price, currency)
                      for dataset in datasets or []]
         except Exception as error:
             return error_text(error), gr.update()
@@ -257,7 +261,7 @@ def build(ctx: AppContext) -> Focus:
         try:
             text, command = launch.accelerate_files(settings_from(*form_values), run_name or "run", strategy,
                                                     int(gpus or 2))
-            target = ctx.workspace.runs / run_name if run_name else ctx.workspace.exports
+            target = _run_dir(ctx, run_name) if run_name else ctx.workspace.exports
             atomic.write_text(target / f"accelerate-{strategy}.yaml", text)
             return text, f"cd {target}\n{command}"
         except Exception as error:
@@ -312,6 +316,19 @@ def _run_names(ctx: AppContext) -> list[str]:
     return [run.name for run in runs.list_runs(ctx.workspace, ctx.jobs)]
 
 
+def _dataset_names(ctx: AppContext) -> list[str]:
+    return [folder.name for folder in data.list_versions(ctx.workspace)]
+
+
+def _run_dir(ctx: AppContext, run_name: str | None) -> Path:
+    """The run folder a name from the page means; names that lead out of the workspace are refused."""
+    return ctx.workspace.named(ctx.workspace.runs, run_name, "run")
+
+
+def _dataset_path(ctx: AppContext, name: str | None) -> str:
+    return str(ctx.workspace.named(ctx.workspace.datasets, name, "dataset")) if (name or "").strip() else ""
+
+
 def _mask_sample(settings: TrainSettings, ctx: AppContext):
     """The first training conversation with its trained tokens highlighted; the lint raises when useless (D7)."""
     from transformers import AutoTokenizer
@@ -346,8 +363,11 @@ def _run_view(ctx: AppContext, run_name: str | None):
     import pandas as pd
 
     empty = pd.DataFrame({"step": [], "value": [], "metric": []})
-    run_dir = ctx.workspace.runs / (run_name or "")
-    if not run_name or not (run_dir / "job.json").is_file():
+    try:
+        run_dir = _run_dir(ctx, run_name)
+    except BadInputError:  # nothing picked yet, or a typed name that is no run: an empty view
+        run_dir = None
+    if run_dir is None or not (run_dir / "job.json").is_file():
         return "", "", empty, empty, "", "", gr.update(interactive=False), gr.update(interactive=False)
     job = ctx.jobs.snapshot(run_dir)
     events = job.events()

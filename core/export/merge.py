@@ -84,7 +84,7 @@ def merge_run(workspace: Workspace, run: Run, settings: MergeSettings = MergeSet
     check_same(before, after, dtype)
     size = sum(p.numel() * p.element_size() for p in merged.parameters())
     atomic.ensure_free_space(out.parent, int(size * 1.1), "the merged model")
-    with atomic.directory(out, replace=True) as tmp:
+    with atomic.directory(out, replace=True, owned=out == merged_dir(run)) as tmp:
         merged.save_pretrained(tmp, safe_serialization=True, max_shard_size=settings.max_shard_size)
         tokenizer.save_pretrained(tmp)
         _copy_chat_template(tokenizer_source(run, models.resolve(run.base_model, workspace)), tmp)

@@ -95,7 +95,9 @@ class TransformersBackend:
             if "error" in result:
                 raise result["error"]
             if usage is not None:
-                usage.update(prompt_tokens=ids.shape[1], completion_tokens=result["tokens"])
+                cut = result["tokens"] >= settings.max_new_tokens and result["last"] not in self.eos_ids
+                usage.update(prompt_tokens=ids.shape[1], completion_tokens=result["tokens"],
+                             finish_reason="length" if cut else "stop")
 
     def _generate(self, arguments: dict, adapter: Path | None, seed: int, result: dict) -> None:
         import torch
@@ -104,7 +106,7 @@ class TransformersBackend:
             torch.manual_seed(seed)
             with self._adapter_context(adapter), torch.inference_mode():
                 output = self.model.generate(**arguments)
-            result["tokens"] = output.shape[1] - arguments["input_ids"].shape[1]
+            result["tokens"], result["last"] = output.shape[1] - arguments["input_ids"].shape[1], int(output[0, -1])
         except Exception as error:  # re-raised in the caller's thread
             result["error"] = error
             arguments["streamer"].end()

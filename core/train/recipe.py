@@ -166,7 +166,7 @@ def sft_config(settings: TrainSettings, run_dir: Path, device: DeviceInfo, preci
 
 def save_adapter(model: Any, tokenizer: Any, target: Path) -> None:
     """Adapter weights + config, tokenizer and chat template, swapped in whole (X2)."""
-    with atomic.directory(target, replace=True) as tmp:
+    with atomic.directory(target, replace=True, owned=True) as tmp:  # always the run's own adapter/
         model.save_pretrained(tmp, safe_serialization=True)
         tokenizer.save_pretrained(tmp)
 
