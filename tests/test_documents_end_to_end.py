@@ -88,3 +88,19 @@ def test_nothing_relevant_gets_no_citation_and_an_unknown_collection_is_refused(
         api.chat.completions.create(model="default+docs:nope", messages=[{"role": "user", "content": "Hi"}])
     plain = api.chat.completions.create(model="default", max_tokens=8, messages=[{"role": "user", "content": "Hi"}])
     assert "Sources:" not in plain.choices[0].message.content  # the model alone answers as before
+
+
+def test_a_collection_named_by_a_path_outside_the_workspace_is_refused(api, shipped_documents, tmp_path):
+    """A caller must not make the server read and quote files of its choosing: a real collection copied
+    outside the workspace, named by its path in the model id, is not opened."""
+    import shutil
+
+    import openai
+
+    inside = open_collection(shipped_documents, "shipped").folder
+    outside = shutil.copytree(inside, tmp_path / "elsewhere" / inside.name)
+    with pytest.raises(openai.BadRequestError, match="There is no document collection"):
+        api.chat.completions.create(model=f"default+docs:{outside}", messages=[{"role": "user", "content": "Hi"}])
+    reply = api.chat.completions.create(model=f"default+docs:{inside}", temperature=0, max_tokens=8,
+                                        messages=[{"role": "user", "content": QUESTIONS[0][0]}])
+    assert "Sources:" in reply.choices[0].message.content  # the workspace's own collection, by path, still works

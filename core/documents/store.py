@@ -120,14 +120,22 @@ def list_collections(workspace: Workspace) -> list[dict]:
 
 
 def find_collection(workspace: Workspace, name: str) -> Path:
-    """The folder of a collection named `name` (newest version), or with that folder name, or at that path."""
+    """The folder of a collection named `name` (newest version), or with that folder name, or at the path of
+    one of this workspace's collections.
+
+    Names come from browsers and API callers, so a path that leads anywhere but this workspace's
+    `documents/` folder is not looked at: a caller must not make the app read and quote files it chose.
+    """
     name = (name or "").strip()
     candidates = list_collections(workspace)
     for meta in candidates:
         if name in (Path(meta["folder"]).name, meta["name"]):
             return Path(meta["folder"])
-    if name and (Path(name).expanduser() / COLLECTION_FILE).is_file():
-        return Path(name).expanduser().resolve()
+    if name and len(Path(name).parts) > 1:
+        folder = Path(name).expanduser().resolve()
+        inside = folder.parent == workspace.documents.resolve()
+        if inside and (folder / COLLECTION_FILE).is_file():
+            return folder
     known = ", ".join(sorted({meta["name"] for meta in candidates})) or "none yet"
     raise BadInputError(f"There is no document collection '{name}'. Collections here: {known}.",
                         "Build one first: python -m core.documents add FILES --name NAME, or the Documents panel.")
