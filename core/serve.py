@@ -37,7 +37,7 @@ from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 
 from core import access, api_schema, inference
 from core.api_schema import ApiError, ApiLimits, find_choice, parse_request
-from core.errors import BadInputError, ChatsmithError, describe
+from core.errors import BadInputError, ChatsmithError, LockedError, describe
 from core.inference import GenerationSettings, ModelChoice
 from core.workspace import Workspace
 
@@ -98,6 +98,8 @@ def api_routes(workspace: Workspace, choices: Callable[[], list[ModelChoice]],
             messages, dropped = inference.fit_context(backend, messages, settings)
         except BadInputError as error:
             raise ApiError(400, str(error), param="messages") from error
+        except LockedError as error:
+            raise ApiError(403, str(error), "permission_error", param="model") from error
         except ChatsmithError as error:
             raise ApiError(500, describe(error), "server_error") from error
         headers = {"X-Chatsmith-Dropped-Messages": str(dropped)}

@@ -23,6 +23,9 @@ SPACES_PERSISTENT = Path("/data")
 @dataclass(frozen=True)
 class Workspace:
     root: Path
+    locked_reason: str = ""
+    """Non-empty when this workspace is served to anyone on a network without a login: then nothing heavy
+    is prepared for a caller (the default model is not materialised, no model is downloaded)."""
 
     @classmethod
     def resolve(cls, explicit: str | os.PathLike | None = None) -> "Workspace":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,6 +34,8 @@ class AppContext:
     _device_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def __post_init__(self) -> None:
+        if self.locked_reason:  # models.resolve reads the lock from the workspace, wherever it is called from
+            self.workspace = dataclasses.replace(self.workspace, locked_reason=self.locked_reason)
         self.jobs = JobRunner(self.workspace)
 
     def device(self) -> DeviceInfo:

@@ -153,6 +153,12 @@ def test_locked_mode_keeps_every_client_name_inside_the_workspace(tmp_path, monk
         assert list(secret_dir.iterdir()) == []
         card = _call(app, "/on_check_click", 0.3, "EUR")[0]
         assert "pre-flight check is disabled" in card
+        note = app.predict("default-transformers", api_name="/on_model_change")[0]  # Chat's model picker
+        assert "Preparing the default model for transformers (540 MB) is disabled for visitors" in note
+        request = {"model": "default-transformers", "messages": [{"role": "user", "content": "Hi"}]}
+        status, _, body = _post(f"{url}/v1/chat/completions", json.dumps(request).encode(),
+                                {"Content-Type": "application/json"})
+        assert status == 403 and "disabled for visitors" in body.decode()
         assert not any((workspace / "models").iterdir())  # the 540 MB default model was not materialised
         uploads = []
         for index in range(3):
