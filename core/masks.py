@@ -83,9 +83,20 @@ def _mask_from_prefixes(tokenizer: Any, messages: Sequence[Message]) -> tuple[li
     return ids, mask
 
 
+END_OF_TURN_TOKENS = ("<|im_end|>", "<|eot_id|>", "<end_of_turn>", "</s>")
+
+
 def _end_of_turn_id(tokenizer: Any) -> int | None:
-    for token in ("<|im_end|>", "<|eot_id|>", "<end_of_turn>", "</s>", tokenizer.eos_token):
-        if token and token in tokenizer.get_vocab():
+    """The token that closes a turn: a known end-of-turn token the template writes, else the EOS token.
+
+    A vocabulary often holds several of them (a Llama-3 tokenizer built from another family's keeps its
+    `<|im_end|>`); the one the template really writes is the one the model must learn to stop on.
+    """
+    template = tokenizer.chat_template if isinstance(tokenizer.chat_template, str) else ""
+    vocabulary = tokenizer.get_vocab()
+    written = [token for token in END_OF_TURN_TOKENS if token in template and token in vocabulary]
+    for token in (*written, tokenizer.eos_token):
+        if token and token in vocabulary:
             return tokenizer.convert_tokens_to_ids(token)
     return None
 

@@ -66,12 +66,13 @@ def train(settings: TrainSettings, run_dir: Path, workspace: Workspace, reporter
         data_collator=None if settings.batching == "packing" else counter,  # TRL packs with its own
         callbacks=[progress, CompleteMarker()],
     )
+    keep_adapters_in(trainer.model, precision)
     if settings.batching == "packing":
         counter.real_tokens = 0  # packing has no pads: the Trainer's own count is the real count
         progress.counter = _TrainerTokenCount(trainer)
     trainable, total = trainer.model.get_nb_trainable_parameters()
     reporter.log(f"model: {total / 1e6:.1f}M parameters, {trainable / 1e6:.2f}M trainable (LoRA r={settings.lora_rank})"
-                 f" · {device.kind} · {precision}")
+                 f" · {device.kind} · {precision}{' · base in 4-bit NF4' if settings.load_in_4bit else ''}")
     atomic.ensure_free_space(run_dir, checkpoint_bytes(trainable, settings), "checkpoints and the adapter")
 
     # --- train ---------------------------------------------------------------------------------
@@ -111,16 +112,50 @@ class _TrainerTokenCount:
 
 
 def load_model(model_dir: Path, settings: TrainSettings, precision: str):
+    """The base model to train: at `precision`, or in 4-bit NF4 prepared for QLoRA as PEFT prescribes."""
     import torch
-    from transformers import AutoModelForCausalLM, BitsAndBytesConfig
+    from transformers import AutoModelForCausalLM
 
     dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision, torch.float32)
-    quantization = None
-    if settings.load_in_4bit:
-        quantization = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4",
-                                          bnb_4bit_use_double_quant=True, bnb_4bit_compute_dtype=dtype)
-    return AutoModelForCausalLM.from_pretrained(model_dir, dtype=dtype, quantization_config=quantization,
-                                                attn_implementation=speed.attention_for(settings))
+    attention = speed.attention_for(settings)
+    if not settings.load_in_4bit:
+        return AutoModelForCausalLM.from_pretrained(model_dir, dtype=dtype, attn_implementation=attention)
+    from peft import prepare_model_for_kbit_training
+
+    # A quantised model cannot be moved after loading: place it where this process trains.
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=dtype, attn_implementation=attention,
+                                                 quantization_config=models.nf4_config(dtype),
+                                                 device_map={"": training_device()})
+    # Freezes the base, upcasts norms and embeddings to fp32 and, with checkpointing, lets gradients
+    # reach the LoRA layers through the frozen 4-bit ones.
+    return prepare_model_for_kbit_training(model, use_gradient_checkpointing=settings.gradient_checkpointing)
+
+
+def training_device() -> str:
+    """This process's device: its own GPU under `accelerate launch` (LOCAL_RANK), else GPU 0, else the CPU."""
+    import os
+
+    import torch
+
+    if torch.cuda.is_available():
+        return f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}"
+    return "cpu"
+
+
+def keep_adapters_in(model: Any, precision: str) -> None:
+    """Undo TRL's bf16 cast of a quantised model's LoRA weights when the run is not in bf16.
+
+    TRL casts them to bf16 for QLoRA (the paper's choice on GPUs). On a CPU that has no native bf16 a
+    bf16 matrix product runs ~1000x slower than fp32, and fp16 runs keep fp32 masters anyway; the
+    optimizer is not built yet, so casting back here is safe.
+    """
+    import torch
+
+    if precision == "bf16" or not getattr(model, "is_loaded_in_4bit", False):
+        return
+    for parameter in model.parameters():
+        if parameter.requires_grad and parameter.dtype != torch.float32:
+            parameter.data = parameter.data.float()
 
 
 def lora_config(settings: TrainSettings):
