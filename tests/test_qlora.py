@@ -93,3 +93,90 @@ def test_lora_weights_are_fp32_on_a_cpu_run(qlora_run):
 
     weights = load_file(qlora_run["run_dir"] / "adapter" / "adapter_model.safetensors")
     assert weights and {tensor.dtype for tensor in weights.values()} == {torch.float32}
+
+
+@pytest.fixture(scope="module")
+def qlora_exports(qlora_run) -> dict:
+    """The Export tab's path for the QLoRA run: merge, F16 GGUF, round-trip report."""
+    from core.export import gguf, merge, roundtrip
+    from core.export.run import open_run
+
+    workspace = qlora_run["workspace"]
+    run = open_run(workspace, RUN)
+    merged = merge.merge_run(workspace, run)
+    manifest = gguf.export(merged, run.exports / "gguf", run.name, ["F16"])
+    files = {quant: run.exports / "gguf" / entry["file"] for quant, entry in manifest["files"].items()}
+    report = roundtrip.roundtrip(workspace, run, merged, files, max_new_tokens=8, log=lambda line: None)
+    roundtrip.write_report(run, report)
+    return {"run": run, "merged": merged, "manifest": manifest, "report": report, "files": files}
+
+
+def test_export_merges_into_the_full_precision_base_never_the_4bit_one(qlora_run, qlora_exports):
+    import json
+
+    import bitsandbytes.functional as bnb
+    from safetensors.torch import load_file
+
+    merged, adapter = qlora_exports["merged"], qlora_run["run_dir"] / "adapter"
+    assert json.loads((merged / "chatsmith_merge.json").read_text())["trained_in_4bit"] is True
+    base = load_file(qlora_run["base"] / "model.safetensors")
+    lora = load_file(adapter / "adapter_model.safetensors")
+    scale = json.loads((adapter / "adapter_config.json").read_text())
+    scale = scale["lora_alpha"] / scale["r"]
+    name = "model.layers.0.self_attn.q_proj"
+    delta = scale * lora[f"base_model.model.{name}.lora_B.weight"] @ lora[f"base_model.model.{name}.lora_A.weight"]
+    weight = load_file(next(merged.glob("*.safetensors")))[f"{name}.weight"]
+    nf4 = bnb.dequantize_4bit(*bnb.quantize_4bit(base[f"{name}.weight"], quant_type="nf4"), quant_type="nf4")
+    assert delta.abs().max() > 1e-4, "training must have moved this layer's adapter"
+    assert (weight - (base[f"{name}.weight"] + delta)).abs().max() < 1e-6  # the fp32 base + the adapter
+    assert (weight - (nf4 + delta)).abs().max() > 1e-3  # not NF4's rounded weights
+
+
+def test_round_trip_states_the_4bit_difference_instead_of_failing(qlora_run, qlora_exports):
+    from core.export.choices import roundtrip_markdown
+    from core.export.roundtrip import AS_TRAINED
+
+    report = qlora_exports["report"]
+    assert report["models"]["merged"]["agreement"] == 1.0  # the merge itself is exact
+    assert report["trained_in_4bit"]["measured"]
+    as_trained = report["models"][AS_TRAINED]
+    assert 0 < as_trained["logit_difference"] < 0.5 and 0 <= as_trained["agreement"] <= 1
+    shown = roundtrip_markdown(qlora_run["workspace"], RUN)
+    assert AS_TRAINED in shown and "Trained on a 4-bit NF4 base" in shown and "Expected, not an error" in shown
+    assert qlora_exports["manifest"]["files"]["F16"]["stop"] == "<|im_end|>"
+
+
+def test_chat_and_arena_take_the_qlora_run(qlora_run, qlora_exports, monkeypatch):
+    import torch
+
+    from core import inference
+    from core.evaluate import session
+    from core.evaluate.arena import Arena
+    from core.evaluate.prompts import PromptItem
+    from core.inference import GenerationSettings, transformers_engine
+
+    workspace, adapter = qlora_run["workspace"], (qlora_run["run_dir"] / "adapter").resolve()
+    greedy = GenerationSettings(temperature=0, max_new_tokens=6, repetition_penalty=1.0)
+    choices = {choice.id: choice for choice in inference.list_choices(workspace)}
+    assert not transformers_engine.base_in_4bit(adapter)  # a CPU reloads the base in fp32 for chat
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert transformers_engine.base_in_4bit(adapter)  # a CUDA GPU holds it in 4-bit, as trained
+    monkeypatch.undo()
+
+    usage: dict = {}
+    full = "".join(inference.open_backend(choices[f"run/{RUN}"], workspace).stream(
+        [{"role": "user", "content": "Hi"}], greedy, usage=usage))
+    assert usage["completion_tokens"] > 0 and isinstance(full, str)
+    nf4 = inference.AdapterView(inference.transformers_backend(qlora_run["base"], in_4bit=True), adapter)
+    assert type(nf4.base.model.base_model.model.model.layers[0].self_attn.q_proj.base_layer).__name__ == "Linear4bit"
+    usage = {}
+    list(nf4.stream([{"role": "user", "content": "Hi"}], greedy, usage=usage))
+    assert usage["completion_tokens"] > 0  # the 4-bit code path answers on a CPU too
+
+    gguf_key = f"gguf/{RUN}/gguf/{qlora_exports['files']['F16'].name}"
+    arena = Arena(workspace.ratings_db, rate_limit=None)
+    battle = session.start_battle(arena, workspace, [f"run/{RUN}", gguf_key], PromptItem(id="t", turns=("Hi",)),
+                                  "rater", greedy)
+    answers = list(session.stream_battle(arena, workspace, battle["battle_id"], battle["item"], greedy))
+    assert answers and "failed to answer" not in " ".join(answers[-1])
+    assert set(arena.contenders_of(battle["battle_id"])) == {f"run/{RUN}", gguf_key}
