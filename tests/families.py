@@ -64,13 +64,16 @@ class Family:
     added: tuple[str, ...] = ()
     """Special tokens the family has and the default model's tokenizer lacks."""
     config: dict = field(default_factory=dict)
+    pre_tokenizer: str = ""
+    """The name llama.cpp's converter must be told, when transformers swaps in the family's own
+    pre-tokenizer on the borrowed vocabulary (see tests/converter_hook)."""
 
 
 FAMILIES = {
     "mistral": Family("mistral", "MistralForCausalLM", MISTRAL_TEMPLATE, "<s>", "</s>",
                       ("<s>", "</s>", "[INST]", "[/INST]"), {"sliding_window": None}),
     "qwen2": Family("qwen2", "Qwen2ForCausalLM", QWEN2_TEMPLATE, "<|endoftext|>", "<|im_end|>", (),
-                    {"tie_word_embeddings": True}),
+                    {"tie_word_embeddings": True}, pre_tokenizer="qwen2"),
     "llama3": Family("llama3", "LlamaForCausalLM", LLAMA3_TEMPLATE, "<|begin_of_text|>", "<|eot_id|>",
                      ("<|begin_of_text|>", "<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>"),
                      {"rope_theta": 500000.0}),
@@ -103,3 +106,37 @@ def build_family(family: Family, tokenizer_dir: Path, target: Path, hidden: int 
     model.save_pretrained(target, safe_serialization=True)
     tokenizer.save_pretrained(target)
     return target
+
+
+def make_it_stop(model_dir: Path, answer: str = "Hello") -> Path:
+    """Set the weights so that greedy decoding answers `answer` then the end-of-turn token, whatever the prompt.
+
+    The layers' output projections are zeroed, so the residual stream is the token's embedding in every
+    family here; embeddings (tied to the output layer) then make a bigram model: any token → `answer`,
+    `answer` → end of turn. Two dimensions carry it, so RMS norms of either kind (w or 1 + w) keep it, and
+    the margins (several logits) outlast the few LoRA steps the tests train.
+    """
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    model = AutoModelForCausalLM.from_pretrained(model_dir)
+    word, end = tokenizer.encode(answer, add_special_tokens=False)[0], tokenizer.convert_tokens_to_ids(tokenizer.eos_token)
+    with torch.no_grad():
+        for layer in model.model.layers:
+            layer.self_attn.o_proj.weight.zero_()
+            layer.mlp.down_proj.weight.zero_()
+            if model.config.model_type.startswith("gemma"):
+                # Gemma normalises each sublayer's output before adding it: LoRA's first small update
+                # would arrive at full scale. Its norms multiply by 1 + w; keep a tenth of it.
+                layer.post_attention_layernorm.weight.fill_(-0.9)
+                layer.post_feedforward_layernorm.weight.fill_(-0.9)
+        table = model.get_input_embeddings().weight
+        table.zero_()
+        table[:, 0] = 1.0  # logit 1 after any token, in units of the normalised state
+        table[word, :2] = torch.tensor([2.0, 1.0])  # 2 after any other token, 5 after itself
+        table[end, :2] = torch.tensor([0.0, 8.0])  # 0 after any other token, 8 after the answer
+        if model.get_output_embeddings().weight is not table:
+            model.get_output_embeddings().weight.copy_(table)
+    model.save_pretrained(model_dir, safe_serialization=True)
+    return model_dir
