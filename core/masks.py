@@ -39,9 +39,16 @@ def assistant_token_mask(tokenizer: Any, messages: Sequence[Message]) -> tuple[l
             "The tokenizer has no chat template, so conversations cannot be rendered for training.",
             "Pick an instruct/chat model, or a model folder whose tokenizer_config.json has a chat_template.",
         )
-    if _has_generation_markers(tokenizer.chat_template):
-        return _mask_from_markers(tokenizer, messages)
-    return _mask_from_prefixes(tokenizer, messages)
+    from jinja2 import TemplateError
+
+    try:
+        if _has_generation_markers(tokenizer.chat_template):
+            return _mask_from_markers(tokenizer, messages)
+        return _mask_from_prefixes(tokenizer, messages)
+    except TemplateError as error:  # e.g. Gemma 2's raise_exception('System role not supported')
+        raise BadInputError(f"The model's chat template refuses this conversation: {error}",
+                            "Drop what the template refuses (often the system prompt) in the Data tab, or pick a "
+                            "model whose template accepts it.") from error
 
 
 def _has_generation_markers(template: str) -> bool:

@@ -16,7 +16,7 @@ from typing import Any
 
 from core import models
 from core.devices import DeviceInfo
-from core.train import data, speed
+from core.train import data, speed, support
 from core.train.settings import DEFAULT_WATTS, TrainSettings, resolve_precision
 from core.workspace import Workspace
 
@@ -58,6 +58,8 @@ class Plan:
     total_steps_per_epoch: int = 1
     quantized: bool = False
     """Whether the base is held in 4-bit NF4 (QLoRA)."""
+    limits: tuple[str, ...] = ()
+    """What will not work for this model here (e.g. no GGUF export), said before training."""
 
 
 def estimate(settings: TrainSettings, workspace: Workspace, device: DeviceInfo) -> Plan:
@@ -75,7 +77,7 @@ def estimate(settings: TrainSettings, workspace: Workspace, device: DeviceInfo) 
                              device.kind)
     return Plan(counts.total, counts.trainable, stats.rows, stats.tokens, stats.longest, steps, memory,
                 _available_gb(device), _label(device), total_steps_per_epoch=per_epoch,
-                quantized=settings.load_in_4bit)
+                quantized=settings.load_in_4bit, limits=tuple(support.limits(model_dir)))
 
 
 def estimate_shape(settings: TrainSettings, config: Any, device: DeviceInfo, longest: int | None = None,
@@ -209,6 +211,7 @@ def card(plan: Plan) -> str:
     if plan.train_rows:
         lines.insert(1, f"**Data** {plan.train_rows} conversations · {plan.real_tokens_per_epoch:,} tokens/epoch · "
                         f"longest {plan.longest} · **{plan.total_steps} steps**")
+    lines += [f"⚠️ {limit}" for limit in plan.limits]
     if plan.eta_s is not None:
         lines.append(f"**Probe** {plan.tokens_per_s:,.0f} real tokens/s · **ETA** {_duration(plan.eta_s)}")
         lines.append(f"**Energy** ~{plan.energy_wh:.1f} Wh at {plan.watts:.0f} W ≈ {plan.cost:.4f} {plan.currency}")

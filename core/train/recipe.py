@@ -20,7 +20,7 @@ from core import atomic, models
 from core.devices import DeviceInfo, detect
 from core.errors import ChatsmithError
 from core.masks import lint_masks
-from core.train import data, speed
+from core.train import data, speed, support
 from core.train.callbacks import CompleteMarker, CountingCollator, ProgressCallback
 from core.train.runs import ADAPTER_DIR, CHECKPOINTS_DIR
 from core.train.settings import TrainSettings, check_device, resolve_precision
@@ -50,6 +50,9 @@ def train(settings: TrainSettings, run_dir: Path, workspace: Workspace, reporter
     reporter.log(f"data: {stats.rows} training conversations, {stats.tokens} tokens ({stats.trained_tokens} "
                  f"trained), longest {stats.longest}; {stats.truncated} cut to {settings.max_length}, "
                  f"{stats.dropped} dropped with nothing to learn; {len(eval_rows)} for eval")
+
+    for limit in support.limits(model_dir):
+        reporter.log(f"note: {limit}")
 
     # --- model, LoRA and trainer ---------------------------------------------------------------
     model = load_model(model_dir, settings, precision)
