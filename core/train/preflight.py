@@ -23,8 +23,8 @@ from core.workspace import Workspace
 BYTES_PER_WEIGHT = {"fp32": 4.0, "bf16": 2.0, "fp16": 2.0}
 NF4_BYTES = 0.516
 """Bytes per 4-bit weight with double quantisation: 4 bits + an 8-bit scale per 64 weights + fp32 per 256 scales."""
-CHUNKED_VOCAB = 32768
-"""TRL's fused LM head scores the vocabulary in tiles this wide, so logits never exceed tokens × this."""
+CHUNKED_VOCAB, TOKEN_TILE = 32768, 4096
+"""TRL's fused LM head scores logits in tiles of at most this many vocabulary columns and tokens."""
 OVERHEAD_GB = {"cpu": 0.75, "cuda": 0.5, "mps": 0.5}
 """Outside the model: on a CPU, Python with torch, transformers, TRL and datasets loaded (measured
 resident size, rounded up); on a GPU, the CUDA context and the allocator's slack."""
@@ -150,7 +150,7 @@ def memory_estimate(settings: TrainSettings, counts: ModelCounts, longest: int, 
         "lora": counts.trainable * (4 + 4),  # fp32 weights and their gradients
         "optimizer": counts.trainable * (2 if "8bit" in settings.optimizer else 8),  # Adam's two moments
         "activations": tokens * _activation_bytes_per_token(settings, config, precision),
-        "logits": scored * _vocab_in_memory(config.vocab_size, scored, device_kind) * 4 * 3,
+        "logits": _logits_bytes(scored, config.vocab_size, precision, device_kind),
     }
     gib = {key: value / 2**30 for key, value in parts.items()}
     gib["overhead"] = OVERHEAD_GB.get(device_kind, 0.5)
@@ -176,11 +176,19 @@ def _activation_bytes_per_token(settings: TrainSettings, config: Any, precision:
     return (stored + 4 * hidden) * act_bytes  # + the final norm and the hidden states handed to the head
 
 
-def _vocab_in_memory(vocab: int, scored: float, device_kind: str) -> int:
-    """Logit columns held at once: all of them where the app keeps small logits whole (CPU, MPS),
-    else TRL's tile."""
-    whole = scored * vocab * 4 <= speed.PLAIN_LOGITS_BYTES and device_kind in ("cpu", "mps")
-    return vocab if whole else min(vocab, CHUNKED_VOCAB)
+def _logits_bytes(scored: float, vocab: int, precision: str, device_kind: str) -> float:
+    """Peak bytes of the LM head's logits for `scored` trained tokens.
+
+    On CUDA, TRL's Triton head holds one tile of at most 4,096 tokens × 32,768 columns at a time (taken
+    as two, for the backward's). Off CUDA, the app keeps small logits whole (`core.train.speed`): five
+    copies at the peak, measured (logits, softmax and entropy terms, then their gradients); larger ones
+    go through TRL's torch fallback in tiles, measured at eight tile-sized copies.
+    """
+    if device_kind in ("cuda", "xpu"):
+        return 2 * min(scored, TOKEN_TILE) * min(vocab, CHUNKED_VOCAB) * BYTES_PER_WEIGHT[precision]
+    if scored * vocab * 4 <= speed.PLAIN_LOGITS_BYTES:
+        return 5 * scored * vocab * 4
+    return 8 * min(scored, TOKEN_TILE) * min(vocab, CHUNKED_VOCAB) * 4
 
 
 def with_probe(plan: Plan, tokens_per_s: float, watts: float, price_per_kwh: float, currency: str,
@@ -201,12 +209,12 @@ def card(plan: Plan) -> str:
     verdict = "✅ fits" if plan.fits else "⚠️ likely out of memory: lower batch size or max length"
     weights = "4-bit NF4 weights" if plan.quantized else "weights"
     lines = [
-        f"**Parameters** {plan.total_params / 1e6:,.1f}M · **trainable (LoRA)** {plan.trainable_params / 1e6:,.2f}M "
+        f"**Parameters** {_count(plan.total_params)} · **trainable (LoRA)** {plan.trainable_params / 1e6:,.2f}M "
         f"({plan.trainable_params / max(1, plan.total_params):.2%})",
         f"**Memory** ~{memory['total']:.1f} GiB of {plan.device_memory_gb:.0f} GiB on {plan.device_label}: {verdict}",
         f"{weights} {memory['weights']:.2f} + LoRA weights and gradients {memory['lora']:.2f} + optimizer states "
-        f"{memory['optimizer']:.2f} + activations {memory['activations']:.2f} (batch {plan.longest:,}-token "
-        f"sequences) + logits {memory['logits']:.2f} + runtime {memory['overhead']:.2f} GiB",
+        f"{memory['optimizer']:.2f} + activations {memory['activations']:.2f} (sequences of {plan.longest:,} "
+        f"tokens) + logits {memory['logits']:.2f} + runtime {memory['overhead']:.2f} GiB",
     ]
     if plan.train_rows:
         lines.insert(1, f"**Data** {plan.train_rows} conversations · {plan.real_tokens_per_epoch:,} tokens/epoch · "
@@ -216,6 +224,10 @@ def card(plan: Plan) -> str:
         lines.append(f"**Probe** {plan.tokens_per_s:,.0f} real tokens/s · **ETA** {_duration(plan.eta_s)}")
         lines.append(f"**Energy** ~{plan.energy_wh:.1f} Wh at {plan.watts:.0f} W ≈ {plan.cost:.4f} {plan.currency}")
     return "\n\n".join(lines)
+
+
+def _count(parameters: int) -> str:
+    return f"{parameters / 1e9:.2f}B" if parameters >= 1e9 else f"{parameters / 1e6:,.1f}M"
 
 
 def _duration(seconds: float) -> str:
