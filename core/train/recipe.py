@@ -75,7 +75,8 @@ def train(settings: TrainSettings, run_dir: Path, workspace: Workspace, reporter
         progress.counter = _TrainerTokenCount(trainer)
     trainable, total = trainer.model.get_nb_trainable_parameters()
     reporter.log(f"model: {total / 1e6:.1f}M parameters, {trainable / 1e6:.2f}M trainable (LoRA r={settings.lora_rank})"
-                 f" · {device.kind} · {precision}{' · base in 4-bit NF4' if settings.load_in_4bit else ''}")
+                 f" · {device.kind} · {precision}{' · base in 4-bit NF4' if settings.load_in_4bit else ''}"
+                 f"{_processes(trainer)}")
     atomic.ensure_free_space(run_dir, checkpoint_bytes(trainable, settings), "checkpoints and the adapter")
 
     # --- train ---------------------------------------------------------------------------------
@@ -91,7 +92,7 @@ def train(settings: TrainSettings, run_dir: Path, workspace: Workspace, reporter
         raise ChatsmithError(*oom_advice(settings, device)) from error
 
     # --- save ----------------------------------------------------------------------------------
-    if not max_steps_override:
+    if not max_steps_override and trainer.accelerator.is_main_process:  # one writer under accelerate launch
         save_adapter(trainer.model, tokenizer, run_dir / ADAPTER_DIR)
     summary = {
         "step": trainer.state.global_step, "max_steps": trainer.state.max_steps,
@@ -103,6 +104,11 @@ def train(settings: TrainSettings, run_dir: Path, workspace: Workspace, reporter
     del trainer, model
     free_memory()
     return summary
+
+
+def _processes(trainer: Any) -> str:
+    processes = trainer.accelerator.num_processes
+    return f" · {processes} processes ({trainer.accelerator.distributed_type.value})" if processes > 1 else ""
 
 
 class _TrainerTokenCount:
