@@ -157,16 +157,3 @@ def test_generated_accelerate_config_is_accepted_by_accelerate(strategy, tmp_pat
     args = launch_command_parser().parse_args(command.split()[2:])
     assert args.config_file == f"accelerate-{strategy}.yaml" and args.module
     assert args.training_script_args == ["config.yaml", "--direct", "--name", "run1-4gpu"]
-
-
-def test_gpu_qlora_bench_explains_itself_without_cuda():
-    import subprocess
-    import sys
-
-    import torch
-
-    if torch.cuda.is_available():
-        pytest.skip("this machine has CUDA: the bench would really run")
-    done = subprocess.run([sys.executable, "bench/gpu_qlora.py"], cwd=launch.__file__.rsplit("/core/", 1)[0],
-                          capture_output=True, text=True, timeout=120)
-    assert done.returncode == 2 and "needs an NVIDIA GPU" in done.stderr
