@@ -218,7 +218,7 @@ def peak_memory_gb(device: str) -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
 
 
-# --- 3: the app's recipe with the CUDA-only features ---------------------------------------------------
+# --- 3: the app's recipe with what only CUDA runs fast: bf16, paged optimizer states, Triton -----------
 
 def recipe_features(args: argparse.Namespace) -> list[Row]:
     import torch

@@ -36,7 +36,7 @@ class DeviceInfo:
     cpu_cores: int
     ram_gb: float
     bitsandbytes: bool
-    """Whether the bitsandbytes package is installed (its 4-bit path still needs CUDA)."""
+    """Whether the bitsandbytes package is installed (4-bit and 8-bit states; it runs on CUDA and on CPUs)."""
     llama_cpp: bool
     """Whether llama-cpp-python imports (GGUF chat and quantisation)."""
     free_disk_gb: float

@@ -186,6 +186,7 @@ def build(ctx: AppContext) -> Focus:
         try:
             ctx.require_unlocked("Training")
             settings = settings_from(*form_values)
+            check_offered(settings, ctx.capabilities())  # a probe of what Start would refuse measures nothing useful
             plan = preflight.Plan(**plan_values["plan"]) if plan_values else \
                 preflight.estimate(settings, ctx.workspace, ctx.device())
             folder = ctx.workspace.jobs / f"probe-{time.strftime('%Y%m%d-%H%M%S')}"

@@ -1,11 +1,15 @@
 """Pre-flight: what a run will need and cost, before it starts.
 
 Contract: `estimate(settings, workspace, device)` counts parameters and LoRA-trainable parameters on an
-empty (meta) copy of the model, so nothing is loaded, tokenises the data to know the real tokens and
-the longest sample, and estimates peak memory = weights at their dtype or quantisation + LoRA weights,
-gradients and optimizer + activations and logits of one batch at the longest sample. It is compared
-with what the device has. `with_probe(plan, tokens_per_s, watts, price)` adds the ETA for the whole run
-and its energy and money. The probe itself (a few real steps) is the `core.train.job:probe` job.
+empty (meta) copy of the model, so nothing is loaded, tokenises the data to know the real tokens, the
+trained share and the longest sample, and estimates peak memory by part: weights at their dtype (or NF4
+for what QLoRA quantises, fp32 for the rest), LoRA weights and gradients, optimizer states,
+activations of one micro-batch at the longest sample (checkpointed or not), the LM head's logits as the
+training path holds them, and the runtime's own footprint. It is compared with what the device has,
+and `support.limits` says what will not work for this model. `estimate_shape(settings, config, device)`
+does the same for a model known only by its config (the 4090 preset's 7B, see `core.train.shapes`).
+`with_probe(plan, tokens_per_s, watts, price)` adds the ETA for the whole run and its energy and money.
+The probe itself (a few real steps) is the `core.train.job:probe` job.
 """
 
 from __future__ import annotations
