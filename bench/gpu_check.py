@@ -252,9 +252,10 @@ def recipe_features(args: argparse.Namespace) -> list[Row]:
         with tempfile.TemporaryDirectory(prefix="gpu-check-recipe-") as scratch:
             workspace = Workspace(Path(scratch)).ensure()
             settings = TrainSettings(
-                model=str(small_model(workspace.models / "small")), dataset=str(small_dataset(workspace.datasets / "v")),
-                max_steps=12, batch_size=4, learning_rate=5e-3, lora_dropout=0.0, warmup_ratio=0.0, eval_share=0.0,
-                save_steps=0, logging_steps=1, max_length=256, optimizer="paged_adamw_8bit",
+                model=str(small_model(workspace.models / "small", 64 if args.dry_run else 256)),
+                dataset=str(small_dataset(workspace.datasets / "v")), max_steps=8, batch_size=4, learning_rate=5e-3,
+                lora_dropout=0.0, warmup_ratio=0.0, eval_share=0.0, save_steps=0, logging_steps=1, max_length=256,
+                optimizer="paged_adamw_8bit",
                 precision="bf16" if args.device == "cuda" else "fp32")
             summary = recipe.train(settings, workspace.runs / "check", workspace, reporter)
     finally:
@@ -269,8 +270,8 @@ def recipe_features(args: argparse.Namespace) -> list[Row]:
                 f"{summary['step']} steps · {summary['device']}")]
 
 
-def small_model(folder: Path) -> Path:
-    """A 4-layer, 256-wide Llama with the default model's tokenizer and chat template."""
+def small_model(folder: Path, width: int) -> Path:
+    """A 4-layer Llama with the default model's tokenizer and chat template."""
     import torch
     from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
@@ -278,7 +279,7 @@ def small_model(folder: Path) -> Path:
 
     gguf = packaged_gguf()
     tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
-    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=256, intermediate_size=768, num_hidden_layers=4,
+    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=width, intermediate_size=3 * width, num_hidden_layers=4,
                          num_attention_heads=4, max_position_embeddings=1024, tie_word_embeddings=True,
                          pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id)
     torch.manual_seed(0)
