@@ -184,6 +184,25 @@ def load_causal_lm(folder: Path, trust_remote_code: bool = False, **kwargs):
     )
 
 
+def nf4_config(compute_dtype):
+    """QLoRA's 4-bit NormalFloat with double quantisation: how training holds a base, and how Chat and the
+    round-trip check reload it to meet an adapter trained on it."""
+    from transformers import BitsAndBytesConfig
+
+    return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+                              bnb_4bit_compute_dtype=compute_dtype)
+
+
+def stored_quantized(folder: Path) -> str | None:
+    """The quantisation a model folder's weights are stored in (e.g. "bitsandbytes"), or None."""
+    try:
+        config = json.loads((Path(folder) / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    quantization = config.get("quantization_config") or {}
+    return quantization.get("quant_method") or ("quantized" if quantization else None)
+
+
 def _clear_gguf_quantizer(model) -> None:
     # transformers keeps a GGUF "quantizer" on models it dequantised from GGUF; save_pretrained and the
     # Trainer refuse such models although the weights are plain fp32 by now.

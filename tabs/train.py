@@ -18,7 +18,7 @@ from core import atomic
 from core.errors import BadInputError
 from core.train import data, launch, preflight, runs
 from core.train.settings import BATCHING, CPU_PRESET, OPTIMIZERS, PRECISIONS, PRESETS, SCHEDULERS, TrainSettings, \
-    check_device, preset_gate, preset_settings
+    check_device, check_offered, preset_gate, preset_settings
 from tabs.common import AppContext, Focus, error_text, gate_note, t
 
 DEFAULTS = TrainSettings()
@@ -186,6 +186,7 @@ def build(ctx: AppContext) -> Focus:
         try:
             ctx.require_unlocked("Training")
             settings = settings_from(*form_values)
+            check_offered(settings, ctx.capabilities())  # a probe of what Start would refuse measures nothing useful
             plan = preflight.Plan(**plan_values["plan"]) if plan_values else \
                 preflight.estimate(settings, ctx.workspace, ctx.device())
             folder = ctx.workspace.jobs / f"probe-{time.strftime('%Y%m%d-%H%M%S')}"
@@ -344,7 +345,8 @@ def _mask_sample(settings: TrainSettings, ctx: AppContext):
 
 
 def _start_run(ctx: AppContext, settings: TrainSettings, plan_values: dict, price, currency) -> str:
-    check_device(settings, ctx.device())  # QLoRA off CUDA and the like are refused before a run folder exists
+    check_offered(settings, ctx.capabilities())  # what this machine is not offered, and why, before a run folder
+    check_device(settings, ctx.device())  # exists; then what it cannot run at all
     data.load_splits(settings.dataset, settings.eval_share, settings.seed)  # a bad dataset fails here, not later
     atomic.ensure_free_space(ctx.workspace.runs, 300 * 2**20, "a training run")
     run_dir = runs.new_run_dir(ctx.workspace, settings)

@@ -47,7 +47,11 @@ def roundtrip_markdown(workspace: Workspace, run_name: str) -> str:
         ratio = entry.get("perplexity_vs_f16")
         rows.append(f"| {name} | {entry['agreement']:.0%} | {entry['first_divergence']} | "
                     f"{'' if ratio is None else f'{ratio:.3f}'} |")
-    return f"Reference: {report['reference']}, greedy, {report['max_new_tokens']} new tokens.\n\n" + "\n".join(rows)
+    four_bit = report.get("trained_in_4bit") or {}
+    note = four_bit.get("note") or (f"Trained on a 4-bit base, not compared here: {four_bit['reason']}."
+                                    if four_bit else "")
+    return (f"Reference: {report['reference']}, greedy, {report['max_new_tokens']} new tokens.\n\n" + "\n".join(rows)
+            + (f"\n\n{note}" if note else ""))
 
 
 def _plan_folder(workspace: Workspace, run_name: str) -> Path | None:

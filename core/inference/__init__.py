@@ -153,10 +153,11 @@ def open_backend(choice: ModelChoice, workspace: Workspace, progress: Callable |
     if choice.kind not in ("base", "adapter"):
         raise BadInputError(f"Unknown model kind '{choice.kind}'.", "Use base, adapter or gguf.")
     from core import models
+    from core.inference.transformers_engine import base_in_4bit
 
     folder = models.resolve(choice.model, workspace, progress=progress)
-    base = transformers_backend(folder)
-    return AdapterView(base, choice.adapter if choice.kind == "adapter" else None)
+    adapter = choice.adapter if choice.kind == "adapter" else None
+    return AdapterView(transformers_backend(folder, in_4bit=base_in_4bit(adapter)), adapter)
 
 
 _backends = BackendCache()
@@ -169,14 +170,15 @@ def gguf_backend(path: Path) -> "LlamaCppBackend":
     return _backends.get(("gguf", path), lambda: LlamaCppBackend(path), _size(path))
 
 
-def transformers_backend(folder: Path) -> "TransformersBackend":
+def transformers_backend(folder: Path, in_4bit: bool = False) -> "TransformersBackend":
     from core.inference.transformers_engine import TransformersBackend
 
     folder = Path(folder).resolve()
-    # fp32 in memory: up to twice a 16-bit checkpoint. One base at a time: each holds all its weights.
-    return _backends.get(("hf", folder), lambda: TransformersBackend(folder),
+    # fp32 in memory: up to twice a 16-bit checkpoint (a 4-bit base holds less: the bound stays safe).
+    # One base at a time, 4-bit or not: each holds all its weights.
+    return _backends.get(("hf-nf4" if in_4bit else "hf", folder), lambda: TransformersBackend(folder, in_4bit=in_4bit),
                          2 * sum(_size(file) for file in folder.glob("*.safetensors")),
-                         evict_also=lambda other: other[0] == "hf")
+                         evict_also=lambda other: other[0].startswith("hf"))
 
 
 def _size(path: Path) -> int:
