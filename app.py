@@ -10,10 +10,11 @@ import ipaddress
 import os
 
 import gradio as gr
+from starlette.middleware import Middleware
 
-from core import serve
+from core import access, serve
 from core.workspace import Workspace
-from tabs import chat, data, evaluate, export, improve, journey, system, train
+from tabs import chat, data, documents, evaluate, export, improve, journey, system, train
 from tabs.common import AppContext
 
 TABS = (data, train, export, chat, evaluate)
@@ -40,7 +41,7 @@ def build_app(ctx: AppContext) -> gr.Blocks:
 
 def translations() -> gr.I18n:
     merged: dict[str, dict[str, str]] = {}
-    for module in (*TABS, journey, improve, system):
+    for module in (*TABS, documents, journey, improve, system):
         for locale, strings in module.STRINGS.items():
             merged.setdefault(locale, {}).update(strings)
     return gr.I18n(**merged)
@@ -59,6 +60,19 @@ def exposure_lock(host: str, share: bool, auth: tuple[str, str] | None) -> str:
     return "" if loopback else f"The app listens on {host}, reachable from the network, without --auth."
 
 
+def parse_auth(text: str | None) -> tuple[str, str] | None:
+    """`USER:PASSWORD` as a pair; anything else (no colon, an empty user or password) is refused, because a
+    half-given login would silently leave the app, or its API, open."""
+    if text is None:
+        return None
+    user, colon, password = text.partition(":")
+    if not colon or not user.strip() or not password:
+        got = "no colon" if not colon else "an empty user" if not user.strip() else "an empty password"
+        raise ValueError(f"--auth (or CHATSMITH_AUTH) must be USER:PASSWORD with neither part empty; "
+                         f"the value given has {got}. The app did not start.")
+    return user.strip(), password
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workspace", help="data folder (default: $CHATSMITH_WORKSPACE or ./workspace)")
@@ -66,20 +80,32 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", "7860")))
     parser.add_argument("--share", action="store_true", help="public gradio.live link (needs --auth)")
     parser.add_argument("--auth", default=os.environ.get("CHATSMITH_AUTH"), help="USER:PASSWORD")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    try:
+        args.auth = parse_auth(args.auth)
+    except ValueError as error:
+        parser.error(str(error))
+    return args
 
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    auth = tuple(args.auth.split(":", 1)) if args.auth else None
+    auth = args.auth
     ctx = AppContext(Workspace.resolve(args.workspace),
                      locked_reason=exposure_lock(args.host, args.share, auth))
     ctx.warm_up()
+    backoff = access.Backoff()  # one per app: wrong passwords at /login and at /v1 count together
     build_app(ctx).queue(default_concurrency_limit=4).launch(
         server_name=args.host, server_port=args.port, share=args.share, auth=auth,
         max_file_size=MAX_FILE_SIZE, ssr_mode=False, i18n=translations(), show_error=False,
-        # The chat API (/v1) and its web page (/web/) on the same port, behind the same login (issue 6).
-        app_kwargs={"routes": serve.app_routes(ctx.workspace, ctx.jobs, lambda: ctx.device().kind)},
+        app_kwargs={
+            # The chat API (/v1) and its web page (/web/) on the same port, behind the same login.
+            "routes": serve.app_routes(ctx.workspace, ctx.jobs, lambda: ctx.device().kind,
+                                       dict([auth]) if auth else None, backoff),
+            # Gradio's /login has no hook for failed attempts, and its event handlers cannot set cookies.
+            "middleware": [Middleware(access.LoginBackoff, backoff=backoff),
+                           Middleware(access.RaterCookie, key=ctx.signing_key())],
+        },
     )
 
 

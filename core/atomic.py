@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from core.errors import DiskFullError
+from core.errors import DiskFullError, OutputExistsError
 
 
 def write_bytes(path: str | os.PathLike, data: bytes) -> Path:
@@ -43,19 +43,34 @@ def write_jsonl(path: str | os.PathLike, records: Any) -> Path:
     return write_text(path, lines)
 
 
+MARKER = ".chatsmith-folder"
+"""Written into each folder `directory(replace=True)` makes: the one sign that the app may replace it."""
+MARKER_TEXT = "Chatsmith made this folder and replaces it whole when it exports again.\n"
+
+
 @contextlib.contextmanager
-def directory(path: str | os.PathLike, replace: bool = False) -> Iterator[Path]:
+def directory(path: str | os.PathLike, replace: bool = False, owned: bool = False) -> Iterator[Path]:
     """Yield an empty temporary folder that becomes `path` only if the block finishes.
 
-    With `replace=False` an existing `path` is an error; with `replace=True` it is swapped out whole.
+    With `replace=False` an existing `path` is an error. With `replace=True` it is swapped out whole, but
+    only if it carries `MARKER`, i.e. an earlier `directory(replace=True)` made it: a folder the user
+    made (an `--out ~/project`, a `--out .`) is never deleted, and `OutputExistsError` names it.
+    `owned=True` is the caller vouching that `path` is its own default place in the workspace (a run's
+    adapter, a run's export), replaced even without a marker: versions before the marker made those too.
     """
-    path = Path(path)
+    path = Path(path).absolute()  # `.` has no name to build a sibling from, and the message names it in full
     path.parent.mkdir(parents=True, exist_ok=True)
-    if path.exists() and not replace:
-        raise FileExistsError(f"{path} already exists")
+    if path.exists() and not (replace and (owned or (path / MARKER).is_file())):
+        raise OutputExistsError(
+            f"{path} already exists" + (" and was not made by Chatsmith, so it was left untouched." if replace
+                                        else "."),
+            "Choose a new folder (one that does not exist yet), or move that one away yourself." if replace
+            else "")
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent))
     try:
         yield tmp
+        if replace:
+            write_text(tmp / MARKER, MARKER_TEXT)
         if path.exists():
             old = path.with_name(f".{path.name}.old")
             shutil.rmtree(old, ignore_errors=True)

@@ -52,6 +52,10 @@ class DiskFullError(ChatsmithError, OSError):
     """Not enough free space for a write; earlier files are untouched."""
 
 
+class OutputExistsError(ChatsmithError, FileExistsError):
+    """An output folder that exists and may not be replaced: the app did not make it."""
+
+
 class LockedError(ChatsmithError):
     """A feature refused because the app is exposed to a network without authentication (G5)."""
 

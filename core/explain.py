@@ -55,7 +55,8 @@ RULES = (
         "fp16 mixed precision failed on this device (Apple MPS and CPUs do not train reliably in fp16).",
         "Set precision to 'auto' or fp32 on a Mac or CPU; keep fp16 for NVIDIA GPUs without bf16.")),
     _Rule(_contains("bitsandbytes", "4-bit qlora needs", "load_in_4bit"), Explanation(
-        "4-bit QLoRA needs bitsandbytes with an NVIDIA GPU (CUDA); it does not run on a Mac or CPU here.",
+        "bitsandbytes could not run 4-bit QLoRA here; the app offers it on NVIDIA GPUs (CUDA), and Apple "
+        "silicon has no bitsandbytes in the set-up.",
         "Untick 4-bit QLoRA and train plain LoRA, or train on a CUDA machine.")),
     _Rule(_contains("chat_template is not set", "chat template", "templatesyntaxerror", "templateerror"),
           Explanation(

@@ -10,8 +10,9 @@ Two ways to find those tokens:
 * the template marks them itself with `{% generation %}` blocks: transformers returns the mask
   (`return_assistant_tokens_mask`);
 * otherwise (ChatML templates such as the default model's have no markers) the mask is built from
-  tokenised prefixes: the conversation rendered up to each assistant turn with the generation prompt,
-  and up to the end of that turn. The tokens in between are the turn.
+  rendered prefixes: the conversation rendered up to each assistant turn with the generation prompt,
+  and up to the end of that turn. The tokens of the whole conversation whose characters fall in
+  between are the turn (as transformers maps `{% generation %}` blocks to tokens).
 
 `lint_masks` fails fast when a template would train (almost) nothing or never the end-of-turn token
 (RELIABILITY D7), and `highlight_trained` renders a sample for `gr.HighlightedText`. For preference pairs,
@@ -40,9 +41,16 @@ def assistant_token_mask(tokenizer: Any, messages: Sequence[Message]) -> tuple[l
             "The tokenizer has no chat template, so conversations cannot be rendered for training.",
             "Pick an instruct/chat model, or a model folder whose tokenizer_config.json has a chat_template.",
         )
-    if _has_generation_markers(tokenizer.chat_template):
-        return _mask_from_markers(tokenizer, messages)
-    return _mask_from_prefixes(tokenizer, messages)
+    from jinja2 import TemplateError
+
+    try:
+        if _has_generation_markers(tokenizer.chat_template):
+            return _mask_from_markers(tokenizer, messages)
+        return _mask_from_prefixes(tokenizer, messages)
+    except TemplateError as error:  # e.g. Gemma 2's raise_exception('System role not supported')
+        raise BadInputError(f"The model's chat template refuses this conversation: {error}",
+                            "Drop what the template refuses (often the system prompt) in the Data tab, or pick a "
+                            "model whose template accepts it.") from error
 
 
 def _has_generation_markers(template: str) -> bool:
@@ -57,37 +65,63 @@ def _mask_from_markers(tokenizer: Any, messages: Sequence[Message]) -> tuple[lis
     return ids, [bool(flag) for flag in encoded["assistant_masks"]]
 
 
-def _render_ids(tokenizer: Any, messages: Sequence[Message], generation_prompt: bool) -> list[int]:
-    text = tokenizer.apply_chat_template(list(messages), tokenize=False, add_generation_prompt=generation_prompt)
-    # The template already wrote any BOS/special tokens it wants; adding more would shift every mask.
-    return list(tokenizer(text, add_special_tokens=False)["input_ids"])
+def _render_text(tokenizer: Any, messages: Sequence[Message], generation_prompt: bool) -> str:
+    return tokenizer.apply_chat_template(list(messages), tokenize=False, add_generation_prompt=generation_prompt)
 
 
 def _mask_from_prefixes(tokenizer: Any, messages: Sequence[Message]) -> tuple[list[int], list[bool]]:
-    ids = _render_ids(tokenizer, messages, generation_prompt=False)
+    text = _render_text(tokenizer, messages, generation_prompt=False)
+    # The template already wrote any BOS/special tokens it wants; adding more would shift every mask.
+    encoded = tokenizer(text, add_special_tokens=False, return_offsets_mapping=tokenizer.is_fast)
+    ids = list(encoded["input_ids"])
+    spans = encoded.get("offset_mapping") or _spans_without_offsets(tokenizer, ids)
     mask = [False] * len(ids)
     end_of_turn = _end_of_turn_id(tokenizer)
     for index, message in enumerate(messages):
         if message["role"] != "assistant":
             continue
-        prompt = _render_ids(tokenizer, messages[:index], generation_prompt=True)
-        with_turn = _render_ids(tokenizer, messages[: index + 1], generation_prompt=False)
-        if ids[: len(with_turn)] != with_turn or with_turn[: len(prompt)] != prompt:
+        prompt = _render_text(tokenizer, messages[:index], generation_prompt=True)
+        with_turn = _render_text(tokenizer, messages[: index + 1], generation_prompt=False)
+        if not (text.startswith(with_turn) and with_turn.startswith(prompt)):
             raise BadInputError(
                 f"The chat template renders turn {index + 1} differently once later turns follow, so its "
                 "trained tokens cannot be located.",
                 "Use a model whose template renders each turn independently, or one with {% generation %} markers.",
             )
-        start, stop = len(prompt), len(with_turn)
+        # Characters, not token prefixes, mark the turn: a tokenizer may merge the prompt's last whitespace
+        # with the answer's first word, and the token holding both belongs to the answer.
+        start = next((i for i, (_, end) in enumerate(spans) if end > len(prompt)), len(ids))
+        stop = next((i for i, (begin, _) in enumerate(spans) if begin >= len(with_turn)), len(ids))
         stop = _trim_after_end_of_turn(ids, start, stop, end_of_turn)
         for position in range(start, stop):
             mask[position] = True
     return ids, mask
 
 
+def _spans_without_offsets(tokenizer: Any, ids: list[int]) -> list[tuple[int, int]]:
+    """Character spans from the decoded pieces, for slow tokenizers that give no offsets."""
+    spans, position = [], 0
+    for token in ids:
+        piece = tokenizer.decode([token], skip_special_tokens=False, clean_up_tokenization_spaces=False)
+        spans.append((position, position + len(piece)))
+        position += len(piece)
+    return spans
+
+
+END_OF_TURN_TOKENS = ("<|im_end|>", "<|eot_id|>", "<end_of_turn>", "</s>")
+
+
 def _end_of_turn_id(tokenizer: Any) -> int | None:
-    for token in ("<|im_end|>", "<|eot_id|>", "<end_of_turn>", "</s>", tokenizer.eos_token):
-        if token and token in tokenizer.get_vocab():
+    """The token that closes a turn: a known end-of-turn token the template writes, else the EOS token.
+
+    A vocabulary often holds several of them (a Llama-3 tokenizer built from another family's keeps its
+    `<|im_end|>`); the one the template really writes is the one the model must learn to stop on.
+    """
+    template = tokenizer.chat_template if isinstance(tokenizer.chat_template, str) else ""
+    vocabulary = tokenizer.get_vocab()
+    written = [token for token in END_OF_TURN_TOKENS if token in template and token in vocabulary]
+    for token in (*written, tokenizer.eos_token):
+        if token and token in vocabulary:
             return tokenizer.convert_tokens_to_ids(token)
     return None
 

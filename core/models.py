@@ -27,7 +27,7 @@ from pathlib import Path
 
 from core import atomic
 from core.devices import hub_offline
-from core.errors import CorruptFileError, ModelNotFoundError, OfflineError, UnsafeModelError
+from core.errors import CorruptFileError, LockedError, ModelNotFoundError, OfflineError, UnsafeModelError
 from core.workspace import Workspace
 
 DEFAULT_MODEL = "SmolLM2-135M-Instruct"
@@ -91,11 +91,13 @@ def resolve(reference: str, workspace: Workspace, trust_remote_code: bool = Fals
     """A loadable, checked local folder for any model reference."""
     reference = (reference or "").strip()
     if not reference or reference in DEFAULT_ALIASES:
+        _refuse_heavy_work_when_locked(workspace, (default_model_dir(workspace) / "config.json").is_file(),
+                                       "Preparing the default model for transformers (540 MB)")
         folder = materialize_default_model(workspace, progress)
     elif Path(reference).expanduser().exists():
         folder = Path(reference).expanduser().resolve()
     elif HUB_ID.match(reference):
-        folder = _download(reference)
+        folder = _download(reference, cached_only=bool(workspace.locked_reason))
     else:
         raise ModelNotFoundError(
             f"'{reference}' is neither a local folder nor a Hub id like 'org/name'.",
@@ -182,6 +184,25 @@ def load_causal_lm(folder: Path, trust_remote_code: bool = False, **kwargs):
     )
 
 
+def nf4_config(compute_dtype):
+    """QLoRA's 4-bit NormalFloat with double quantisation: how training holds a base, and how Chat and the
+    round-trip check reload it to meet an adapter trained on it."""
+    from transformers import BitsAndBytesConfig
+
+    return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+                              bnb_4bit_compute_dtype=compute_dtype)
+
+
+def stored_quantized(folder: Path) -> str | None:
+    """The quantisation a model folder's weights are stored in (e.g. "bitsandbytes"), or None."""
+    try:
+        config = json.loads((Path(folder) / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    quantization = config.get("quantization_config") or {}
+    return quantization.get("quant_method") or ("quantized" if quantization else None)
+
+
 def _clear_gguf_quantizer(model) -> None:
     # transformers keeps a GGUF "quantizer" on models it dequantised from GGUF; save_pretrained and the
     # Trainer refuse such models although the weights are plain fp32 by now.
@@ -203,11 +224,17 @@ def _needs_remote_code(folder: Path) -> bool:
     return False
 
 
-def _download(repo_id: str) -> Path:
+def _refuse_heavy_work_when_locked(workspace: Workspace, ready: bool, what: str) -> None:
+    if workspace.locked_reason and not ready:
+        raise LockedError(f"{what} is disabled for visitors: {workspace.locked_reason}",
+                          "Use the GGUF models, or restart with --auth USER:PASSWORD and prepare it once.")
+
+
+def _download(repo_id: str, cached_only: bool = False) -> Path:
     from huggingface_hub import snapshot_download
     from huggingface_hub.errors import LocalEntryNotFoundError, RepositoryNotFoundError
 
-    offline = hub_offline()
+    offline = hub_offline() or cached_only  # locked: what the cache has, never a download for a visitor
     try:
         return Path(snapshot_download(repo_id, allow_patterns=HUB_PATTERNS, local_files_only=offline))
     except LocalEntryNotFoundError as error:

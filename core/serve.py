@@ -1,13 +1,20 @@
 """An OpenAI-compatible chat API over the chat backends, beside the UI or on its own.
 
 Routes: `GET /v1/models`, `POST /v1/chat/completions` (plain, or streamed as server-sent events), and
-`GET /web/`, the static chat page in `assets/web/` that talks to them. Errors use OpenAI's shape
+`GET /web/`, the static chat page in `assets/web/` that talks to them. A model id `MODEL+docs:COLLECTION`
+answers from a document collection and ends each answer with its numbered sources (core.documents). Errors use OpenAI's shape
 (`{"error": {"message", "type", "param", "code"}}`) so the official `openai` client raises its usual
-exceptions: 404 for an unknown model, 400 for bad parameters, 401 without credentials, 503 while a heavy
-job holds the accelerator (G6).
+exceptions: 404 for an unknown model, 400 for bad parameters, 401 without credentials, 429 while the
+caller's address must wait after wrong passwords, 503 while a heavy job holds the accelerator (G6).
+
+A page on another site must not make this server work: a request with a foreign `Origin` gets 403
+and a body that is not `application/json` gets 415, so a cross-site "simple" request (a `text/plain`
+POST, which browsers send without asking) never generates. Every request is bounded (`ApiLimits`):
+its size, its message count, and its wall-clock time; when the time runs out or the client goes away,
+generation stops.
 
 `api_routes()` builds the routes for any FastAPI app; app.py passes them to Gradio's own app, so they
-share its port, CORS policy and login. Standalone:
+share its port and login. Standalone:
 
     python -m core.serve --model default [--adapter RUN/adapter | --gguf FILE.gguf] --port 8000
 """
@@ -15,6 +22,7 @@ share its port, CORS policy and login. Standalone:
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import secrets
 import threading
@@ -27,50 +35,61 @@ from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 
-from core import inference
-from core.errors import BadInputError, ChatsmithError, describe
+from core import access, api_schema, inference
+from core.api_schema import ApiError, ApiLimits, find_choice, parse_request
+from core.errors import BadInputError, ChatsmithError, LockedError, describe
 from core.inference import GenerationSettings, ModelChoice
 from core.workspace import Workspace
 
 WEB_PAGE = Path(__file__).resolve().parent.parent / "assets" / "web" / "index.html"
-ROLES = {"system", "user", "assistant"}
-MAX_REQUEST_CHARS = 200_000  # a bound on what one request may make the server render and tokenize
 
 
-class ApiError(Exception):
-    def __init__(self, status: int, message: str, kind: str = "invalid_request_error", param: str | None = None):
-        super().__init__(message)
-        self.status, self.message, self.kind, self.param = status, message, kind, param
+class Deadline(threading.Event):
+    """A stop event that also reads as set once its time is up; the backends poll `is_set()` per token."""
 
-    def response(self) -> JSONResponse:
-        body = {"error": {"message": self.message, "type": self.kind, "param": self.param, "code": None}}
-        return JSONResponse(body, status_code=self.status)
+    def __init__(self, budget_s: float):
+        super().__init__()
+        self.ends = time.monotonic() + budget_s
+
+    def is_set(self) -> bool:
+        return super().is_set() or self.expired
+
+    @property
+    def expired(self) -> bool:
+        return time.monotonic() >= self.ends
 
 
 def api_routes(workspace: Workspace, choices: Callable[[], list[ModelChoice]],
                authorized: Callable[[Request], bool] = lambda request: True,
-               busy: Callable[[ModelChoice], str] = lambda choice: "") -> list:
-    """The API's routes. `busy(choice)` names the heavy job that chat with `choice` must wait for, or ""."""
+               busy: Callable[[ModelChoice], str] = lambda choice: "",
+               limits: ApiLimits = ApiLimits(), backoff: access.Backoff | None = None) -> list:
+    """The API's routes. `busy(choice)` names the heavy job that chat with `choice` must wait for, or "";
+    `backoff` slows down callers whose credentials were wrong (one is made when not given)."""
     router = APIRouter()
+    backoff = backoff or access.Backoff()
 
-    def guarded(handler):
-        def run(request: Request, *args):
-            try:
-                if not authorized(request):
-                    raise ApiError(401, "Missing or wrong credentials.", "authentication_error")
-                return handler(*args)
-            except ApiError as error:
-                return error.response()
-        return run
+    def check_caller(request: Request) -> None:
+        if not access.origin_allowed(request.headers.get("origin"), request.headers.get("host")):
+            raise ApiError(403, "Requests from other web sites are refused.", "permission_error")
+        address = request.client.host if request.client else "unknown"
+        if (wait := backoff.wait_s(address)) > 0:
+            message, headers = access.too_many_failures(wait)
+            raise ApiError(429, message, "rate_limit_error", headers=headers)
+        if not authorized(request):
+            if request.headers.get("authorization"):
+                backoff.failed(address)
+            raise ApiError(401, "Missing or wrong credentials.", "authentication_error")
+        if request.headers.get("authorization"):
+            backoff.succeeded(address)
 
     def list_models() -> JSONResponse:
         data = [{"id": c.id, "object": "model", "created": 0, "owned_by": "chatsmith", "description": c.label}
                 for c in choices()]
         return JSONResponse({"object": "list", "data": data})
 
-    def complete(body: dict) -> object:
-        choice = _find_choice(choices(), body.get("model"))
-        messages, settings, stream = parse_request(body)
+    def complete(body: dict, stop: Deadline) -> object:
+        choice = find_choice(choices(), body.get("model"))
+        messages, settings, stream = parse_request(body, limits)
         if reason := busy(choice):
             raise ApiError(503, f"{reason} is using the accelerator; chat waits until it finishes.",
                            "server_busy")
@@ -79,29 +98,35 @@ def api_routes(workspace: Workspace, choices: Callable[[], list[ModelChoice]],
             messages, dropped = inference.fit_context(backend, messages, settings)
         except BadInputError as error:
             raise ApiError(400, str(error), param="messages") from error
+        except LockedError as error:
+            raise ApiError(403, str(error), "permission_error", param="model") from error
         except ChatsmithError as error:
             raise ApiError(500, describe(error), "server_error") from error
         headers = {"X-Chatsmith-Dropped-Messages": str(dropped)}
         if stream:
-            return StreamingResponse(_events(backend, messages, settings, choice.id), headers=headers,
+            return StreamingResponse(_events(backend, messages, settings, choice.id, stop), headers=headers,
                                      media_type="text/event-stream")
-        return JSONResponse(_whole(backend, messages, settings, choice.id), headers=headers)
+        return JSONResponse(_whole(backend, messages, settings, choice.id, stop), headers=headers)
 
     @router.get("/v1/models")
     def models_route(request: Request):
-        return guarded(list_models)(request)
+        return _answer(lambda: check_caller(request) or list_models())
 
     @router.post("/v1/chat/completions")
     async def completions_route(request: Request):
-        if int(request.headers.get("content-length") or 0) > 4 * MAX_REQUEST_CHARS + 65536:
-            return ApiError(413, "The request body is too large.").response()
+        stop = Deadline(limits.budget_s)
         try:
-            body = await request.json()
-        except ValueError:
-            return ApiError(400, "The request body must be JSON.").response()
-        if not isinstance(body, dict):
-            return ApiError(400, "The request body must be a JSON object.").response()
-        return await run_in_threadpool(guarded(complete), request, body)  # generation blocks: off the loop
+            check_caller(request)
+            body = await _json_body(request, limits)
+        except ApiError as error:
+            return error.response()
+        # Generation blocks, so it runs off the event loop; meanwhile the loop watches the client, whose
+        # leaving stops the work (a streamed answer is stopped by its own generator's cancellation).
+        work = asyncio.ensure_future(run_in_threadpool(_answer, lambda: complete(body, stop)))
+        while not (await asyncio.wait({work}, timeout=0.25))[0]:
+            if await request.is_disconnected():
+                stop.set()
+        return work.result()
 
     @router.get("/web/")
     def web_page():
@@ -110,79 +135,59 @@ def api_routes(workspace: Workspace, choices: Callable[[], list[ModelChoice]],
     return router.routes
 
 
-def app_routes(workspace: Workspace, jobs, device_kind: Callable[[], str]) -> list:
-    """The routes app.py serves beside the UI: every model the workspace has, Gradio's login, G6 busy."""
+def _answer(handler: Callable[[], object]) -> object:
+    try:
+        return handler()
+    except ApiError as error:
+        return error.response()
+
+
+async def _json_body(request: Request, limits: ApiLimits) -> dict:
+    """The request's JSON object, refusing (before reading it) what a cross-site page could send (415)."""
+    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media_type != "application/json":
+        raise ApiError(415, "The request body must be sent as Content-Type: application/json.")
+    if int(request.headers.get("content-length") or 0) > 4 * limits.max_request_chars + 65536:
+        raise ApiError(413, "The request body is too large.")
+    try:
+        body = await request.json()
+    except ValueError:
+        raise ApiError(400, "The request body must be JSON.") from None
+    if not isinstance(body, dict):
+        raise ApiError(400, "The request body must be a JSON object.")
+    return body
+
+
+def app_routes(workspace: Workspace, jobs, device_kind: Callable[[], str],
+               accounts: dict[str, str] | None = None, backoff: access.Backoff | None = None) -> list:
+    """The routes app.py serves beside the UI: every model the workspace has, behind the app's login
+    (`accounts`, the --auth pairs), waiting for heavy jobs (G6)."""
     from core.chat import must_wait
 
     def busy(choice: ModelChoice) -> str:
         job = must_wait(jobs, device_kind, choice)
         return f"'{job.title}'" if job else ""
 
-    return api_routes(workspace, lambda: inference.list_choices(workspace), gradio_login, busy)
+    return api_routes(workspace, lambda: inference.list_choices(workspace), access.login_check(accounts), busy,
+                      ApiLimits.from_env(), backoff)
 
 
-def parse_request(body: dict) -> tuple[list[dict], GenerationSettings, bool]:
-    """Messages, settings and the stream flag from an OpenAI request body, or a 400 naming the field."""
-    messages = body.get("messages")
-    if not isinstance(messages, list) or not messages:
-        raise ApiError(400, "'messages' must be a non-empty list of {role, content}.", param="messages")
-    plain = [_message(item, index) for index, item in enumerate(messages)]
-    if sum(len(m["content"]) for m in plain) > MAX_REQUEST_CHARS:
-        raise ApiError(400, f"The messages exceed {MAX_REQUEST_CHARS} characters.", param="messages")
-    if body.get("n", 1) != 1:
-        raise ApiError(400, "Only n=1 is supported.", param="n")
-    defaults = GenerationSettings()
-    fields = {"max_new_tokens": body.get("max_completion_tokens") or body.get("max_tokens") or defaults.max_new_tokens,
-              "temperature": body.get("temperature", defaults.temperature), "top_p": body.get("top_p", defaults.top_p),
-              "top_k": body.get("top_k", defaults.top_k), "seed": body.get("seed") or 0,
-              "repetition_penalty": body.get("repetition_penalty", defaults.repetition_penalty)}
-    for name, value in fields.items():
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ApiError(400, f"'{name}' must be a number.", param=name)
-    try:
-        settings = GenerationSettings(**fields)
-    except BadInputError as error:
-        raise ApiError(400, str(error), param=str(error).split(" ", 1)[0]) from error
-    return plain, settings, bool(body.get("stream", False))
-
-
-def _message(item, index: int) -> dict:
-    if not isinstance(item, dict) or item.get("role") not in ROLES:
-        raise ApiError(400, f"messages[{index}] needs a role of {sorted(ROLES)}.", param=f"messages[{index}]")
-    content = item.get("content")
-    if isinstance(content, list):  # OpenAI content parts: keep the text ones
-        content = "".join(part.get("text", "") for part in content if isinstance(part, dict))
-    if not isinstance(content, str):
-        raise ApiError(400, f"messages[{index}].content must be text.", param=f"messages[{index}].content")
-    return {"role": item["role"], "content": content}
-
-
-def _find_choice(choices: list[ModelChoice], model) -> ModelChoice:
-    for choice in choices:
-        if choice.id == model:
-            return choice
-    known = ", ".join(choice.id for choice in choices)
-    raise ApiError(404, f"The model '{model}' does not exist here. Known models: {known}.",
-                   param="model") if model else ApiError(400, "'model' is required.", param="model")
-
-
-def _whole(backend, messages: list[dict], settings: GenerationSettings, model: str) -> dict:
+def _whole(backend, messages: list[dict], settings: GenerationSettings, model: str, stop: Deadline) -> dict:
     usage: dict = {}
-    text = "".join(backend.stream(messages, settings, usage=usage))
-    finish = "length" if usage.get("completion_tokens", 0) >= settings.max_new_tokens else "stop"
+    text = "".join(backend.stream(messages, settings, stop=stop, usage=usage))
+    finish, usage = api_schema.finish(usage, settings, stop.expired)
     return {"id": f"chatcmpl-{uuid.uuid4().hex}", "object": "chat.completion", "created": int(time.time()),
             "model": model, "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
                                          "finish_reason": finish}],
-            "usage": {**usage, "total_tokens": sum(usage.values())}}
+            "usage": usage}
 
 
-async def _events(backend, messages: list[dict], settings: GenerationSettings, model: str):
+async def _events(backend, messages: list[dict], settings: GenerationSettings, model: str, stop: Deadline):
     """Server-sent events. Async, so a client that goes away cancels us here and we can stop decoding.
 
     Starlette never closes a plain generator when the client disconnects, so the model would decode
     for nobody and keep its lock; here cancellation reaches `finally`, which stops and closes it.
     """
-    stop = threading.Event()
     events = _sse(backend, messages, settings, model, stop)
     try:
         while (event := await run_in_threadpool(next, events, None)) is not None:
@@ -193,7 +198,7 @@ async def _events(backend, messages: list[dict], settings: GenerationSettings, m
 
 
 def _sse(backend, messages: list[dict], settings: GenerationSettings, model: str,
-         stop: threading.Event) -> Iterator[str]:
+         stop: Deadline) -> Iterator[str]:
     usage: dict = {}
     base = {"id": f"chatcmpl-{uuid.uuid4().hex}", "object": "chat.completion.chunk",
             "created": int(time.time()), "model": model}
@@ -206,29 +211,10 @@ def _sse(backend, messages: list[dict], settings: GenerationSettings, model: str
         yield chunk({"role": "assistant", "content": ""})
         for piece in backend.stream(messages, settings, stop=stop, usage=usage):
             yield chunk({"content": piece})
-        finish = "length" if usage.get("completion_tokens", 0) >= settings.max_new_tokens else "stop"
-        yield chunk({}, finish)
+        yield chunk({}, api_schema.finish(usage, settings, stop.expired)[0])
         yield "data: [DONE]\n\n"
     except ChatsmithError as error:  # the status line is sent already: report in the stream
         yield f"data: {json.dumps({'error': {'message': describe(error), 'type': 'server_error'}})}\n\n"
-
-
-def gradio_login(request: Request) -> bool:
-    """Gradio's own login (session cookie), or `Authorization: Bearer USER:PASSWORD` for API clients."""
-    app = request.app
-    accounts = getattr(app, "auth", None)
-    if not accounts:
-        return True
-    cookie_id = getattr(app, "cookie_id", "")
-    token = (request.cookies.get(f"access-token-{cookie_id}")
-             or request.cookies.get(f"access-token-unsecure-{cookie_id}"))
-    if token and token in getattr(app, "tokens", {}):
-        return True
-    bearer = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
-    user, _, password = bearer.partition(":")
-    if isinstance(accounts, dict) and user in accounts:
-        return secrets.compare_digest(str(accounts[user]), password)
-    return callable(accounts) and bool(user) and bool(accounts(user, password))
 
 
 # ---- standalone ---------------------------------------------------------------------------------
@@ -257,10 +243,11 @@ def serve(choice: ModelChoice, workspace: Workspace, host: str, port: int, api_k
 
     print(f"Loading {choice.label or choice.id}…", flush=True)
     inference.open_backend(choice, workspace)  # load before listening, so the first request is fast
-    key = f"Bearer {api_key}"
-    authorized = (lambda request: secrets.compare_digest(request.headers.get("authorization", ""), key)) \
+    key = f"Bearer {api_key}".encode()
+    authorized = (lambda request: secrets.compare_digest(request.headers.get("authorization", "").encode(), key)) \
         if api_key else (lambda request: True)
-    app = FastAPI(routes=api_routes(workspace, lambda: [choice], authorized), docs_url=None, redoc_url=None)
+    app = FastAPI(routes=api_routes(workspace, lambda: [choice], authorized, limits=ApiLimits.from_env()),
+                  docs_url=None, redoc_url=None)
     print(f"Serving '{choice.id}' on http://{host}:{port}/v1 (chat page: http://{host}:{port}/web/)", flush=True)
     uvicorn.run(app, host=host, port=port, log_level="warning")
 

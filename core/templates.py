@@ -8,7 +8,9 @@ loops or `'x' * 10**10` hang or exhaust memory on the thread that serves chat. T
 
 * a time budget: a watchdog raises an exception inside the rendering thread at its next bytecode
   (`PyThreadState_SetAsyncExc`), because Jinja's compiled loops call no hook we could check in;
-* a size budget on `*` and `**`, the one-step ways to build a huge value in C where no bytecode runs;
+* a size budget on every one-step way to build a huge value in C where no bytecode runs (operators,
+  string filters and methods, the output itself): `core.template_sandbox`, which is also where the
+  environment matches transformers' own (its `tojson`, its `{% generation %}` block);
 * one entry point, `render()`, used by both backends, so both see the same prompt text, and
   `check()`, run when a model loads, so a hostile template is refused before anyone chats.
 
@@ -19,17 +21,14 @@ from __future__ import annotations
 
 import ctypes
 import threading
-from datetime import datetime
 
 from jinja2 import TemplateError as JinjaError
 from jinja2.exceptions import SecurityError
-from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from core import template_sandbox
 from core.errors import UnsafeModelError
 
 RENDER_TIMEOUT_S = 2.0
-MAX_VALUE_SIZE = 1_000_000
-"""Largest string/list a template may build with `*`, and largest `**` result (in digits of magnitude)."""
 PROBE = [{"role": "system", "content": "You are helpful."}, {"role": "user", "content": "Hi"},
          {"role": "assistant", "content": "Hello!"}, {"role": "user", "content": "Bye"}]
 
@@ -38,34 +37,7 @@ class _RenderTimeout(BaseException):
     """Raised inside the rendering thread; BaseException so a template's own handlers cannot eat it."""
 
 
-class _BoundedSandbox(ImmutableSandboxedEnvironment):
-    intercepted_binops = frozenset({"*", "**"})
-
-    def call_binop(self, context, operator, left, right):
-        if operator == "*":
-            for value, count in ((left, right), (right, left)):
-                if isinstance(value, (str, list, tuple)) and isinstance(count, int) \
-                        and len(value) * count > MAX_VALUE_SIZE:
-                    raise SecurityError("the template builds a value larger than the size budget")
-        if operator == "**" and isinstance(left, (int, float)) and isinstance(right, (int, float)) \
-                and abs(left) > 1 and right > 64:
-            raise SecurityError("the template computes an oversized power")
-        return super().call_binop(context, operator, left, right)
-
-
-def _raise_exception(message: str):
-    raise JinjaError(message)
-
-
-def _environment() -> _BoundedSandbox:
-    # The same environment options transformers uses, so templates written for it render the same.
-    env = _BoundedSandbox(trim_blocks=True, lstrip_blocks=True, extensions=["jinja2.ext.loopcontrols"])
-    env.globals.update(raise_exception=_raise_exception,
-                       strftime_now=lambda fmt: datetime.now().strftime(fmt))
-    return env
-
-
-_ENV = _environment()
+_ENV = template_sandbox.environment()
 
 
 def render(template: str, messages: list[dict], *, bos_token: str = "", eos_token: str = "",
@@ -80,7 +52,8 @@ def render(template: str, messages: list[dict], *, bos_token: str = "", eos_toke
     variables = dict(messages=messages, add_generation_prompt=add_generation_prompt,
                      bos_token=bos_token, eos_token=eos_token, tools=None)
     try:
-        return _with_deadline(lambda: compiled.render(**variables), timeout_s)
+        with template_sandbox.budget(template_sandbox.weight(messages, limit=1 << 62)):
+            return _with_deadline(lambda: compiled.render(**variables), timeout_s)
     except _RenderTimeout as error:
         raise UnsafeModelError(
             f"The model's chat template ran longer than {timeout_s:g} s and was stopped (an endless loop?).",
@@ -89,8 +62,8 @@ def render(template: str, messages: list[dict], *, bos_token: str = "", eos_toke
         raise UnsafeModelError(
             f"The model's chat template tried something unsafe and was blocked ({error}).",
             "Do not trust this model; replace its chat template with a known one.") from error
-    except JinjaError as error:
-        raise UnsafeModelError(f"The model's chat template failed ({error}).",
+    except (JinjaError, ArithmeticError, LookupError, TypeError, ValueError) as error:  # the template's own bug
+        raise UnsafeModelError(f"The model's chat template failed ({type(error).__name__}: {error}).",
                                "Check the messages' roles, or replace the template.") from error
 
 

@@ -14,8 +14,11 @@ import time
 import gradio as gr
 
 from core import chat, feedback, inference
+from core.documents import open_collection
+from core.documents.grounding import GroundedBackend
 from core.errors import BadInputError
 from core.inference import GenerationSettings
+from tabs import documents as documents_ui
 from tabs.common import AppContext, Focus, error_text, gate_note, t
 
 STRINGS = {
@@ -60,6 +63,8 @@ def build(ctx: AppContext) -> Focus:
                                        elem_id="chat-model")
             refresh_button = gr.Button(t("chat.refresh"), scale=1, elem_id="chat-refresh")
         model_note = gr.Markdown(elem_id="chat-model-note")
+        collection_picker = documents_ui.picker(ctx, "chat-documents")
+        documents_ui.build_panel(ctx, collection_picker)
         with gr.Accordion(t("chat.settings"), open=False):
             system_box = gr.Textbox(label=t("chat.system"), placeholder=t("chat.system_placeholder"),
                                     elem_id="chat-system")
@@ -93,14 +98,17 @@ def build(ctx: AppContext) -> Focus:
             example_button = gr.Button(t("chat.save_example"), size="sm", elem_id="chat-save-example")
         saved_file = gr.File(label=t("chat.saved_file"), interactive=False, height=60, elem_id="chat-saved-file")
 
-    settings_inputs = [model_picker, system_box, temperature, top_p, top_k, repetition, max_new, seed]
+    settings_inputs = [model_picker, system_box, temperature, top_p, top_k, repetition, max_new, seed, collection_picker]
 
     def on_load():
-        return gr.update(choices=_picker_choices(ctx)), gate_note(ctx.capabilities().gguf_chat)
+        return (gr.update(choices=_picker_choices(ctx)), gate_note(ctx.capabilities().gguf_chat),
+                gr.update(choices=documents_ui.collection_choices(ctx)))
 
-    def on_refresh_click(current: str):
-        choices = _picker_choices(ctx)
-        return gr.update(choices=choices, value=current if current in [id_ for _, id_ in choices] else "default")
+    def on_refresh_click(current: str, current_documents: str):
+        choices, collections = _picker_choices(ctx), documents_ui.collection_choices(ctx)
+        return (gr.update(choices=choices, value=current if current in [id_ for _, id_ in choices] else "default"),
+                gr.update(choices=collections,
+                          value=current_documents if current_documents in [n for _, n in collections] else ""))
 
     def on_model_change(choice_id: str, progress=gr.Progress()):
         try:
@@ -111,38 +119,38 @@ def build(ctx: AppContext) -> Focus:
         except Exception as error:  # shown beside the picker; the chat keeps working with its history
             return error_text(error), chat.memory_text()
 
-    def on_send(text, history, choice_id, system, temperature, top_p, top_k, repetition, max_new, seed,
+    def on_send(text, history, choice_id, system, temperature, top_p, top_k, repetition, max_new, seed, documents,
                 request: gr.Request):
-        settings_values = (choice_id, system, temperature, top_p, top_k, repetition, max_new, seed)
+        settings_values = (choice_id, system, temperature, top_p, top_k, repetition, max_new, seed, documents)
         text = text or ""
         try:
             chat.check_input(text)
         except BadInputError as error:
-            yield history, history, text, error_text(error), gr.update()
+            yield chat_view(history), history, text, error_text(error), gr.update()
             return
         if not text.strip():
-            yield history, history, "", "", gr.update()
+            yield chat_view(history), history, "", "", gr.update()
             return
         history = [*history, {"role": "user", "content": text}]
         for shown, line in respond(ctx, history, *settings_values, session=request.session_hash):
-            yield shown, shown, "", line, gr.update()
+            yield chat_view(shown), shown, "", line, gr.update()
         yield gr.update(), gr.update(), gr.update(), gr.update(), chat.memory_text()
 
     def on_regenerate_click(history, choice_id, system, temperature, top_p, top_k, repetition, max_new, seed,
-                            request: gr.Request):
-        settings_values = (choice_id, system, temperature, top_p, top_k, repetition, max_new, seed)
+                            documents, request: gr.Request):
+        settings_values = (choice_id, system, temperature, top_p, top_k, repetition, max_new, seed, documents)
         while history and history[-1]["role"] == "assistant":
             history = history[:-1]
         if not history:
-            yield history, history, "", gr.update()
+            yield chat_view(history), history, "", gr.update()
             return
         for shown, line in respond(ctx, history, *settings_values, session=request.session_hash):
-            yield shown, shown, line, gr.update()
+            yield chat_view(shown), shown, line, gr.update()
         yield gr.update(), gr.update(), gr.update(), chat.memory_text()
 
     def on_edit_click(history):
         kept, question = take_back_last_question(history)
-        return kept, kept, question if question is not None else gr.update()
+        return chat_view(kept), kept, question if question is not None else gr.update()
 
     def on_liked(history, choice_id, event: gr.LikeData):
         index = event.index if isinstance(event.index, int) else event.index[0]
@@ -181,8 +189,8 @@ def build(ctx: AppContext) -> Focus:
         except Exception as error:  # shown in the status line
             return error_text(error)
 
-    ctx.demo.load(on_load, outputs=[model_picker, model_note])
-    refresh_button.click(on_refresh_click, model_picker, model_picker)
+    ctx.demo.load(on_load, outputs=[model_picker, model_note, collection_picker])
+    refresh_button.click(on_refresh_click, [model_picker, collection_picker], [model_picker, collection_picker])
     model_picker.change(on_model_change, model_picker, [model_note, memory])
     send_outputs = [chatbot, conversation, message, status, memory]
     send_button.click(on_send, [message, conversation, *settings_inputs], send_outputs)
@@ -200,8 +208,11 @@ def build(ctx: AppContext) -> Focus:
 
 
 def respond(ctx: AppContext, history: list[dict], choice_id: str, system: str, temperature, top_p, top_k,
-            repetition, max_new, seed, session: str):
-    """Yields (conversation, status line) while an answer streams; the last status has the speed."""
+            repetition, max_new, seed, documents: str = "", *, session: str):
+    """Yields (conversation, status line) while an answer streams; the last status has the speed.
+
+    With `documents` (a collection name) the question is answered from its relevant passages, and the
+    answer's message keeps its numbered citations under "citations" (`chat_view` shows them)."""
     stop = _stops.setdefault(session, threading.Event())
     stop.clear()
     try:
@@ -211,15 +222,23 @@ def respond(ctx: AppContext, history: list[dict], choice_id: str, system: str, t
         choice = _find(ctx, choice_id)
         note = yield from _queue(ctx, choice, history, stop)
         backend = inference.open_backend(choice, ctx.workspace)
+        if documents:
+            backend = GroundedBackend(backend, open_collection(ctx.workspace, documents))
         system = (system or "").strip()
         prefix = [{"role": "system", "content": system}] if system else []
-        messages, dropped = inference.fit_context(backend, prefix + history, settings)
+        messages, dropped = inference.fit_context(backend, prefix + [_plain(m) for m in history], settings)
         if dropped:
             note += f" · ✂️ the {dropped} oldest messages no longer fit the context window and were left out"
+        grounding = backend.ground(messages, settings) if documents else None
     except Exception as error:  # the question stays in the conversation; the reason shows below it
         yield history, error_text(error)
         return
-    yield from _stream(backend, messages, settings, history, stop, note)
+    if grounding is None:
+        yield from _stream(backend, messages, settings, history, stop, note)
+        return
+    note += f" · 📄 {len(grounding.citations)} sources" if grounding.citations else f" · 📄 {grounding.note}"
+    yield from _stream(backend.backend, grounding.messages, settings, history, stop, note,
+                       citations=[vars(citation) for citation in grounding.citations])
 
 
 def take_back_last_question(history: list[dict]) -> tuple[list[dict], str | None]:
@@ -242,7 +261,7 @@ def _queue(ctx: AppContext, choice, history: list[dict], stop: threading.Event):
     return ""
 
 
-def _stream(backend, messages, settings, history, stop, note):
+def _stream(backend, messages, settings, history, stop, note, citations=None):
     history = [*history, {"role": "assistant", "content": ""}]
     yield history, "…"
     usage, started, first = {}, time.perf_counter(), None
@@ -258,7 +277,26 @@ def _stream(backend, messages, settings, history, stop, note):
     speed = tokens / (ended - first) if first and ended > first else 0.0
     ttft = f"{(first - started):.2f} s" if first else "–"
     stopped = " · ⏹ stopped" if stop.is_set() else ""
+    if citations:
+        history = [*history[:-1], {**history[-1], "citations": citations}]
     yield history, f"first token {ttft} · {speed:.1f} tokens/s · {tokens} tokens{stopped}{note}"
+
+
+def chat_view(history: list[dict]) -> list[dict]:
+    """What the Chatbot shows: the conversation, each grounded answer followed by its numbered citations
+    as closed panels (source, page and heading in the title; the passage inside)."""
+    shown = []
+    for message in history:
+        shown.append(_plain(message))
+        for citation in message.get("citations", []):
+            shown.append({"role": "assistant", "content": citation["text"],
+                          "metadata": {"title": f"📄 [{citation['number']}] {citation['where']}",
+                                       "log": citation["id"], "status": "done"}})
+    return shown
+
+
+def _plain(message: dict) -> dict:
+    return {"role": message["role"], "content": message["content"]}
 
 
 def _picker_choices(ctx: AppContext) -> list[tuple[str, str]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,6 +34,8 @@ class AppContext:
     _device_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def __post_init__(self) -> None:
+        if self.locked_reason:  # models.resolve reads the lock from the workspace, wherever it is called from
+            self.workspace = dataclasses.replace(self.workspace, locked_reason=self.locked_reason)
         self.jobs = JobRunner(self.workspace)
 
     def device(self) -> DeviceInfo:
@@ -44,6 +47,12 @@ class AppContext:
 
     def capabilities(self) -> Capabilities:
         return capabilities(self.device())
+
+    def signing_key(self) -> bytes:
+        """The workspace's secret for signed cookies (the arena's anonymous raters)."""
+        from core.access import signing_key
+
+        return signing_key(self.workspace.root)
 
     def warm_up(self) -> None:
         threading.Thread(target=self.device, daemon=True, name="detect-device").start()

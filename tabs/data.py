@@ -11,7 +11,9 @@ from pathlib import Path
 import gradio as gr
 
 from core.data import ColumnMapping, PrepareOptions, prepare, save_version, views
+from core.data.options import UploadLimits
 from tabs import data_preferences
+from tabs import documents as documents_ui
 from tabs.common import AppContext, error_text, t
 
 DEFAULTS = PrepareOptions()
@@ -141,11 +143,22 @@ def build(ctx: AppContext) -> None:
         with gr.Accordion(t("data.versions"), open=False):
             versions = gr.Markdown(elem_id="data-versions")
         data_preferences.build_section(ctx)
+        documents_ui.build_generation(ctx)
 
     def chosen_paths(uploaded, typed) -> list[Path]:
         """Uploads (copied into the workspace, idempotently) followed by the typed paths."""
-        chosen = [views.keep_upload(ctx.workspace, f) for f in uploaded or []]
-        return chosen + [Path(line.strip()).expanduser() for line in (typed or "").splitlines() if line.strip()]
+        typed_paths = [Path(line.strip()).expanduser() for line in (typed or "").splitlines() if line.strip()]
+        if typed_paths:  # a network visitor must not read the server's files (or the app's secrets) by path
+            ctx.require_unlocked("Reading files by their path on this machine (upload them instead)")
+        limits = UploadLimits.from_env()
+        return [views.keep_upload(ctx.workspace, f, limits) for f in uploaded or []] + typed_paths
+
+    def tokenizer_model(name: str) -> str:
+        """The tokenizer field: a folder path is a server path too, so locked mode takes "default" only."""
+        name = (name or "").strip()
+        if name not in ("", "default"):
+            ctx.require_unlocked(f"Reading the tokenizer folder {name}")
+        return name
 
     def on_inputs_changed(uploaded, typed):
         try:
@@ -157,6 +170,7 @@ def build(ctx: AppContext) -> None:
     def on_run_clicked(uploaded, typed, *values):
         try:
             options, mapping = _options(values), _mapping(values[-len(MAP_FIELDS):])
+            tokenizer_model(options.model)
             result = prepare(views.sources_for(chosen_paths(uploaded, typed), mapping), options)
         except Exception as error:
             return None, error_text(error), "", None, gr.update(), 1
@@ -180,7 +194,7 @@ def build(ctx: AppContext) -> None:
             return [], ""
         item = items[min(max(int(number or 1), 1), len(items)) - 1]
         try:
-            return views.template_runs(item["messages"], model_name), ""
+            return views.template_runs(item["messages"], tokenizer_model(model_name)), ""
         except Exception as error:
             return [], error_text(error)
 

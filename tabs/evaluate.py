@@ -2,21 +2,24 @@
 
 The page never learns which model is A or B before the vote: it holds only the battle id and an
 idempotency key in `gr.State` (kept server-side per session), and every decision is read from the
-battle record in `core.evaluate.arena` (RELIABILITY R3).
+battle record in `core.evaluate.arena` (RELIABILITY R3). The rater is the login, or the browser's signed
+rater cookie, never the session: a reload must not give a fast voter a clean slate.
 """
 
 from __future__ import annotations
 
 import os
-import uuid
 from pathlib import Path
 
 import gradio as gr
 
 from core import inference
+from core.access import rater_from_cookies
 from core.evaluate import hub_votes, plots, report, session
-from core.evaluate.arena import Arena
+from core.evaluate.arena import Arena, RateLimit
+from core.documents.grounding import DOCS_MARK, with_documents
 from core.evaluate.contenders import describe_choice, list_contenders
+from tabs import documents as documents_ui
 from tabs.common import AppContext, Focus, error_text, t
 
 STRINGS = {
@@ -56,6 +59,8 @@ STRINGS = {
         "evaluate.writeup_runs": "Runs to compare",
         "evaluate.writeup_make": "Write-up",
         "evaluate.refresh": "Refresh lists",
+        "evaluate.docs_model": "Give a model documents (RAG against fine-tune)",
+        "evaluate.docs_add": "➕ Add as a contender",
     },
     "zh": {
         "evaluate.tab": "⚖️ 评测",
@@ -93,6 +98,8 @@ STRINGS = {
         "evaluate.writeup_runs": "要比较的运行",
         "evaluate.writeup_make": "撰写总结",
         "evaluate.refresh": "刷新列表",
+        "evaluate.docs_model": "给模型配上文档（检索增强与微调对比）",
+        "evaluate.docs_add": "➕ 加入参赛模型",
     },
 }
 BOARD_HEADERS = ["model", "BT rating", "95 % CI", "Elo", "battles", "wins", "losses", "ties", "both bad"]
@@ -103,7 +110,8 @@ NO_BATTLE = {"battle_id": None, "key": None, "item": None}
 
 
 def build(ctx: AppContext) -> Focus:
-    arena = Arena(ctx.workspace.ratings_db, vote_log=ctx.workspace.root / "votes" / "votes.jsonl")
+    arena = Arena(ctx.workspace.ratings_db, RateLimit.from_env(),
+                  vote_log=ctx.workspace.root / "votes" / "votes.jsonl")
     mirror = hub_votes.start(arena)  # with CHATSMITH_VOTES_REPO set: restore, then mirror to the Hub (R5)
     with gr.Tab(t("evaluate.tab"), id="evaluate"):
         gr.Markdown(t("evaluate.header"))
@@ -131,6 +139,10 @@ def _build_arena(ctx: AppContext, arena: Arena) -> tuple[gr.Button, gr.CheckboxG
         with gr.Row():
             contenders = gr.CheckboxGroup(label=t("evaluate.contenders"), scale=5, elem_id="arena-contenders")
             refresh_button = gr.Button(t("evaluate.refresh"), size="sm", scale=1, elem_id="evaluate-refresh")
+        with gr.Row():
+            docs_model = gr.Dropdown(label=t("evaluate.docs_model"), scale=2, elem_id="arena-docs-model")
+            docs_collection = documents_ui.picker(ctx, "arena-docs-collection", "documents.collection")
+            docs_add = gr.Button(t("evaluate.docs_add"), size="sm", scale=1, elem_id="arena-docs-add")
         with gr.Row():
             prompt = gr.Textbox(label=t("evaluate.prompt"), scale=3, elem_id="arena-prompt")
             prompt_set = gr.Dropdown(label=t("evaluate.prompt_set"), scale=1, elem_id="arena-prompt-set")
@@ -162,7 +174,11 @@ def _build_arena(ctx: AppContext, arena: Arena) -> tuple[gr.Button, gr.CheckboxG
             export_csv = gr.Button(t("evaluate.export_csv"), elem_id="arena-export-csv")
         export_file = gr.File(interactive=False, height=80, elem_id="arena-export-file")
         battle = gr.State(dict(NO_BATTLE))
-        session_id = gr.State(lambda: uuid.uuid4().hex)  # a fresh anonymous rater id per browser session
+    cookie_key = ctx.signing_key()
+
+    def rater_of(request: gr.Request, profile: gr.OAuthProfile | None) -> str:
+        return session.rater_id(profile.username if profile else None,
+                                rater_from_cookies(request.cookies or {}, cookie_key), request.username)
 
     def on_refresh_clicked():
         keys = list(list_contenders(ctx.workspace))
@@ -170,10 +186,10 @@ def _build_arena(ctx: AppContext, arena: Arena) -> tuple[gr.Button, gr.CheckboxG
         return (gr.update(choices=keys, value=session.default_contenders(keys)),
                 gr.update(choices=sources, value=sources[0]))
 
-    def on_next_clicked(current, chosen, typed, source, upload, max_new_tokens, session_id,
+    def on_next_clicked(current, chosen, typed, source, upload, max_new_tokens, request: gr.Request,
                         profile: gr.OAuthProfile | None = None):
         try:
-            rater = session.rater_id(profile.username if profile else None, session_id)
+            rater = rater_of(request, profile)
             item = session.choose_prompt(ctx.workspace, typed, source, upload)
             settings = inference.GenerationSettings(max_new_tokens=int(max_new_tokens))
             started = session.start_battle(arena, ctx.workspace, list(chosen or []), item, rater, settings)
@@ -183,9 +199,9 @@ def _build_arena(ctx: AppContext, arena: Arena) -> tuple[gr.Button, gr.CheckboxG
         yield from _battle_frames(ctx, arena, started, item, settings)
 
     def vote_handler(winner: str):
-        def on_vote_clicked(current, session_id, style_on, profile: gr.OAuthProfile | None = None):
+        def on_vote_clicked(current, request: gr.Request, style_on, profile: gr.OAuthProfile | None = None):
             try:
-                rater = session.rater_id(profile.username if profile else None, session_id)
+                rater = rater_of(request, profile)
                 arena.vote(current["battle_id"], winner, rater, current["key"])
                 message = session.reveal_text(arena.public_view(current["battle_id"]))
             except Exception as error:  # the vote is refused; the battle stays open to vote again
@@ -193,15 +209,30 @@ def _build_arena(ctx: AppContext, arena: Arena) -> tuple[gr.Button, gr.CheckboxG
             return message, *_buttons(next_on=True, votes_on=False), *_board(arena), *_style(arena, style_on)
         return on_vote_clicked
 
+    def on_docs_add_clicked(model_key, collection, chosen):
+        if not model_key or not collection:
+            return gr.update()
+        key = f"{model_key}{DOCS_MARK}{collection}"
+        grounded = [k for k in chosen or [] if DOCS_MARK in k]
+        return gr.update(choices=[*list_contenders(ctx.workspace), *dict.fromkeys([*grounded, key])],
+                         value=list(dict.fromkeys([*(chosen or []), key])))
+
+    def on_docs_refresh():
+        return (gr.update(choices=list(list_contenders(ctx.workspace))),
+                gr.update(choices=documents_ui.collection_choices(ctx, with_none=False)))
+
+    docs_add.click(on_docs_add_clicked, [docs_model, docs_collection, contenders], contenders)
+    for trigger in (ctx.demo.load, refresh_button.click):
+        trigger(on_docs_refresh, outputs=[docs_model, docs_collection])
     board_outputs = [leaderboard, advice, ratings_plot, win_rates, battle_counts]
     style_outputs = [style_table, style_text]
     ctx.demo.load(lambda: (*on_refresh_clicked(), *_board(arena)), outputs=[contenders, prompt_set, *board_outputs])
     style_toggle.change(lambda on: _style(arena, on), style_toggle, style_outputs)
     refresh_button.click(on_refresh_clicked, outputs=[contenders, prompt_set])
-    next_button.click(on_next_clicked, [battle, contenders, prompt, prompt_set, prompt_file, max_tokens, session_id],
+    next_button.click(on_next_clicked, [battle, contenders, prompt, prompt_set, prompt_file, max_tokens],
                       [battle, shown_prompt, answer_a, answer_b, reveal, next_button, *vote_buttons])
     for winner, button in zip(("a", "b", "tie", "both_bad"), vote_buttons):
-        button.click(vote_handler(winner), [battle, session_id, style_toggle],
+        button.click(vote_handler(winner), [battle, style_toggle],
                      [reveal, next_button, *vote_buttons, *board_outputs, *style_outputs])
     export_jsonl.click(lambda: str(arena.export_jsonl(_votes_folder(ctx) / "votes.jsonl")), outputs=export_file)
     export_csv.click(lambda: str(arena.export_csv(_votes_folder(ctx) / "votes.csv")), outputs=export_file)
@@ -260,6 +291,7 @@ def _build_metrics(ctx: AppContext, refresh_button: gr.Button) -> None:
             metrics_tokens = gr.Slider(16, 512, value=128, step=16, label=t("evaluate.max_tokens"),
                                        elem_id="metrics-max-tokens")
             metrics_loss = gr.Checkbox(value=True, label=t("evaluate.metrics_loss"))
+            metrics_documents = documents_ui.picker(ctx, "metrics-documents")
         with gr.Row():
             metrics_start = gr.Button(t("evaluate.metrics_start"), variant="primary", elem_id="metrics-start")
             metrics_stop = gr.Button(t("evaluate.metrics_stop"), elem_id="metrics-stop")
@@ -280,17 +312,19 @@ def _build_metrics(ctx: AppContext, refresh_button: gr.Button) -> None:
         folder = str(running[0].folder) if running else None  # re-attach to a job started before a reload
         return (*on_refresh_clicked(), folder, *on_metrics_tick(folder))
 
-    def on_metrics_start_clicked(model_key, source, limit, max_new_tokens, with_loss):
+    def on_metrics_start_clicked(model_key, source, limit, max_new_tokens, with_loss, documents):
         try:
             ctx.require_unlocked("Automatic metrics")
             choice = list_contenders(ctx.workspace)[model_key]
-            data = "shipped" if source == session.SHIPPED_SOURCE else str(ctx.workspace.datasets / source)
+            choice = with_documents(choice, documents) if documents else choice
+            data = "shipped" if source == session.SHIPPED_SOURCE else \
+                str(ctx.workspace.named(ctx.workspace.datasets, source, "dataset"))
             params = {"workspace": str(ctx.workspace.root), "choice": describe_choice(choice), "data": data,
                       "settings": {"limit": int(limit), "max_new_tokens": int(max_new_tokens),
                                    "held_out_loss": bool(with_loss)}}
             folder = session.new_job_folder(ctx.workspace)
             ctx.jobs.submit(folder, "core.evaluate.metrics:run_job", params, kind="evaluate", heavy=True,
-                            title=f"Metrics · {model_key} on {source}")
+                            title=f"Metrics · {choice.id} on {source}")
         except Exception as error:
             return None, error_text(error), gr.Timer(active=False)
         return str(folder), "…", gr.Timer(active=True)
@@ -320,7 +354,7 @@ def _build_metrics(ctx: AppContext, refresh_button: gr.Button) -> None:
     ctx.demo.load(on_page_load, outputs=[metrics_model, metrics_data, metrics_folder, *metrics_outputs])
     refresh_button.click(on_refresh_clicked, outputs=[metrics_model, metrics_data])
     metrics_start.click(on_metrics_start_clicked,
-                        [metrics_model, metrics_data, metrics_limit, metrics_tokens, metrics_loss],
+                        [metrics_model, metrics_data, metrics_limit, metrics_tokens, metrics_loss, metrics_documents],
                         [metrics_folder, metrics_status, metrics_timer])
     metrics_stop.click(on_metrics_stop_clicked, metrics_folder, metrics_status)
     metrics_timer.tick(on_metrics_tick, metrics_folder, metrics_outputs)

@@ -159,6 +159,11 @@ def _backup_section(ui: SimpleNamespace) -> None:
         ui.restore_button = gr.Button(t("export.restore_button"), scale=1)
 
 
+def _run_name(ctx: AppContext, run: str | None) -> str:
+    """A run name from the page, refused unless it names a folder inside the workspace's runs/."""
+    return ctx.workspace.named(ctx.workspace.runs, run, "run").name
+
+
 def _wire(ctx: AppContext, ui: SimpleNamespace) -> None:
     def run_lists(selected=None):
         runs = list_runs(ctx.workspace)
@@ -188,6 +193,8 @@ def _wire(ctx: AppContext, ui: SimpleNamespace) -> None:
         """Start `core.export.jobs:<step>`; returns (job folder, status, timer)."""
         try:
             ctx.require_unlocked("Export")
+            for name in [run] if step not in ("fuse", "restore") else params.get("runs", []):
+                _run_name(ctx, name)
             folder = choices.job_folder(ctx.workspace, run)
             ctx.jobs.submit(folder, f"core.export.jobs:{step}",
                             {"workspace": str(ctx.workspace.root), "run": run, **params},
@@ -253,7 +260,7 @@ def _wire(ctx: AppContext, ui: SimpleNamespace) -> None:
 
         try:
             ctx.require_unlocked("Hub push")
-            url = push_run(ctx.workspace, run, what, repo, token, bool(private), target, log=lambda line: None)
+            url = push_run(ctx.workspace, _run_name(ctx, run), what, repo, token, bool(private), target, log=lambda line: None)
         except Exception as error:  # hub errors are scrubbed of the token before they get here
             return error_text(error)
         return f"✅ Pushed: [{url}]({url})"

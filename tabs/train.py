@@ -15,9 +15,10 @@ from pathlib import Path
 import gradio as gr
 
 from core import atomic
+from core.errors import BadInputError
 from core.train import data, launch, preflight, runs
 from core.train.settings import BATCHING, CPU_PRESET, OPTIMIZERS, PRECISIONS, PRESETS, SCHEDULERS, TrainSettings, \
-    check_device, preset_gate, preset_settings
+    check_device, check_offered, preset_gate, preset_settings
 from tabs import train_preference
 from tabs.common import AppContext, Focus, error_text, gate_note, t
 
@@ -153,7 +154,7 @@ def build(ctx: AppContext) -> Focus:
 
     def settings_from(model, dataset, method, beta, start_from, *values) -> TrainSettings:
         numbers = {name: _typed(name, value) for name, value in zip(FIELDS, values)}
-        return TrainSettings(model=(model or "default").strip(), dataset=(dataset or "").strip(),
+        return TrainSettings(model=(model or "default").strip(), dataset=_dataset_path(ctx, dataset),
                              method=method or "sft", beta=float(beta or DEFAULTS.beta),
                              start_from=(start_from or "").strip(), **numbers)
 
@@ -182,6 +183,7 @@ def build(ctx: AppContext) -> Focus:
 
     def on_check_click(price, currency, *form_values):
         try:
+            ctx.require_unlocked("The pre-flight check")  # it loads the model, materialising the default one
             settings = settings_from(*form_values)
             if settings.method != "sft":
                 plan, card, sample = train_preference.check(settings, ctx)
@@ -196,6 +198,7 @@ def build(ctx: AppContext) -> Focus:
         try:
             ctx.require_unlocked("Training")
             settings = settings_from(*form_values)
+            check_offered(settings, ctx.capabilities())  # a probe of what Start would refuse measures nothing useful
             plan = preflight.Plan(**plan_values["plan"]) if plan_values else \
                 preflight.estimate(settings, ctx.workspace, ctx.device())
             folder = ctx.workspace.jobs / f"probe-{time.strftime('%Y%m%d-%H%M%S')}"
@@ -224,13 +227,16 @@ def build(ctx: AppContext) -> Focus:
     def on_stop_click(run_name):
         if not run_name:
             return ""
-        ctx.jobs.request_stop(ctx.workspace.runs / run_name)
+        try:
+            ctx.jobs.request_stop(_run_dir(ctx, run_name))
+        except Exception as error:
+            return error_text(error)
         return f"■ {run_name}: saving a checkpoint and the adapter, then stopping…"
 
     def on_resume_click(run_name, price, currency):
         try:
             ctx.require_unlocked("Training")
-            run_dir = ctx.workspace.runs / (run_name or "")
+            run_dir = _run_dir(ctx, run_name)
             check = runs.resume_check(run_dir, ctx.jobs)
             if not check.ok:
                 return f"🚫 {check.reason}"
@@ -245,11 +251,10 @@ def build(ctx: AppContext) -> Focus:
         return _run_view(ctx, run_name)
 
     def on_compare_click(names):
-        folders = [ctx.workspace.runs / name for name in names or []]
-        if len(folders) < 2:
+        if len(names or []) < 2:
             return None, None, None
         try:
-            return _compare(folders)
+            return _compare([_run_dir(ctx, name) for name in names])
         except Exception as error:
             gr.Warning(error_text(error))
             return None, None, None
@@ -258,7 +263,7 @@ def build(ctx: AppContext) -> Focus:
         try:
             ctx.require_unlocked("Training")
             base = settings_from(*form_values)
-            names = [_start_run(ctx, base.with_changes(dataset=dataset), {}, price, currency)
+            names = [_start_run(ctx, base.with_changes(dataset=_dataset_path(ctx, dataset)), {}, price, currency)
                      for dataset in datasets or []]
         except Exception as error:
             return error_text(error), gr.update()
@@ -269,7 +274,7 @@ def build(ctx: AppContext) -> Focus:
         try:
             text, command = launch.accelerate_files(settings_from(*form_values), run_name or "run", strategy,
                                                     int(gpus or 2))
-            target = ctx.workspace.runs / run_name if run_name else ctx.workspace.exports
+            target = _run_dir(ctx, run_name) if run_name else ctx.workspace.exports
             atomic.write_text(target / f"accelerate-{strategy}.yaml", text)
             return text, f"cd {target}\n{command}"
         except Exception as error:
@@ -327,6 +332,15 @@ def _run_names(ctx: AppContext) -> list[str]:
     return [run.name for run in runs.list_runs(ctx.workspace, ctx.jobs)]
 
 
+def _run_dir(ctx: AppContext, run_name: str | None) -> Path:
+    """The run folder a name from the page means; names that lead out of the workspace are refused."""
+    return ctx.workspace.named(ctx.workspace.runs, run_name, "run")
+
+
+def _dataset_path(ctx: AppContext, name: str | None) -> str:
+    return str(ctx.workspace.named(ctx.workspace.datasets, name, "dataset")) if (name or "").strip() else ""
+
+
 def _mask_sample(settings: TrainSettings, ctx: AppContext):
     """The first training conversation with its trained tokens highlighted; the lint raises when useless (D7)."""
     from transformers import AutoTokenizer
@@ -342,7 +356,8 @@ def _mask_sample(settings: TrainSettings, ctx: AppContext):
 
 
 def _start_run(ctx: AppContext, settings: TrainSettings, plan_values: dict, price, currency) -> str:
-    check_device(settings, ctx.device())  # QLoRA off CUDA and the like are refused before a run folder exists
+    check_offered(settings, ctx.capabilities())  # what this machine is not offered, and why, before a run folder
+    check_device(settings, ctx.device())  # exists; then what it cannot run at all
     if settings.method == "sft":  # a bad dataset fails here, not later
         data.load_splits(settings.dataset, settings.eval_share, settings.seed)
     else:
@@ -367,8 +382,11 @@ def _run_view(ctx: AppContext, run_name: str | None):
     import pandas as pd
 
     empty = pd.DataFrame({"step": [], "value": [], "metric": []})
-    run_dir = ctx.workspace.runs / (run_name or "")
-    if not run_name or not (run_dir / "job.json").is_file():
+    try:
+        run_dir = _run_dir(ctx, run_name)
+    except BadInputError:  # nothing picked yet, or a typed name that is no run: an empty view
+        run_dir = None
+    if run_dir is None or not (run_dir / "job.json").is_file():
         return "", "", empty, empty, "", "", gr.update(interactive=False), gr.update(interactive=False), empty
     job = ctx.jobs.snapshot(run_dir)
     events = job.events()

@@ -42,7 +42,7 @@ def build_method_row():
 def dataset_choices(ctx: AppContext, method: str) -> list[str]:
     """Conversation versions for SFT, preference versions for DPO and KTO, newest first."""
     wanted = method != "sft"
-    return [str(folder) for folder in data.list_versions(ctx.workspace) if is_preference_version(folder) == wanted]
+    return [folder.name for folder in data.list_versions(ctx.workspace) if is_preference_version(folder) == wanted]
 
 
 def start_choices(ctx: AppContext) -> list[str]:

@@ -80,3 +80,14 @@ def default_model_dir(tmp_path_factory) -> Path:
     return materialize_default_model(Workspace(tmp_path_factory.mktemp("default_ws")).ensure())
 
 
+
+
+@pytest.fixture(scope="session")
+def shipped_documents(tmp_path_factory):
+    """A workspace holding the collection "shipped": every document in assets/documents (en + zh), built once."""
+    from core.documents import build_collection
+    from core.workspace import Workspace
+
+    workspace = Workspace(tmp_path_factory.mktemp("documents_ws")).ensure()
+    build_collection(workspace, sorted(p for p in (ROOT / "assets" / "documents").glob("*/*") if p.is_file()), "shipped")
+    return workspace

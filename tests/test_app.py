@@ -48,3 +48,17 @@ def test_workspace_resolution_order(tmp_path, monkeypatch):
     assert Workspace.resolve().root == (tmp_path / "from_env").resolve()
     assert Workspace.resolve(tmp_path / "explicit").root == (tmp_path / "explicit").resolve()
     assert (tmp_path / "explicit" / "datasets").is_dir() and (tmp_path / "explicit" / "runs").is_dir()
+
+
+def test_client_names_resolve_only_inside_the_workspace(workspace, tmp_path):
+    from core.errors import BadInputError
+
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (workspace.runs / "escape").symlink_to(outside, target_is_directory=True)
+    (workspace.runs / "inside").symlink_to(workspace.datasets, target_is_directory=True)
+    assert workspace.named(workspace.runs, "run-1", "run") == workspace.runs / "run-1"
+    assert workspace.named(workspace.runs, "inside", "run") == workspace.runs / "inside"  # a link that stays in
+    for name in ("", "  ", ".", "..", "../../X", "runs/../../X", "/etc", "~root", "a/b", "..\\..\\X", "escape"):
+        with pytest.raises(BadInputError, match="run"):
+            workspace.named(workspace.runs, name, "run")

@@ -55,14 +55,15 @@ class FakeBackend:
 
 
 @contextlib.contextmanager
-def api_server(workspace, backend, authorized=lambda request: True, busy=lambda choice: ""):
-    """The API's routes in a uvicorn server on a free port, with `backend` behind every model."""
+def api_server(workspace, backend, authorized=lambda request: True, busy=lambda choice: "", **options):
+    """The API's routes in a uvicorn server on a free port, with `backend` behind every model; `options`
+    go to `api_routes` (limits, backoff)."""
     import uvicorn
     from fastapi import FastAPI
 
     original = inference.open_backend
     inference.open_backend = lambda choice, ws, progress=None: backend
-    app = FastAPI(routes=serve.api_routes(workspace, lambda: [FAKE], authorized, busy))
+    app = FastAPI(routes=serve.api_routes(workspace, lambda: [FAKE], authorized, busy, **options))
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)

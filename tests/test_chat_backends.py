@@ -97,7 +97,8 @@ def test_transformers_streams_in_pieces_and_counts_tokens(tiny_model_dir, worksp
     usage: dict = {}
     pieces = list(backend.stream(QUESTION, GREEDY, usage=usage))
     assert len(pieces) > 1 and "".join(pieces)
-    assert usage == {"prompt_tokens": backend.count_tokens(QUESTION), "completion_tokens": 24}
+    assert usage == {"prompt_tokens": backend.count_tokens(QUESTION), "completion_tokens": 24,
+                     "finish_reason": "length"}
 
 
 def test_answer_ends_at_end_of_turn_in_both_backends(stop_model_dir, stop_model_gguf, workspace):

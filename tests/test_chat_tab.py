@@ -16,14 +16,18 @@ SETTINGS = dict(choice_id="fake", system="", temperature=0.0, top_p=0.9, top_k=4
 QUESTION = [{"role": "user", "content": "Hi"}]
 
 
-@pytest.fixture
-def ctx(workspace, monkeypatch):
-    backend = FakeBackend(words=6)
+def fake_context(workspace, monkeypatch, words: int) -> AppContext:
+    backend = FakeBackend(words=words)
     monkeypatch.setattr(inference, "list_choices", lambda ws: [FAKE])
     monkeypatch.setattr(inference, "open_backend", lambda choice, ws, progress=None: backend)
     context = AppContext(workspace)
     context.backend = backend
     return context
+
+
+@pytest.fixture
+def ctx(workspace, monkeypatch):
+    return fake_context(workspace, monkeypatch, words=6)
 
 
 def run(ctx, history=QUESTION, session="s1", **overrides):
@@ -95,3 +99,30 @@ def test_edit_takes_back_the_last_question_and_its_answer():
                {"role": "assistant", "content": "Pardon?"}]
     assert chat_tab.take_back_last_question(history) == (history[:2], "Typo qestion")
     assert chat_tab.take_back_last_question([]) == ([], None)
+
+
+@pytest.fixture
+def docs_ctx(shipped_documents, monkeypatch):
+    return fake_context(shipped_documents, monkeypatch, words=4)
+
+
+def test_an_answer_from_documents_shows_numbered_citations_that_open(docs_ctx):
+    question = [{"role": "user", "content": "女职工生孩子可以休多少天产假？"}]
+    history, status = run(docs_ctx, question, documents="shipped")[-1]
+
+    assert f"📄 {len(history[-1]['citations'])} sources" in status
+    assert "九十天" in docs_ctx.backend.received[0][-1]["content"]  # the model read the passage
+    [first, *_] = history[-1]["citations"]
+    assert first["number"] == 1 and "九十天" in first["text"] and first["where"].startswith("labour-law.md · ")
+    shown = chat_tab.chat_view(history)
+    assert shown[:2] == [question[0], {"role": "assistant", "content": history[-1]["content"]}]
+    assert shown[2] == {"role": "assistant", "content": first["text"], "metadata": {
+        "title": f"📄 [1] {first['where']}", "log": first["id"], "status": "done"}}  # a closed panel
+
+
+def test_documents_with_nothing_relevant_say_so_and_cite_nothing(docs_ctx):
+    question = [{"role": "user", "content": "How do I bake sourdough bread at home?"}]
+    history, status = run(docs_ctx, question, documents="shipped")[-1]
+    assert "Nothing in the collection 'shipped' is relevant to this question" in status
+    assert "citations" not in history[-1] and chat_tab.chat_view(history) == history
+    assert docs_ctx.backend.received[0] == question  # asked as it is

@@ -11,6 +11,7 @@ import pytest
 from core import inference, templates
 from core.errors import UnsafeModelError
 from core.inference import ModelChoice
+from tests.test_train_masks import MARKED_CHATML
 
 MESSAGES = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"},
             {"role": "assistant", "content": "Hello!"}, {"role": "user", "content": "Bye"}]
@@ -70,3 +71,65 @@ def test_model_with_hostile_tokenizer_template_is_refused_at_load(template, tiny
     with pytest.raises(UnsafeModelError):
         inference.open_backend(ModelChoice(kind="base", model=str(folder)), workspace)
     assert not (tmp_path / "pwned").exists()
+
+
+GROWN = "{% set ns = namespace(x='a' * 999999) %}{% for i in range(4) %}{% set ns.x = ns.x OP ns.x %}{% endfor %}"
+
+
+@pytest.mark.parametrize("template", [
+    "{{ 'a'|center(100000000) }}", "{{ 'a'|indent(100000000, true) }}", "{{ '%100000000s'|format('a') }}",
+    "{{ ('a' * 999999)|wordwrap(1, wrapstring='x' * 99) }}", "{{ ('a' * 999999)|replace('', 'bbbbbbbbbbb') }}",
+    "{% set big = 'x' * 999999 %}{{ [big, big, big, big, big, big, big, big]|join('-') }}",
+    "{{ ['a', 'b']|join('x' * 999999) }}", "{{ [1]|batch(100000000, 0)|list|length }}",
+    "{{ 'a'.center(100000000) }}", "{{ 'a'.ljust(100000000) }}", "{{ '{:>100000000}'.format('a') }}",
+    "{{ '%100000000s' % 'a' }}", GROWN.replace("OP", "~"), GROWN.replace("OP", "+"),
+    "{% for i in range(200) %}{{ 'x' * 999999 }}{% endfor %}",
+])
+def test_string_building_is_refused_before_it_allocates(template):
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        with pytest.raises(UnsafeModelError, match="blocked .*over the budget"):
+            templates.render(template, MESSAGES)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 20 * 2**20  # refused from an estimate: the 16-100 MB value was never built
+
+
+MATCHES_TRANSFORMERS = [
+    # tojson as transformers renders it: no HTML escaping, non-ASCII kept, its keyword arguments honoured
+    "{% for m in messages %}{{ m|tojson }}\n{{ m|tojson(indent=2, sort_keys=true) }}{% endfor %}",
+    "{{ dict(a=1, b='<&>')|tojson }}{% set ns = namespace(n=0) %}{% for m in messages %}{% set ns.n = ns.n + 1 %}"
+    "{% endfor %}{{ ns.n }}",
+    MARKED_CHATML,  # a generation-marked template, as those that support assistant-only training write it
+]
+TRICKY = [{"role": "system", "content": "Answer in <b>bold</b> & 'quotes'."},
+          {"role": "user", "content": "Grüß dich, 你好"},
+          {"role": "assistant", "content": 'He said "hi" </s>'}, {"role": "user", "content": "Bye"}]
+
+
+@pytest.mark.parametrize("template", MATCHES_TRANSFORMERS)
+def test_templates_render_exactly_as_in_transformers(template):
+    from transformers.utils.chat_template_utils import render_jinja_template
+
+    (expected,), _ = render_jinja_template([TRICKY], chat_template=template, add_generation_prompt=True,
+                                           bos_token="<s>", eos_token="</s>")
+    assert templates.render(template, TRICKY, bos_token="<s>", eos_token="</s>") == expected
+    assert "&lt;" not in expected
+
+
+def test_a_generation_marked_template_is_accepted_in_chat(tiny_model_dir, tmp_path, workspace):
+    from transformers import AutoTokenizer
+
+    folder = tmp_path / "marked"
+    shutil.copytree(tiny_model_dir, folder)
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    tokenizer.chat_template = MARKED_CHATML
+    tokenizer.save_pretrained(folder)
+    backend = inference.open_backend(ModelChoice(kind="base", model=str(folder)), workspace)
+    expected = tokenizer.apply_chat_template(MESSAGES, tokenize=True, add_generation_prompt=True)
+    expected = expected if isinstance(expected, list) else expected["input_ids"]
+    assert backend.base.prompt_ids(MESSAGES) == list(expected)
+    assert "".join(backend.stream(MESSAGES, inference.GenerationSettings(max_new_tokens=4, temperature=0)))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 
 import pytest
 
@@ -113,3 +114,49 @@ def test_missing_and_unsupported_files(tmp_path):
     (tmp_path / "notes.txt").write_text("hello")
     with pytest.raises(BadInputError, match="unsupported file type .txt"):
         prepare([tmp_path / "notes.txt"], FAST)
+
+
+def _cli(*argv, peak: bool = False):
+    """`python -m core.data` in a fresh process; with `peak`, it also reports its own peak RSS in bytes
+    (VmHWM: unlike ru_maxrss, it starts afresh at exec, so the test process's own size does not count)."""
+    import subprocess
+    import sys
+
+    from tests.browser import ROOT
+
+    report = ("import atexit, re\natexit.register(lambda: print('PEAK', 1024 * int(re.search(r'VmHWM:\\s*(\\d+)', "
+              "open('/proc/self/status').read()).group(1)), file=sys.stderr))\n") if peak else ""
+    code = f"import sys\n{report}from core.data.__main__ import main\nsys.exit(main())\n"
+    return subprocess.run([sys.executable, "-c", code, *argv], cwd=ROOT, capture_output=True, text=True,
+                          timeout=300)
+
+
+def test_bracket_bombs_and_deep_nesting_name_the_file_and_line(tmp_path):
+    bomb = tmp_path / "bomb.json"
+    bomb.write_text("[" * 100_000)
+    deep = tmp_path / "deep.jsonl"
+    deep.write_text(lines(GOOD, GOOD, '{"messages": ' + "[" * 50_000 + "]" * 50_000 + "}"))
+    nested_array = tmp_path / "nested.json"
+    nested_array.write_text("[\n" + json.dumps({"instruction": "a", "output": "b"}) + ",\n" + "[" * 50_000 + "\n]")
+    for path, line in ((bomb, 1), (deep, 3), (nested_array, 3)):
+        result = _cli("prepare", str(path), "--out", str(tmp_path / "out"), "--model", "")
+        assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr[-1500:]
+        assert f"{path.name} line {line}: the JSON is nested too deeply to read" in result.stderr
+
+
+@pytest.mark.parametrize("shape", ["jsonl", "array"])
+def test_millions_of_rows_are_refused_without_holding_them(tmp_path, shape):
+    """Over the row limit: refused before any row is kept, so memory stays far below the file's size."""
+    path = tmp_path / f"rows.{'jsonl' if shape == 'jsonl' else 'json'}"
+    row = json.dumps({"instruction": "q", "output": "a"}) if shape == "jsonl" else '{"a":1}'
+    with open(path, "w") as handle:  # in slices: the test process stays small too
+        for _ in range(25):
+            handle.write(f"{row}\n" * 100_000 if shape == "jsonl" else ("[" if handle.tell() == 0 else ",")
+                         + ",".join([row] * 100_000))
+        handle.write("" if shape == "jsonl" else "]")
+    size = path.stat().st_size
+    result = _cli("prepare", str(path), "--out", str(tmp_path / "out"), "--model", "", peak=True)
+    assert result.returncode == 1 and re.search(r"has (more than )?2,\d{3},\d{3} rows; the limit is 2,000,000",
+                                                result.stderr)
+    peak = int(result.stderr.split("PEAK ")[1].split()[0])
+    assert peak < 10 * size, f"peak RSS {peak / 2**20:.0f} MB for a {size / 2**20:.0f} MB file"

@@ -134,3 +134,14 @@ def test_a_corrupt_ratings_database_is_set_aside_and_the_arena_still_opens(tmp_p
     assert arena.set_aside is not None and arena.set_aside.read_bytes().startswith(b"SQLite format 3")
     battle = arena.new_battle(["a", "b"], [{"role": "user", "content": "hi"}], "rater")
     assert battle
+
+
+def test_an_idempotency_key_reused_on_another_battle_is_refused_loudly(tmp_path):
+    arena = Arena(tmp_path / "ratings.sqlite", rate_limit=None)
+    first, second = (answered_battle(arena, ["base", "tuned"], "rater") for _ in range(2))
+    arena.vote(first, "a", "rater", "key-1")
+    with pytest.raises(BadInputError, match="already used for another battle"):
+        arena.vote(second, "b", "rater", "key-1")
+    assert arena.vote_count() == 1 and arena.public_view(second)["winner"] is None
+    assert arena.vote(first, "a", "rater", "key-1").get("replayed")  # the same vote sent again stays a no-op
+    assert arena.vote(second, "b", "rater", "key-2")["winner"] == "b"

@@ -79,3 +79,4 @@ def test_metrics_job_and_report_from_the_tab(evaluate_page):
         timeout=60_000)
     assert "run/tiny" in page.locator("#report-preview").inner_text()  # arena standing made it in
     screenshot(page, "evaluate-metrics-report")
+

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 
 import pytest
 
 from core.export.__main__ import main
+from tests.browser import ROOT
 from tests.test_export_support import make_run
 
 
@@ -64,3 +68,40 @@ def test_cli_push_offline_is_refused_without_leaking_the_token(workspace, tiny_m
 def test_cli_rejects_unknown_choices(argv, capsys):
     with pytest.raises(SystemExit):
         main(argv)
+
+
+def test_out_never_deletes_a_folder_the_app_did_not_make(workspace, tiny_model_dir, tmp_path):
+    """`--out` pointed at the user's own folder (or at `.`) is refused by name and its files stay; a folder
+    the app made itself is replaced on the next export."""
+
+    make_run(workspace, tiny_model_dir, name="a")
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    (victim / "thesis.txt").write_text("four years of work")
+
+    def space(out: str, cwd=ROOT):
+        return subprocess.run([sys.executable, "-m", "core.export", "--workspace", str(workspace.root), "space",
+                               "a", "--target", "zerogpu", "--no-bundle", "--model-repo", "me/a", "--out", out],
+                              cwd=cwd, env={**os.environ, "PYTHONPATH": str(ROOT)},
+                              capture_output=True, text=True, timeout=300)
+
+    for out, cwd in ((str(victim), ROOT), (".", victim)):
+        refused = space(out, cwd)
+        assert refused.returncode == 2, refused.stderr[-2000:]
+        assert f"{victim} already exists and was not made by Chatsmith" in refused.stderr
+        assert sorted(p.name for p in victim.iterdir()) == ["thesis.txt"]
+        assert (victim / "thesis.txt").read_text() == "four years of work"
+
+    legacy = workspace.exports / "a" / "package"  # the default place, made before folders were marked
+    legacy.mkdir(parents=True)
+    (legacy / "stale.txt").write_text("left by an older version")
+    default = subprocess.run([sys.executable, "-m", "core.export", "--workspace", str(workspace.root), "adapter",
+                              "a"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert default.returncode == 0 and not (legacy / "stale.txt").exists() and (legacy / "inference.py").is_file()
+
+    made = tmp_path / "made-by-the-app"
+    assert space(str(made)).returncode == 0 and (made / "app.py").is_file()
+    (made / "stale.txt").write_text("left by an earlier export")
+    again = space(str(made))
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert (made / "app.py").is_file() and not (made / "stale.txt").exists()

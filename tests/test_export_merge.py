@@ -74,3 +74,21 @@ def test_a_run_name_means_the_workspace_run_even_if_the_cwd_has_that_folder(work
     (tmp_path / "bench").mkdir()
     monkeypatch.chdir(tmp_path)
     assert open_run(workspace, "bench").folder == (workspace.runs / "bench").resolve()
+
+
+def test_a_base_stored_in_4bit_is_refused_rather_than_merged_into_its_rounded_weights(workspace, tiny_model_dir,
+                                                                                      tmp_path):
+    import json
+    import shutil
+
+    from core.errors import BadInputError
+
+    base = shutil.copytree(tiny_model_dir, tmp_path / "base-bnb-4bit")
+    config = json.loads((base / "config.json").read_text())
+    config["quantization_config"] = {"quant_method": "bitsandbytes", "load_in_4bit": True}
+    (base / "config.json").write_text(json.dumps(config))
+    folder = make_run(workspace, tiny_model_dir)
+    (folder / "config.yaml").write_text((folder / "config.yaml").read_text().replace(str(tiny_model_dir), str(base)))
+    with pytest.raises(BadInputError, match="stored quantised"):
+        merge.merge_run(workspace, open_run(workspace, "run-1"))
+    assert not merge.merged_dir(open_run(workspace, "run-1")).exists()

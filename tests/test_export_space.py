@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from core import atomic
 from core.errors import BadInputError
 from core.export import gguf, merge, space
 from core.export.run import open_run
@@ -42,7 +43,8 @@ def test_bundle_holds_only_allow_listed_files_and_parsable_front_matter(run_with
                                                      ("adapter_config.json", "adapter_model.safetensors",
                                                       "chat_template.jinja", "tokenizer.json",
                                                       "tokenizer_config.json")]
-    assert sorted(files) == sorted(["README.md", "app.py", "requirements.txt", *model_files])
+    # plus the marker that lets a later export replace the folder (never pushed: the upload ignores it)
+    assert sorted(files) == sorted([atomic.MARKER, "README.md", "app.py", "requirements.txt", *model_files])
     assert not any(CANARY.encode() in (out / name).read_bytes() for name in files)
 
     readme = (out / "README.md").read_text()

@@ -107,3 +107,27 @@ def test_a_model_without_chat_template_is_a_clear_error(tokenizer):
 
     with pytest.raises(BadInputError, match="no chat template"):
         assistant_token_mask(tokenizer, CONVERSATION)
+
+
+def _trained_texts(tokenizer, messages):
+    return [text for text, label in highlight_trained(tokenizer, messages) if label == TRAINED]
+
+
+def test_turns_are_found_when_the_tokenizer_merges_across_their_start(tokenizer):
+    from tests.families import FAMILIES
+
+    # Llama 3 writes "\n\n" before each answer. This byte-level BPE tokenises a trailing "\n\n" as one token
+    # but "\n\nHello" as "\n", "\n", "Hello": the prompt's tokens are no prefix of the conversation's.
+    llama3 = FAMILIES["llama3"]
+    tokenizer.add_special_tokens({"additional_special_tokens": list(llama3.added)})
+    tokenizer.bos_token, tokenizer.eos_token, tokenizer.chat_template = llama3.bos, llama3.eos, llama3.template
+
+    assert _trained_texts(tokenizer, CONVERSATION) == ["Hello!<|eot_id|>", "Kestrel.<|eot_id|>"]
+    assert lint_masks(tokenizer, [CONVERSATION]).end_of_turn_trained  # <|eot_id|>, not the vocabulary's <|im_end|>
+
+
+def test_tokenizers_without_offsets_get_the_same_mask(tokenizer, monkeypatch):
+    with_offsets = assistant_token_mask(tokenizer, CONVERSATION)
+    monkeypatch.setattr(type(tokenizer), "is_fast", property(lambda self: False))
+
+    assert assistant_token_mask(tokenizer, CONVERSATION) == with_offsets

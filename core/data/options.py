@@ -6,6 +6,7 @@ and the CLI its flag defaults. `__post_init__` refuses bad values with text the 
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -130,6 +131,34 @@ class PrepareOptions:
         from dataclasses import asdict
 
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class UploadLimits:
+    """How much anyone who can reach the page may store in the workspace's uploads/ folder.
+
+    Gradio already caps each file (`CHATSMITH_MAX_UPLOAD`); these cap what accumulates. Each field can be
+    set from the environment: `CHATSMITH_MAX_UPLOADS` and `CHATSMITH_UPLOAD_QUOTA_MB`.
+    """
+
+    max_files: int = 200
+    """Most files kept in uploads/; a new upload beyond it is refused (re-sending a kept file is fine)."""
+    quota_mb: int = 5 * 1024
+    """Most megabytes uploads/ may hold; an upload that would pass it is refused before it is copied."""
+
+    def __post_init__(self) -> None:
+        _check(self.max_files > 0, "max_files", "above 0")
+        _check(self.quota_mb > 0, "quota_mb", "above 0")
+
+    @classmethod
+    def from_env(cls) -> "UploadLimits":
+        defaults = cls()
+        try:
+            return cls(max_files=int(os.environ.get("CHATSMITH_MAX_UPLOADS", defaults.max_files)),
+                       quota_mb=int(os.environ.get("CHATSMITH_UPLOAD_QUOTA_MB", defaults.quota_mb)))
+        except ValueError as error:
+            raise BadInputError(f"CHATSMITH_MAX_UPLOADS / CHATSMITH_UPLOAD_QUOTA_MB must be whole numbers ({error}).",
+                                "Fix the environment variable and restart.") from None
 
 
 def _check(ok: bool, name: str, expected: str) -> None:

@@ -8,6 +8,7 @@ given, lines in file order), so the same input always keeps the same records.
 
 from __future__ import annotations
 
+import itertools
 import random
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -48,7 +49,8 @@ class Prepared:
 
 def inspect(path: str | Path, options: PrepareOptions | None = None) -> formats.Detection:
     """The detected format of one file, with evidence and the fields seen (raises on unreadable files)."""
-    return formats.detect(readers.read_rows(Path(path), options or PrepareOptions()))
+    rows = readers.iter_rows(Path(path), options or PrepareOptions())
+    return formats.detect(list(itertools.islice(rows, formats.SAMPLE_ROWS)))
 
 
 def prepare(inputs: Sequence[str | Path | Source], options: PrepareOptions | None = None,
@@ -61,15 +63,17 @@ def prepare(inputs: Sequence[str | Path | Source], options: PrepareOptions | Non
     for index, source in enumerate(sources):
         if progress:
             progress(index, len(sources) + 1, f"reading {source.path.name}")
-        table = readers.read_rows(source.path, options)
-        if len(table) + rows > options.max_rows:
+        if rows >= options.max_rows:
             raise BadInputError(f"The inputs hold more than {options.max_rows:,} rows (at {source.path.name}).",
                                 "Use fewer files, or raise max_rows.")
-        rows += len(table)
-        format_, evidence = _format_of(source, table)
+        table = readers.iter_rows(source.path, options, allowed_rows=options.max_rows - rows)
+        head = list(itertools.islice(table, formats.SAMPLE_ROWS))  # enough to detect; the rest streams
+        format_, evidence = _format_of(source, head)
         files.append({"name": source.path.name, "source": source.name, "format": format_,
-                      "evidence": evidence, "rows": len(table)})
-        for line, raw in table:
+                      "evidence": evidence, "rows": 0})
+        for line, raw in itertools.chain(head, table):
+            rows += 1
+            files[-1]["rows"] += 1
             record = _convert(source, format_, line, raw, options, rejects, fixes)
             if record is not None and _is_new(record, exact, options):
                 kept.append(record)

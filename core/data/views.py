@@ -2,7 +2,8 @@
 
 Contract: pure functions from paths, a `Prepared` or a report to plain values (markdown text, lists of
 dicts, a matplotlib figure). `keep_upload` copies an uploaded file into `workspace.uploads` unchanged, so
-the original the user gave is never touched and a saved dataset can always be traced to its input.
+the original the user gave is never touched and a saved dataset can always be traced to its input; it
+refuses uploads past the count limit or the disk quota (`UploadLimits`).
 """
 
 from __future__ import annotations
@@ -11,29 +12,43 @@ import hashlib
 import shutil
 from pathlib import Path
 
-from core.data import formats, readers
-from core.data.options import PrepareOptions
-from core.data.pipeline import Prepared
+from core.data import formats
+from core.data.options import UploadLimits
+from core.data.pipeline import Prepared, inspect
 from core.errors import BadInputError, describe
 from core.workspace import Workspace
 
 KEPT = "kept"
 
 
-def keep_upload(workspace: Workspace, uploaded: str | Path) -> Path:
+def keep_upload(workspace: Workspace, uploaded: str | Path, limits: UploadLimits = UploadLimits()) -> Path:
     """A copy in uploads/ under the file's own name (a short hash added when the name is taken)."""
     uploaded = Path(uploaded)
-    target = workspace.uploads / uploaded.name
+    target = workspace.named(workspace.uploads, uploaded.name, "upload")
     if target.exists() and _digest(target) != _digest(uploaded):
         target = target.with_name(f"{uploaded.stem}-{_digest(uploaded)[:8]}{uploaded.suffix}")
     if not target.exists():
+        _check_upload_room(workspace.uploads, uploaded.stat().st_size, limits)
         shutil.copyfile(uploaded, target.with_name(f".{target.name}.tmp"))
         target.with_name(f".{target.name}.tmp").replace(target)
     return target
 
 
+def _check_upload_room(folder: Path, size: int, limits: UploadLimits) -> None:
+    kept = [path for path in folder.iterdir() if path.is_file() and not path.name.startswith(".")]
+    if len(kept) >= limits.max_files:
+        raise BadInputError(f"The workspace already keeps {len(kept)} uploads; the limit is {limits.max_files}.",
+                            "Delete old files from uploads/ or raise CHATSMITH_MAX_UPLOADS.")
+    used = sum(path.stat().st_size for path in kept)
+    if used + size > limits.quota_mb * 2**20:
+        raise BadInputError(f"This upload ({size / 2**20:,.1f} MB) would take uploads/ past its quota of "
+                            f"{limits.quota_mb:,} MB ({used / 2**20:,.1f} MB used).",
+                            "Delete old files from uploads/ or raise CHATSMITH_UPLOAD_QUOTA_MB.")
+
+
 def _digest(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+    with open(path, "rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 def detect_files(paths: list[Path]) -> tuple[str, list[str], list[str]]:
@@ -41,7 +56,7 @@ def detect_files(paths: list[Path]) -> tuple[str, list[str], list[str]]:
     rows, fields, errors = ["| file | format | evidence |", "|---|---|---|"], set(), []
     for path in paths:
         try:
-            detection = formats.detect(readers.read_rows(path, PrepareOptions()))
+            detection = inspect(path)
         except BadInputError as error:
             errors.append(describe(error))
             rows.append(f"| {path.name} | ❌ | {describe(error)} |")
@@ -140,8 +155,7 @@ def sources_for(paths: list[Path], mapping) -> list:
 
     sources = []
     for path in paths:
-        undetected = mapping is not None and mapping.is_set and not formats.detect(
-            readers.read_rows(path, PrepareOptions())).format
+        undetected = mapping is not None and mapping.is_set and not inspect(path).format
         sources.append(Source(path, mapping=mapping if undetected else None))
     return sources
 

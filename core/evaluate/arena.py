@@ -6,13 +6,14 @@ battle and a side ("a", "b", "tie", "both_bad"), and the server's record decides
 means (R3). Model names are revealed only for battles that have a vote.
 
 Integrity: WAL mode and a busy timeout let many threads write without "database is locked" (R1); one
-vote per battle and a unique idempotency key make a replayed vote a no-op (R2); a rater who votes
-faster than a person can read is refused and flagged, and a flagged rater's votes leave the leaderboard
-(R4). The database is the workspace's, so an app restart loses nothing; with `vote_log` set, each
-accepted vote is also appended to a JSONL file, the append-only copy a Space would push to a Hub
-dataset (R5), and a rater's flag is appended there too; `import_log` reads such lines back into a fresh
-database, adding only the votes it lacks (`core.evaluate.hub_votes` restores a Space from its dataset);
-`export_jsonl` / `export_csv` write every vote at once.
+vote per battle and a unique idempotency key make a replayed vote a no-op (R2), and a key reused on
+another battle is refused, not dropped; a rater who votes faster than a person can read is refused and
+flagged, and a flagged rater's votes leave the leaderboard (R4). The database is the workspace's, so an
+app restart loses nothing; with `vote_log` set, each accepted vote is also appended to a JSONL file, the
+append-only copy a Space would push to a Hub dataset (R5), and a rater's flag is appended there too;
+`import_log` reads such lines back into a fresh database, adding only the votes it lacks
+(`core.evaluate.hub_votes` restores a Space from its dataset); `export_jsonl` / `export_csv` write every
+vote at once.
 """
 
 from __future__ import annotations
@@ -50,9 +51,17 @@ CREATE INDEX IF NOT EXISTS votes_by_rater ON votes (rater, created);
 
 @dataclass(frozen=True)
 class RateLimit:
+    """How fast one rater may vote. `from_env` reads `CHATSMITH_MAX_VOTES` and `CHATSMITH_VOTE_WINDOW_S`."""
+
     max_votes: int = 8
     """Votes a rater may cast within `window_s`; more is faster than anyone reads two answers."""
     window_s: float = 30.0
+    """The sliding window, in seconds, over which `max_votes` is counted."""
+
+    @classmethod
+    def from_env(cls) -> "RateLimit":
+        return cls(int(os.environ.get("CHATSMITH_MAX_VOTES", cls.max_votes)),
+                   float(os.environ.get("CHATSMITH_VOTE_WINDOW_S", cls.window_s)))
 
 
 class RateLimitedError(BadInputError):
@@ -171,6 +180,9 @@ class Arena:
 
     def _vote_locked(self, db, battle_id: str, winner: str, rater: str, key: str) -> dict:
         replay = db.execute("SELECT * FROM votes WHERE idempotency_key = ?", (key,)).fetchone()
+        if replay and replay["battle_id"] != battle_id:  # a key names one vote; reusing it is a client bug
+            raise BadInputError("That vote's idempotency key was already used for another battle, so this vote "
+                                "was not recorded.", "Send each vote with a fresh key.")
         if replay:
             return {**dict(replay), "replayed": True}
         battle = db.execute("SELECT * FROM battles WHERE id = ?", (battle_id,)).fetchone()

@@ -28,6 +28,23 @@ def contender_key(choice: inference.ModelChoice) -> str:
     return getattr(choice, "id", "") or choice.label
 
 
+def find_contender(workspace: Workspace, key: str) -> inference.ModelChoice | None:
+    """The model behind a key: a listed one, or `KEY+docs:COLLECTION`, that model answering from documents
+    (its own leaderboard entry, so "fine-tune" and "fine-tune + docs" are rated apart)."""
+    from core.documents.grounding import DOCS_MARK, with_documents
+    from core.documents.store import find_collection
+
+    contenders = list_contenders(workspace)
+    base, mark, collection = key.partition(DOCS_MARK)
+    if not mark:
+        return contenders.get(key)
+    try:
+        find_collection(workspace, collection)
+    except BadInputError:
+        return None
+    return with_documents(contenders[base], collection) if base in contenders else None
+
+
 def _fallback_choices(workspace: Workspace) -> list[inference.ModelChoice]:
     # Used only while core.inference has no list_choices (older checkouts).
     choices = [inference.default_choice()]
@@ -90,18 +107,23 @@ def stream_pair(backends: tuple, item, settings) -> Iterator[tuple[str, str]]:
 
 def open_pair(workspace: Workspace, keys: tuple[str, str]) -> tuple:
     """The two backends behind a battle, looked up from the server's record (never from the page)."""
-    contenders = list_contenders(workspace)
-    missing = [key for key in keys if key not in contenders]
+    choices = [find_contender(workspace, key) for key in keys]
+    missing = [key for key, choice in zip(keys, choices) if choice is None]
     if missing:
         raise BadInputError(f"Model {missing[0]} is no longer available.", "Refresh the contender list.")
-    return tuple(inference.open_backend(contenders[key], workspace) for key in keys)
+    # A grounded contender answers without its source list, which would tell the raters who read documents.
+    return tuple(_blind(inference.open_backend(choice, workspace)) for choice in choices)
+
+
+def _blind(backend):
+    return backend.without_citations() if hasattr(backend, "without_citations") else backend
 
 
 def describe_choice(choice: inference.ModelChoice) -> dict:
     """A JSON-friendly description, stored with metrics and reports."""
     return {"kind": choice.kind, "model": choice.model, "label": choice.label, "id": contender_key(choice),
             "adapter": str(choice.adapter) if choice.adapter else None,
-            "gguf": str(choice.gguf) if choice.gguf else None}
+            "gguf": str(choice.gguf) if choice.gguf else None, "documents": getattr(choice, "documents", "")}
 
 
 def choice_from_description(data: dict) -> inference.ModelChoice:
@@ -110,4 +132,6 @@ def choice_from_description(data: dict) -> inference.ModelChoice:
               "gguf": Path(data["gguf"]) if data.get("gguf") else None}
     if "id" in inference.ModelChoice.__dataclass_fields__:
         fields["id"] = data.get("id", "")
+    if data.get("documents"):
+        fields["documents"] = data["documents"]
     return inference.ModelChoice(**fields)

@@ -10,6 +10,8 @@ does the same (and equals its default "13a" on text without Chinese).
 
 from __future__ import annotations
 
+import dataclasses
+
 import math
 import re
 import time
@@ -107,6 +109,8 @@ def evaluate(choice, items: list[PromptItem], workspace: Workspace, settings: Me
 
     items = items[: settings.limit]
     backend = inference.open_backend(choice, workspace)
+    if hasattr(backend, "without_citations"):  # a model with documents: score its answer, not its source list
+        backend = backend.without_citations()
     generation = inference.GenerationSettings(max_new_tokens=settings.max_new_tokens, temperature=0.0)
     samples = []
     for number, item in enumerate(items, start=1):
@@ -121,8 +125,19 @@ def evaluate(choice, items: list[PromptItem], workspace: Workspace, settings: Me
     if not any(item.reference for item in items):
         notes.append("This set has no reference answers, so ROUGE-L, BLEU and loss are left out.")
     elif settings.held_out_loss and samples:
-        _add_held_out_loss(choice, items[: len(samples)], samples, workspace, progress)
+        scored = [_as_read(backend, item, generation) for item in items[: len(samples)]]
+        _add_held_out_loss(choice, scored, samples, workspace, progress)
     return {"model": describe_choice(choice), "summary": summarise(samples), "samples": samples, "notes": notes}
+
+
+def _as_read(backend, item: PromptItem, generation) -> PromptItem:
+    """The item as the model reads it: with documents, its last question carries the retrieved sources, so
+    the held-out loss measures the reference given the documents."""
+    if not hasattr(backend, "ground"):
+        return item
+    messages = [*item.history, *({"role": "user", "content": turn} for turn in item.turns)]
+    asked = backend.ground(messages, generation).messages[-1]["content"]
+    return dataclasses.replace(item, turns=(*item.turns[:-1], asked))
 
 
 def _add_held_out_loss(choice, items, samples, workspace, progress) -> None:

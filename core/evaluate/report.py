@@ -31,7 +31,7 @@ PRICE_PER_KWH = 0.30  # a stated figure in the report's currency-neutral "cost";
 
 def run_facts(workspace: Workspace, run: str) -> dict:
     """Everything the report states about one run, read from files (missing parts read as empty)."""
-    folder = workspace.runs / run
+    folder = workspace.named(workspace.runs, run, "run")
     if not folder.is_dir():
         raise BadInputError(f"There is no run called '{run}' in {workspace.runs}.", "Pick a run from the Train tab.")
     config = _yaml(folder / "config.yaml")

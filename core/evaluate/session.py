@@ -2,8 +2,9 @@
 
 Everything here takes plain values and returns plain values (no gradio), so the page holds nothing but a
 battle id and an idempotency key, and tests can drive a whole battle without a browser. Raters are the
-Hugging Face username when the app runs with OAuth (a Space), else an anonymous id per browser session;
-on a Space (`SPACE_ID` set) anonymous votes are refused, and `sign_in_problem` says when sign-in itself
+Hugging Face username when the app runs with OAuth (a Space), else the `--auth` login, else the anonymous
+id in the browser's signed rater cookie (`core.access`), so a page reload is still the same rater; on a
+Space (`SPACE_ID` set) anonymous votes are refused, and `sign_in_problem` says when sign-in itself
 cannot work there.
 """
 
@@ -20,21 +21,27 @@ from pathlib import Path
 from core.errors import BadInputError
 from core.evaluate import ratings, verdicts
 from core.evaluate.arena import Arena
-from core.evaluate.contenders import list_contenders, open_pair, stream_pair
+from core.evaluate.contenders import find_contender, list_contenders, open_pair, stream_pair
 from core.evaluate.prompts import PromptItem, load_prompt_set, pick
 from core.workspace import Workspace
 
 SHIPPED_SOURCE = "shipped"
 
 
-def rater_id(username: str | None, session_id: str) -> str:
-    """Who votes: `hf:<username>` when logged in; anonymous ids are refused on a public Space."""
+def rater_id(username: str | None, browser: str | None, login: str | None = None) -> str:
+    """Who votes: `hf:<username>` when signed in with Hugging Face, `login:<user>` behind `--auth`, else
+    `local:<browser>` (the signed cookie's id); anonymous ids are refused on a public Space."""
     if username:
         return f"hf:{username}"
     if os.environ.get("SPACE_ID"):
         raise BadInputError("Votes on a public Space count only for logged-in raters.",
                             "Sign in with Hugging Face (the button at the top), then vote.")
-    return f"local:{session_id}"
+    if login:
+        return f"login:{login}"
+    if not browser:
+        raise BadInputError("This browser sent no valid rater cookie, so its votes cannot be told apart.",
+                            "Reload the page with cookies allowed for this site, then vote.")
+    return f"local:{browser}"
 
 
 def sign_in_problem() -> str:
@@ -70,7 +77,7 @@ def choose_prompt(workspace: Workspace, typed: str, source: str | None, upload: 
     if upload:
         return pick(load_prompt_set(Path(upload)))
     if source and source != SHIPPED_SOURCE:
-        return pick(load_prompt_set(workspace.datasets / Path(source).name))
+        return pick(load_prompt_set(workspace.named(workspace.datasets, source, "dataset")))
     return pick(load_prompt_set(SHIPPED_SOURCE))
 
 
@@ -78,7 +85,7 @@ def start_battle(arena: Arena, workspace: Workspace, contenders: list[str], item
                  rater: str, settings) -> dict:
     """Record a new battle server-side; the page gets its id and a fresh idempotency key only."""
     known = list_contenders(workspace)
-    unknown = [key for key in contenders if key not in known]
+    unknown = [key for key in contenders if key not in known and find_contender(workspace, key) is None]
     if unknown:
         raise BadInputError(f"'{unknown[0]}' is not a model here.", "Refresh the contender list.")
     messages = [*item.history, *({"role": "user", "content": turn} for turn in item.turns)]

@@ -62,7 +62,7 @@ def restore_archive(workspace: Workspace, archive: Path, name: str | None = None
     with tempfile.TemporaryDirectory(prefix=".restore.", dir=workspace.root) as tmp:
         manifest = _extract_verified(Path(archive), Path(tmp))
         name = name or manifest["run"]
-        target = workspace.runs / name
+        target = workspace.named(workspace.runs, name, "run")  # an archive's run name is untrusted
         if target.exists():
             raise BadInputError(f"A run named '{name}' already exists in {workspace.runs}; nothing was restored.",
                                 "Restore under another name (--name), or rename the existing run.")

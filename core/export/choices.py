@@ -1,7 +1,8 @@
 """What the Export tab offers for a run, computed without loading any model (the tab stays quick).
 
 Sizes come from safetensors headers (`gguf.plan`) of the merged folder if it exists, else the base
-model's folder; the default model is planned from its materialised folder, which training creates.
+model's folder; the default model is planned from its materialised folder, which training creates. Run
+names come from the page, so each one goes through `Workspace.named` before it becomes a path.
 """
 
 from __future__ import annotations
@@ -27,17 +28,17 @@ def quant_options(workspace: Workspace, run_name: str) -> tuple[list[tuple[str, 
 
 def gguf_files(workspace: Workspace, run_name: str) -> list[str]:
     """Exported GGUFs of a run, smallest first (what a Space or backup would bundle)."""
-    folder = workspace.exports / run_name / "gguf"
+    folder = workspace.named(workspace.exports, run_name, "run") / "gguf"
     return [str(p) for p in sorted(folder.glob("*.gguf"), key=lambda p: p.stat().st_size)] if folder.is_dir() else []
 
 
 def job_folder(workspace: Workspace, run_name: str) -> Path:
     """One job folder per run under `workspace.jobs`, where the job list finds it after a restart (X1)."""
-    return workspace.jobs / f"export-{run_name or 'workspace'}"
+    return workspace.named(workspace.jobs, f"export-{run_name or 'workspace'}", "run")
 
 
 def roundtrip_markdown(workspace: Workspace, run_name: str) -> str:
-    path = workspace.exports / run_name / "roundtrip.json"
+    path = workspace.named(workspace.exports, run_name, "run") / "roundtrip.json"
     if not path.is_file():
         return ""
     report = json.loads(path.read_text(encoding="utf-8"))
@@ -46,15 +47,19 @@ def roundtrip_markdown(workspace: Workspace, run_name: str) -> str:
         ratio = entry.get("perplexity_vs_f16")
         rows.append(f"| {name} | {entry['agreement']:.0%} | {entry['first_divergence']} | "
                     f"{'' if ratio is None else f'{ratio:.3f}'} |")
-    return f"Reference: {report['reference']}, greedy, {report['max_new_tokens']} new tokens.\n\n" + "\n".join(rows)
+    four_bit = report.get("trained_in_4bit") or {}
+    note = four_bit.get("note") or (f"Trained on a 4-bit base, not compared here: {four_bit['reason']}."
+                                    if four_bit else "")
+    return (f"Reference: {report['reference']}, greedy, {report['max_new_tokens']} new tokens.\n\n" + "\n".join(rows)
+            + (f"\n\n{note}" if note else ""))
 
 
 def _plan_folder(workspace: Workspace, run_name: str) -> Path | None:
     if not run_name:
         return None
-    merged = workspace.exports / run_name / "merged"
+    merged = workspace.named(workspace.exports, run_name, "run") / "merged"
     if (merged / "config.json").is_file():
         return merged
-    reference = str(read_config(workspace.runs / run_name).get("model") or "default")
+    reference = str(read_config(workspace.named(workspace.runs, run_name, "run")).get("model") or "default")
     folder = default_model_dir(workspace) if reference in DEFAULT_ALIASES else Path(reference)
     return folder if list(folder.glob("*.safetensors")) else None

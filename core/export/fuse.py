@@ -56,7 +56,7 @@ def fuse_runs(workspace: Workspace, settings: FuseSettings) -> Run:
         raise BadInputError(f"These runs use different base models ({', '.join(sorted(bases))}).",
                             "Only adapters of the same base can be fused.")
     name = settings.name or "fused-" + "-".join(run.name for run in runs)
-    target = workspace.runs / name
+    target = workspace.named(workspace.runs, name, "run")
     if target.exists():
         raise BadInputError(f"A run named '{name}' already exists.", "Choose another name.")
     weights = list(settings.weights) or [1.0 / len(runs)] * len(runs)

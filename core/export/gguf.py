@@ -28,8 +28,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from core import atomic
-from core.errors import BadInputError, CorruptFileError
+from core import atomic, templates
+from core.errors import BadInputError, ChatsmithError, CorruptFileError
 from core.export.merge import ExportCheckError
 
 QUANTS = ("F16", "Q8_0", "Q5_K_M", "Q4_K_M")
@@ -126,19 +126,36 @@ def check_metadata(path: Path) -> dict[str, str]:
     Read through llama.cpp itself (mmap, tiny context): it is the consumer that matters, it refuses
     truncated tensor data (M4), and it takes ~0.3 s where gguf's Python reader takes ~5 s per file.
     """
-    template, stops = _llama_metadata(path)
+    template, stops, bos = _llama_metadata(path)
     if not template:
         raise ExportCheckError(f"{path.name} has no chat template; chat apps would use a wrong format.",
                                "Make sure the run's tokenizer has a chat_template, then export again.")
-    if not any(text in template for text in stops):
+    stop = _stop_written(template, stops, bos)
+    if stop is None:
         raise ExportCheckError(
-            f"{path.name}: the stop tokens {sorted(stops)} never appear in the chat template, "
-            "so llama.cpp would not stop at the end of an answer.",
+            f"{path.name}: the stop tokens {sorted(stops)} never appear where the chat template closes an "
+            "answer, so llama.cpp would not stop at the end of an answer.",
             "Set the tokenizer's eos_token to the template's end-of-turn token and export again.")
-    return {"chat_template": template, "stop": next(text for text in stops if text in template)}
+    return {"chat_template": template, "stop": stop}
 
 
-def _llama_metadata(path: Path) -> tuple[str, list[str]]:
+CLOSED_TURN = [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"}]
+
+
+def _stop_written(template: str, stops: list[str], bos: str) -> str | None:
+    """The stop token the template writes after an answer. Rendered, not searched in the template's
+    text: Mistral's, like many, writes it through the `eos_token` variable."""
+    try:
+        text = templates.render(template, CLOSED_TURN, bos_token=bos, eos_token=stops[0] if stops else "",
+                                add_generation_prompt=False)
+        text = text[text.rindex("Hello"):]
+    except (ChatsmithError, ValueError):  # a template that refuses this turn: fall back to its text
+        text = template
+    return next((stop for stop in stops if stop and stop in text), None)
+
+
+def _llama_metadata(path: Path) -> tuple[str, list[str], str]:
+    """(chat template, stop texts: EOS then end-of-turn, BOS text) as llama.cpp reads them."""
     from llama_cpp import Llama
 
     corrupt = CorruptFileError(f"{path.name} is corrupt or incomplete (llama.cpp cannot load it).",
@@ -152,10 +169,13 @@ def _llama_metadata(path: Path) -> tuple[str, list[str]]:
         raise corrupt from error
     try:
         metadata = llama.metadata
-        ids = [int(metadata[key]) for key in ("tokenizer.ggml.eos_token_id", "tokenizer.ggml.eot_token_id")
-               if key in metadata]
-        stops = [llama.detokenize([i], special=True).decode("utf-8", errors="replace") for i in ids]
-        return metadata.get("tokenizer.chat_template", ""), stops
+
+        def text(key: str) -> str:
+            return llama.detokenize([int(metadata[key])], special=True).decode("utf-8", errors="replace")
+
+        stops = [text(key) for key in ("tokenizer.ggml.eos_token_id", "tokenizer.ggml.eot_token_id") if key in metadata]
+        bos = text("tokenizer.ggml.bos_token_id") if "tokenizer.ggml.bos_token_id" in metadata else ""
+        return metadata.get("tokenizer.chat_template", ""), stops, bos
     finally:
         llama.close()
 

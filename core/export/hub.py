@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
+from core import atomic
 from core.devices import hub_offline
 from core.errors import BadInputError, ChatsmithError, OfflineError
 from core.models import HUB_ID
@@ -75,7 +76,8 @@ def push_folder(folder: Path, target: PushTarget, token: str, message: str = "Up
     _call(lambda: api.create_repo(target.repo_id, **create), target, folder, token, log)
     log(f"Uploading {folder.name}…")
     _call(lambda: api.upload_folder(folder_path=folder, repo_id=target.repo_id, repo_type=target.repo_type,
-                                    commit_message=message), target, folder, token, log)
+                                    commit_message=message, ignore_patterns=[atomic.MARKER]),
+          target, folder, token, log)
     log(f"Pushed to {target.url}")
     return target.url
 

@@ -1,8 +1,11 @@
 """Merge a run's LoRA adapter into its base model and prove the merge changed nothing.
 
-`merge_run` loads the base once, wraps it with the adapter, records the logits of a probe prompt,
-merges in place (`merge_and_unload`, so memory holds one copy of the weights), records the logits again
-and refuses to write anything if they disagree (issue 5: "the export fails loudly"). The merged folder
+`merge_run` loads the base once at full precision, wraps it with the adapter, records the logits of a
+probe prompt, merges in place (`merge_and_unload`, so memory holds one copy of the weights), records the
+logits again and refuses to write anything if they disagree (issue 5: "the export fails loudly"). A
+QLoRA adapter, trained on a 4-bit base, is merged into that base reloaded unquantised, never into its
+dequantised 4-bit weights, so the export does not inherit NF4's rounding; the round-trip report states
+how far this moves the answers from the model as trained. The merged folder
 holds safetensors, the tokenizer and the chat template, so llama.cpp's converter can read it as is.
 """
 
@@ -59,16 +62,31 @@ def tokenizer_source(run: Run, base: Path) -> Path:
     return run.adapter if (run.adapter / "tokenizer_config.json").is_file() else base
 
 
-def load_with_adapter(run: Run, workspace: Workspace, dtype: str = "float32"):
-    """(PEFT model of base + adapter, tokenizer), on the CPU, ready for inference."""
+def load_with_adapter(run: Run, workspace: Workspace, dtype: str = "float32", in_4bit: bool = False):
+    """(PEFT model of base + adapter, tokenizer), ready for inference: on the CPU at `dtype`, or with the
+    base in 4-bit NF4 as a QLoRA run trained it (where bitsandbytes can hold it)."""
     import torch
     from peft import PeftModel
 
     base = models.resolve(run.base_model, workspace)
-    model = models.load_causal_lm(base, dtype=getattr(torch, dtype))
+    if models.stored_quantized(base):
+        # Merging into dequantised weights would bake their rounding into the export for good.
+        raise BadInputError(f"The base model {base.name} is stored quantised ({models.stored_quantized(base)}).",
+                            "Export from the base's full-precision release; QLoRA quantises it on load.")
+    quantized = {}
+    if in_4bit:
+        from core.train.recipe import training_device
+
+        quantized = dict(quantization_config=models.nf4_config(getattr(torch, dtype)),
+                         device_map={"": training_device()})
+    model = models.load_causal_lm(base, dtype=getattr(torch, dtype), **quantized)
     model = PeftModel.from_pretrained(model, run.adapter, is_trainable=False)
     tokenizer = models.load_tokenizer(tokenizer_source(run, base))
     return model.eval(), tokenizer
+
+
+def trained_in_4bit(run: Run) -> bool:
+    return bool(run.config.get("load_in_4bit"))
 
 
 def merge_run(workspace: Workspace, run: Run, settings: MergeSettings = MergeSettings(),
@@ -84,12 +102,13 @@ def merge_run(workspace: Workspace, run: Run, settings: MergeSettings = MergeSet
     check_same(before, after, dtype)
     size = sum(p.numel() * p.element_size() for p in merged.parameters())
     atomic.ensure_free_space(out.parent, int(size * 1.1), "the merged model")
-    with atomic.directory(out, replace=True) as tmp:
+    with atomic.directory(out, replace=True, owned=out == merged_dir(run)) as tmp:
         merged.save_pretrained(tmp, safe_serialization=True, max_shard_size=settings.max_shard_size)
         tokenizer.save_pretrained(tmp)
         _copy_chat_template(tokenizer_source(run, models.resolve(run.base_model, workspace)), tmp)
-        atomic.write_json(tmp / "chatsmith_merge.json",
-                          {"run": run.name, "base": run.base_model, "dtype": dtype})
+        # A QLoRA adapter is merged into the base reloaded at `dtype`, never into its 4-bit form.
+        atomic.write_json(tmp / "chatsmith_merge.json", {"run": run.name, "base": run.base_model, "dtype": dtype,
+                                                         "trained_in_4bit": trained_in_4bit(run)})
     return out
 
 
@@ -101,8 +120,8 @@ def probe_inputs(tokenizer):
 def logits(model, inputs):
     import torch
 
-    with torch.no_grad():
-        return model(**inputs).logits.float()
+    with torch.no_grad():  # on the model's device: a 4-bit base sits where bitsandbytes put it
+        return model(**{key: value.to(model.device) for key, value in inputs.items()}).logits.float().cpu()
 
 
 def check_same(before, after, dtype: str) -> float:

@@ -37,7 +37,7 @@ def base_model_id(run: Run) -> str:
 
 def package_adapter(run: Run, out: Path | None = None) -> Path:
     out = Path(out) if out else package_dir(run)
-    with atomic.directory(out, replace=True) as tmp:
+    with atomic.directory(out, replace=True, owned=out == package_dir(run)) as tmp:
         for path in run.adapter.iterdir():
             if path.is_file() and path.suffix not in PICKLE_SUFFIXES and path.name != "README.md":
                 shutil.copyfile(path, tmp / path.name)

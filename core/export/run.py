@@ -46,9 +46,10 @@ def list_runs(workspace: Workspace) -> list[str]:
 
 def open_run(workspace: Workspace, run: str | Path) -> Run:
     """The run named `run` (or at path `run`), with its adapter checked."""
-    named = workspace.runs / str(run)
-    # A bare name is always a run of the workspace, even when a folder of that name sits in the cwd.
-    folder = named if named.is_dir() or len(Path(run).parts) == 1 else Path(run)
+    # A bare name is always a run of the workspace, even when a folder of that name sits in the cwd; a
+    # path (the command line's) is taken as it is.
+    bare = len(Path(run).parts) == 1 and str(run) not in (".", "..")
+    folder = workspace.named(workspace.runs, run, "run") if bare else Path(run)
     if not folder.is_dir():
         raise BadInputError(f"No run '{run}' in {workspace.runs}.",
                             "Pick a run from the list, or train one in the Train tab.")

@@ -64,7 +64,7 @@ def space_dir(run: Run, target: str) -> Path:
 def build_space(run: Run, settings: SpaceSettings, out: Path | None = None) -> Path:
     out = Path(out) if out else space_dir(run, settings.target)
     title = settings.title or f"{run.name} chat"
-    with atomic.directory(out, replace=True) as tmp:
+    with atomic.directory(out, replace=True, owned=out == space_dir(run, settings.target)) as tmp:
         allowed = {"app.py", "requirements.txt", "README.md"}
         model_file = Path(settings.gguf).name if settings.gguf else ""
         if settings.bundle_model:

@@ -3,19 +3,21 @@
 `messages` are in the canonical format (`{"role", "content"}` dicts). Both backends render the model's
 own chat template through `core.templates` (sandboxed, time-bounded; M3), so the same messages give the
 same prompt text in both, and both stop at the model's end-of-turn token. `stop` (a threading.Event)
-ends a generation early; `usage`, if given, is filled with prompt and completion token counts.
+ends a generation early; `usage`, if given, is filled with prompt and completion token counts (the
+end-of-turn token counted) and `finish_reason`: "length" when max_new_tokens cut the answer, else "stop".
 
 * transformers: a base model, or base + adapter. One base stays loaded; adapters are added to it with
   PEFT's `load_adapter` and picked per request with `set_adapter`, so switching never reloads the base.
 * llama-cpp-python: any GGUF, mmap on, threads from the free cores.
 
 `list_choices(workspace)` is everything a user can chat with; `open_backend(choice, workspace)` returns
-a cached backend for one of them.
+a cached backend for one of them (a bounded cache: `core.inference.cache`).
 """
 
 from __future__ import annotations
 
 import atexit
+import dataclasses
 import json
 import os
 import threading
@@ -25,6 +27,7 @@ from pathlib import Path
 
 from core import templates
 from core.errors import BadInputError
+from core.inference.cache import BackendCache
 from core.models import DEFAULT_ALIASES, DEFAULT_MODEL
 from core.workspace import Workspace
 
@@ -48,6 +51,8 @@ class ModelChoice:
     """What the model picker shows."""
     id: str = ""
     """A short stable name: the API's `model` field and the picker's value."""
+    documents: str = ""
+    """A document collection every answer is grounded in ("" for none); see core.documents.grounding."""
 
 
 @dataclass(frozen=True)
@@ -138,52 +143,56 @@ def adapter_base(config: Path, workspace: Workspace) -> str:
 
 def open_backend(choice: ModelChoice, workspace: Workspace, progress: Callable | None = None):
     """A cached backend for `choice`, with `stream`, `count_tokens` and `context_length`."""
+    if choice.documents:  # the same model, answering from a document collection
+        from core.documents.grounding import grounded
+
+        plain = open_backend(dataclasses.replace(choice, documents=""), workspace, progress)
+        return grounded(plain, choice.documents, workspace)
     if choice.kind == "gguf":
         return gguf_backend(choice.gguf)
     if choice.kind not in ("base", "adapter"):
         raise BadInputError(f"Unknown model kind '{choice.kind}'.", "Use base, adapter or gguf.")
     from core import models
+    from core.inference.transformers_engine import base_in_4bit
 
     folder = models.resolve(choice.model, workspace, progress=progress)
-    base = transformers_backend(folder)
-    return AdapterView(base, choice.adapter if choice.kind == "adapter" else None)
+    adapter = choice.adapter if choice.kind == "adapter" else None
+    return AdapterView(transformers_backend(folder, in_4bit=base_in_4bit(adapter)), adapter)
 
 
-_backends: dict[tuple[str, Path], object] = {}
-_backends_lock = threading.Lock()
+_backends = BackendCache()
 
 
 def gguf_backend(path: Path) -> "LlamaCppBackend":
     from core.inference.llama_cpp_engine import LlamaCppBackend
 
-    return _cached(("gguf", Path(path).resolve()), LlamaCppBackend)
+    path = Path(path).resolve()
+    return _backends.get(("gguf", path), lambda: LlamaCppBackend(path), _size(path))
 
 
-def transformers_backend(folder: Path) -> "TransformersBackend":
+def transformers_backend(folder: Path, in_4bit: bool = False) -> "TransformersBackend":
     from core.inference.transformers_engine import TransformersBackend
 
-    key = ("hf", Path(folder).resolve())
-    with _backends_lock:
-        # One transformers base at a time: each holds its full fp32 weights in memory.
-        for other in [k for k in _backends if k[0] == "hf" and k != key]:
-            del _backends[other]
-    return _cached(key, TransformersBackend)
+    folder = Path(folder).resolve()
+    # fp32 in memory: up to twice a 16-bit checkpoint (a 4-bit base holds less: the bound stays safe).
+    # One base at a time, 4-bit or not: each holds all its weights.
+    return _backends.get(("hf-nf4" if in_4bit else "hf", folder), lambda: TransformersBackend(folder, in_4bit=in_4bit),
+                         2 * sum(_size(file) for file in folder.glob("*.safetensors")),
+                         evict_also=lambda other: other[0].startswith("hf"))
 
 
-def _cached(key: tuple[str, Path], factory):
-    with _backends_lock:
-        if key not in _backends:
-            _backends[key] = factory(key[1])
-        return _backends[key]
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:  # a missing file fails in the loader, with its own message
+        return 0
 
 
 @atexit.register
 def _close_backends() -> None:
     # Left to __del__ at interpreter exit, llama-cpp-python finds its C bindings already gone and
     # prints a traceback; closing first frees the model cleanly.
-    for backend in list(_backends.values()):
-        if hasattr(backend, "close"):
-            backend.close()
+    _backends.close_all()
 
 
 class AdapterView:
@@ -223,21 +232,41 @@ def default_threads() -> int:
 def fit_context(backend, messages: list[dict], settings: GenerationSettings) -> tuple[list[dict], int]:
     """Drop the oldest turns until prompt + answer fit the context; keeps system messages.
 
-    Returns the messages to send and how many were dropped, so the caller can tell the user.
+    Returns the messages to send and how many were dropped, so the caller can tell the user. Turns go
+    oldest first, a whole exchange (a user turn and its answer) at a time. The prompt only shrinks as
+    turns go, so the cut is found by bisection over the places it may fall: O(log n) renderings instead
+    of one per dropped exchange, which made a long history cost the square of its length.
     """
     budget = backend.context_length - settings.max_new_tokens
     system = [m for m in messages if m["role"] == "system"]
     turns = [m for m in messages if m["role"] != "system"]
-    dropped = 0
-    while backend.count_tokens(system + turns) > budget:
-        if len(turns) <= 1:
-            raise BadInputError(
-                f"The message is too long for this model's context window ({backend.context_length} "
-                f"tokens, {settings.max_new_tokens} kept for the answer).",
-                "Shorten the message or the system prompt, or lower max new tokens.")
-        cut = 2 if len(turns) > 2 and turns[1]["role"] == "assistant" else 1  # a whole exchange
-        turns, dropped = turns[cut:], dropped + cut
-    return system + turns, dropped
+    starts = _cut_points(turns)
+
+    def fits(index: int) -> bool:
+        return backend.count_tokens(system + turns[starts[index]:]) <= budget
+
+    if fits(0):
+        return system + turns, 0
+    if not fits(len(starts) - 1):
+        raise BadInputError(
+            f"The message is too long for this model's context window ({backend.context_length} "
+            f"tokens, {settings.max_new_tokens} kept for the answer).",
+            "Shorten the message or the system prompt, or lower max new tokens.")
+    too_long, fitting = 0, len(starts) - 1
+    while fitting - too_long > 1:
+        middle = (too_long + fitting) // 2
+        too_long, fitting = (too_long, middle) if fits(middle) else (middle, fitting)
+    return system + turns[starts[fitting]:], starts[fitting]
+
+
+def _cut_points(turns: list[dict]) -> list[int]:
+    """Where the history may start: 0, then after each oldest exchange, down to the last turn alone."""
+    points, start = [0], 0
+    while len(turns) - start > 1:
+        whole_exchange = len(turns) - start > 2 and turns[start + 1]["role"] == "assistant"
+        start += 2 if whole_exchange else 1
+        points.append(start)
+    return points
 
 
 def render_prompt(template: str | None, messages: list[dict], bos: str, eos: str, where: str) -> str:

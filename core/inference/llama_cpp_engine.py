@@ -12,6 +12,7 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
+from core.errors import ChatsmithError
 from core.inference import MAX_CONTEXT, GenerationSettings, default_threads, render_prompt
 from core.models import verify_gguf
 from core import templates
@@ -36,7 +37,7 @@ class LlamaCppBackend:
     def prompt_tokens(self, messages: list[dict]) -> list[int]:
         prompt = render_prompt(self.template, messages, self.bos, self.eos, self.path.name)
         # The template writes any BOS itself, as transformers' apply_chat_template assumes.
-        return self._llama.tokenize(prompt.encode("utf-8"), add_bos=False, special=True)
+        return self._model().tokenize(prompt.encode("utf-8"), add_bos=False, special=True)
 
     def count_tokens(self, messages: list[dict]) -> int:
         return len(self.prompt_tokens(messages))
@@ -47,14 +48,15 @@ class LlamaCppBackend:
 
         tokens = self.prompt_tokens(messages)
         stop = stop or threading.Event()
-        counted = {"completion": 0}
+        counted = {"completion": 0, "finish": None}
 
         def stop_requested(ids, logits) -> bool:
-            counted["completion"] = len(ids) - len(tokens)
+            # `ids` are the tokens evaluated so far: the one just sampled is not among them yet.
+            counted["completion"] = len(ids) - len(tokens) + 1
             return stop.is_set()
 
         with self._lock:
-            chunks = self._llama.create_completion(
+            chunks = self._model().create_completion(
                 prompt=tokens, stream=True, max_tokens=settings.max_new_tokens,
                 temperature=settings.temperature, top_p=settings.top_p, top_k=settings.top_k,
                 repeat_penalty=settings.repetition_penalty, seed=settings.seed,
@@ -63,18 +65,31 @@ class LlamaCppBackend:
             )
             try:
                 for chunk in chunks:
-                    text = chunk["choices"][0]["text"]
-                    if text:
-                        yield text
+                    choice = chunk["choices"][0]
+                    counted["finish"] = choice.get("finish_reason") or counted["finish"]
+                    if choice["text"]:
+                        yield choice["text"]
             finally:
                 chunks.close()
                 if usage is not None:
                     usage.update(prompt_tokens=len(tokens), completion_tokens=counted["completion"])
+                    if counted["finish"] and not stop.is_set():  # llama.cpp knows: "length" or "stop"
+                        usage["finish_reason"] = counted["finish"]
 
     def close(self) -> None:
-        self._llama.close()
+        """Free the model; waits for a generation in progress (the cache may evict at any time)."""
+        with self._lock:
+            if self._llama is not None:
+                self._llama.close()
+                self._llama = None
+
+    def _model(self):
+        if self._llama is None:
+            raise ChatsmithError(f"{self.path.name} was unloaded to free memory while this request waited.",
+                                 "Send the message again; the model loads anew.")
+        return self._llama
 
     def _token_text(self, token: int) -> str:
         if token < 0:
             return ""
-        return self._llama.detokenize([token], special=True).decode("utf-8", errors="ignore")
+        return self._model().detokenize([token], special=True).decode("utf-8", errors="ignore")

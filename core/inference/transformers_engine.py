@@ -21,14 +21,19 @@ from core.inference import MAX_CONTEXT, GenerationSettings, render_prompt
 
 
 class TransformersBackend:
-    def __init__(self, folder: Path):
+    def __init__(self, folder: Path, in_4bit: bool = False):
         import torch
 
-        from core.models import load_causal_lm, load_tokenizer
+        from core.models import load_causal_lm, load_tokenizer, nf4_config
 
         self.folder = Path(folder)
         self.tokenizer = load_tokenizer(self.folder)
-        self.model = load_causal_lm(self.folder, dtype=torch.float32).eval()
+        quantized = {}
+        if in_4bit:  # the base a QLoRA adapter was trained on, where bitsandbytes holds it (see base_in_4bit)
+            device = "cuda:0" if torch.cuda.is_available() else "cpu"
+            compute = torch.bfloat16 if device != "cpu" and torch.cuda.is_bf16_supported() else torch.float32
+            quantized = dict(quantization_config=nf4_config(compute), device_map={"": device})
+        self.model = load_causal_lm(self.folder, dtype=torch.float32, **quantized).eval()
         template = self.tokenizer.chat_template
         self.template = template.get("default") if isinstance(template, dict) else template
         self.bos = self.tokenizer.bos_token or ""
@@ -70,7 +75,7 @@ class TransformersBackend:
         import torch
         from transformers import StoppingCriteria, TextIteratorStreamer
 
-        ids = torch.tensor([self.prompt_ids(messages)])
+        ids = torch.tensor([self.prompt_ids(messages)], device=self.model.device)
         stop = stop or threading.Event()
         streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True)
 
@@ -95,7 +100,9 @@ class TransformersBackend:
             if "error" in result:
                 raise result["error"]
             if usage is not None:
-                usage.update(prompt_tokens=ids.shape[1], completion_tokens=result["tokens"])
+                cut = result["tokens"] >= settings.max_new_tokens and result["last"] not in self.eos_ids
+                usage.update(prompt_tokens=ids.shape[1], completion_tokens=result["tokens"],
+                             finish_reason="length" if cut else "stop")
 
     def _generate(self, arguments: dict, adapter: Path | None, seed: int, result: dict) -> None:
         import torch
@@ -104,7 +111,7 @@ class TransformersBackend:
             torch.manual_seed(seed)
             with self._adapter_context(adapter), torch.inference_mode():
                 output = self.model.generate(**arguments)
-            result["tokens"] = output.shape[1] - arguments["input_ids"].shape[1]
+            result["tokens"], result["last"] = output.shape[1] - arguments["input_ids"].shape[1], int(output[0, -1])
         except Exception as error:  # re-raised in the caller's thread
             result["error"] = error
             arguments["streamer"].end()
@@ -124,6 +131,30 @@ class TransformersBackend:
         if self.template and "<|im_end|>" in self.template:
             ids.append(self.tokenizer.convert_tokens_to_ids("<|im_end|>"))
         return sorted({i for i in ids if isinstance(i, int) and i >= 0})
+
+
+def base_in_4bit(adapter: Path | None) -> bool:
+    """Whether Chat holds the base of `adapter` in 4-bit NF4: for a QLoRA run's adapter on a CUDA GPU.
+
+    That is the model as trained, at a quarter of the memory. On a CPU bitsandbytes can hold it too, but on
+    the default model it took 6× the CPU time to load, decoded at 0.6× the speed and held more RAM, not less
+    (bench/qlora_cpu_bench.py), so there the base loads in fp32; Apple silicon has no bitsandbytes. The
+    difference between the two is what the round-trip report states.
+    """
+    import importlib.util
+
+    import yaml
+
+    config = Path(adapter).parent / "config.yaml" if adapter else None
+    if config is None or not config.is_file():
+        return False
+    try:
+        trained_in_4bit = bool((yaml.safe_load(config.read_text(encoding="utf-8")) or {}).get("load_in_4bit"))
+    except (OSError, yaml.YAMLError, AttributeError):
+        return False
+    import torch
+
+    return trained_in_4bit and torch.cuda.is_available() and importlib.util.find_spec("bitsandbytes") is not None
 
 
 def _sampling(settings: GenerationSettings) -> dict:

@@ -77,8 +77,7 @@ def _train_here(args: argparse.Namespace, settings, workspace: Workspace) -> int
     run_dir = args.config.resolve().parent if args.resume else workspace.runs / args.name
     run_dir.mkdir(parents=True, exist_ok=True)
     params = {"settings": settings.to_dict(), "workspace": str(workspace.root), "resume": args.resume}
-    result = job.run(DirectReporter(run_dir, params))
-    print(result["message"], flush=True)
+    job.run(DirectReporter(run_dir, params))  # the first process logs how it ended
     return 0
 
 
@@ -86,10 +85,10 @@ class DirectReporter:
     """The job context's duties for a process without a job runner; only the main process writes."""
 
     def __init__(self, folder: Path, params: dict):
-        import os
+        from core.train.job import main_process
 
         self.folder, self.params = folder, params
-        self.main = os.environ.get("RANK", "0") == "0"
+        self.main = main_process()
 
     def log(self, line: str) -> None:
         if self.main:

@@ -63,6 +63,20 @@ def memory_gb(device_kind: str) -> float:
     return psutil.Process().memory_info().rss / 2**30
 
 
+def _on_any_process(flag: bool) -> bool:
+    """`flag` agreed by every process `accelerate launch` started, so they stop at the same step: one that
+    stopped alone would leave the others waiting for it in the next gradient exchange."""
+    import torch
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return flag
+    device = f"cuda:{torch.cuda.current_device()}" if dist.get_backend() == "nccl" else "cpu"
+    agreed = torch.tensor([int(flag)], device=device)
+    dist.all_reduce(agreed, op=dist.ReduceOp.MAX)
+    return bool(agreed.item())
+
+
 class ProgressCallback(TrainerCallback):
     """Reports every log to the job and stops cleanly (with a checkpoint) when asked."""
 
@@ -84,7 +98,7 @@ class ProgressCallback(TrainerCallback):
     def on_step_end(self, args, state, control, **kwargs):
         self._step_end = (time.perf_counter(), self.counter.real_tokens)
         self.reporter.progress(state.global_step, state.max_steps, f"step {state.global_step}/{state.max_steps}")
-        if self.reporter.should_stop():
+        if _on_any_process(self.reporter.should_stop()):
             self.stopped_at = state.global_step
             control.should_save = True  # T2: a stop always leaves a resumable checkpoint
             control.should_training_stop = True

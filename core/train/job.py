@@ -10,6 +10,7 @@ the newest complete checkpoint and first drops events logged after it, so the cu
 
 from __future__ import annotations
 
+import os
 import shutil
 import time
 from pathlib import Path
@@ -27,11 +28,12 @@ def run(ctx: Any) -> dict[str, Any]:
     settings = TrainSettings.from_dict(params["settings"])
     run_dir, workspace = Path(ctx.folder), Workspace(Path(params["workspace"])).ensure()
     checkpoint = _prepare_resume(run_dir, ctx) if params.get("resume") else None
-    if checkpoint is None:
+    if checkpoint is None and main_process():
         runs.write_config(run_dir, settings)
     ctx.log(f"{'resuming' if checkpoint else 'starting'} run {run_dir.name}: {settings.model} on {settings.dataset}")
     summary = recipe_for(settings)(settings, run_dir, workspace, ctx, resume_from=checkpoint)
-    atomic.write_text(run_dir / runs.REPORT_FILE, report(run_dir, settings, summary, params))
+    if main_process():
+        atomic.write_text(run_dir / runs.REPORT_FILE, report(run_dir, settings, summary, params))
     if summary["stopped_at"] is not None:
         message = f"Stopped at step {summary['stopped_at']}: checkpoint and adapter saved; Resume continues it."
     else:
@@ -52,16 +54,23 @@ def recipe_for(settings: TrainSettings):
     return preference.train
 
 
+def main_process() -> bool:
+    """False in the other processes `accelerate launch` starts: they train, the first one writes the run's files."""
+    return os.environ.get("RANK", "0") == "0"
+
+
 def _prepare_resume(run_dir: Path, ctx: Any) -> Path:
-    removed = runs.remove_incomplete_checkpoints(run_dir)
+    # Every process resumes from the newest marked checkpoint; only the first one tidies the folder.
+    removed = runs.remove_incomplete_checkpoints(run_dir) if main_process() else []
     if removed:
         ctx.log(f"ignored incomplete checkpoint(s) cut short by a kill: {', '.join(removed)}")
     checkpoints = runs.complete_checkpoints(run_dir)
     if not checkpoints:
         raise BadInputError(f"Run {run_dir.name} has no complete checkpoint to resume from.", "Start it again.")
     step = int(checkpoints[-1].name.rsplit("-", 1)[-1])
-    dropped = runs.keep_events_until(run_dir, step)
-    ctx.log(f"resuming from {checkpoints[-1].name}; {dropped} event(s) after step {step} dropped")
+    if main_process():
+        dropped = runs.keep_events_until(run_dir, step)
+        ctx.log(f"resuming from {checkpoints[-1].name}; {dropped} event(s) after step {step} dropped")
     return checkpoints[-1]
 
 

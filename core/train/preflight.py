@@ -1,11 +1,15 @@
 """Pre-flight: what a run will need and cost, before it starts.
 
 Contract: `estimate(settings, workspace, device)` counts parameters and LoRA-trainable parameters on an
-empty (meta) copy of the model, so nothing is loaded, tokenises the data to know the real tokens and
-the longest sample, and estimates peak memory = weights at their dtype or quantisation + LoRA weights,
-gradients and optimizer + activations and logits of one batch at the longest sample. It is compared
-with what the device has. `with_probe(plan, tokens_per_s, watts, price)` adds the ETA for the whole run
-and its energy and money. The probe itself (a few real steps) is the `core.train.job:probe` job.
+empty (meta) copy of the model, so nothing is loaded, tokenises the data to know the real tokens, the
+trained share and the longest sample, and estimates peak memory by part: weights at their dtype (or NF4
+for what QLoRA quantises, fp32 for the rest), LoRA weights and gradients, optimizer states,
+activations of one micro-batch at the longest sample (checkpointed or not), the LM head's logits as the
+training path holds them, and the runtime's own footprint. It is compared with what the device has,
+and `support.limits` says what will not work for this model. `estimate_shape(settings, config, device)`
+does the same for a model known only by its config (the 4090 preset's 7B, see `core.train.shapes`).
+`with_probe(plan, tokens_per_s, watts, price)` adds the ETA for the whole run and its energy and money.
+The probe itself (a few real steps) is the `core.train.job:probe` job.
 """
 
 from __future__ import annotations
@@ -16,11 +20,18 @@ from typing import Any
 
 from core import models
 from core.devices import DeviceInfo
-from core.train import data
+from core.train import data, speed, support
 from core.train.settings import DEFAULT_WATTS, TrainSettings, resolve_precision
 from core.workspace import Workspace
 
-BYTES_PER_WEIGHT = {"fp32": 4.0, "bf16": 2.0, "fp16": 2.0, "nf4": 0.56}  # nf4 incl. its block scales
+BYTES_PER_WEIGHT = {"fp32": 4.0, "bf16": 2.0, "fp16": 2.0}
+NF4_BYTES = 0.516
+"""Bytes per 4-bit weight with double quantisation: 4 bits + an 8-bit scale per 64 weights + fp32 per 256 scales."""
+CHUNKED_VOCAB, TOKEN_TILE = 32768, 4096
+"""TRL's fused LM head scores logits in tiles of at most this many vocabulary columns and tokens."""
+OVERHEAD_GB = {"cpu": 0.75, "cuda": 0.5, "mps": 0.5}
+"""Outside the model: on a CPU, Python with torch, transformers, TRL and datasets loaded (measured
+resident size, rounded up); on a GPU, the CUDA context and the allocator's slack."""
 
 
 @dataclass(frozen=True)
@@ -34,7 +45,7 @@ class Plan:
     longest: int
     total_steps: int
     memory: dict[str, float]
-    """GiB by part: weights, lora_and_optimizer, activations, total."""
+    """GiB by part: weights, lora, optimizer, activations, logits, overhead and total."""
     device_memory_gb: float
     device_label: str
     tokens_per_s: float | None = None
@@ -49,63 +60,139 @@ class Plan:
         return self.memory["total"] <= self.device_memory_gb * 0.9
 
     total_steps_per_epoch: int = 1
+    quantized: bool = False
+    """Whether the base is held in 4-bit NF4 (QLoRA)."""
+    limits: tuple[str, ...] = ()
+    """What will not work for this model here (e.g. no GGUF export), said before training."""
 
 
 def estimate(settings: TrainSettings, workspace: Workspace, device: DeviceInfo) -> Plan:
-    from transformers import AutoTokenizer
+    from transformers import AutoConfig, AutoTokenizer
 
     model_dir = models.resolve(settings.model, workspace)
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     train_records, _ = data.load_splits(settings.dataset, settings.eval_share, settings.seed)
     _, stats = data.tokenize(tokenizer, train_records, settings.max_length, settings.assistant_only_loss)
-    total, trainable, config = count_parameters(model_dir, settings)
+    counts = count_parameters(AutoConfig.from_pretrained(model_dir), settings)
     per_epoch = max(1, math.ceil(stats.rows / settings.effective_batch))
     steps = settings.max_steps or math.ceil(per_epoch * settings.epochs)
-    precision = resolve_precision(settings, device)
-    memory = memory_estimate(settings, config, total, trainable, stats.longest, precision)
-    available = device.accelerator_memory_gb if device.kind != "cpu" else device.ram_gb
-    return Plan(total, trainable, stats.rows, stats.tokens, stats.longest, steps, memory,
-                float(available or 0.0), f"{device.kind.upper()} · {device.name}", total_steps_per_epoch=per_epoch)
+    trained_share = stats.trained_tokens / stats.tokens if stats.tokens else 1.0
+    memory = memory_estimate(settings, counts, stats.longest, trained_share, resolve_precision(settings, device),
+                             device.kind)
+    return Plan(counts.total, counts.trainable, stats.rows, stats.tokens, stats.longest, steps, memory,
+                _available_gb(device), _label(device), total_steps_per_epoch=per_epoch,
+                quantized=settings.load_in_4bit, limits=tuple(support.limits(model_dir)))
 
 
-def count_parameters(model_dir: Any, settings: TrainSettings) -> tuple[int, int, Any]:
-    """All parameters and the LoRA ones `settings` would add, counted on a weightless copy."""
+def estimate_shape(settings: TrainSettings, config: Any, device: DeviceInfo, longest: int | None = None,
+                   trained_share: float = 1.0) -> Plan:
+    """The card for a model known only by its config (no weights, no tokenizer, no data): every
+    micro-batch holds `batch_size` sequences of `longest` tokens (default: max_length)."""
+    counts = count_parameters(config, settings)
+    longest = min(longest or settings.max_length, settings.max_length)
+    memory = memory_estimate(settings, counts, longest, trained_share, resolve_precision(settings, device),
+                             device.kind)
+    return Plan(counts.total, counts.trainable, 0, 0, longest, settings.max_steps, memory, _available_gb(device),
+                _label(device), quantized=settings.load_in_4bit)
+
+
+def _available_gb(device: DeviceInfo) -> float:
+    return float((device.accelerator_memory_gb if device.kind != "cpu" else device.ram_gb) or 0.0)
+
+
+def _label(device: DeviceInfo) -> str:
+    return f"{device.kind.upper()} · {device.name}"
+
+
+@dataclass(frozen=True)
+class ModelCounts:
+    """What the memory estimate needs from a model, counted on a weightless copy."""
+
+    total: int
+    trainable: int
+    """LoRA parameters the settings add."""
+    quantizable: int
+    """Weights of the linear layers under the LM head: what 4-bit NF4 stores in 4 bits (the rest stays fp32)."""
+    config: Any
+
+
+def count_parameters(config: Any, settings: TrainSettings) -> ModelCounts:
+    """All parameters, the LoRA ones `settings` would add and the 4-bit-able ones, on the meta device."""
     import torch
     from accelerate import init_empty_weights
-    from transformers import AutoConfig, AutoModelForCausalLM
+    from transformers import AutoModelForCausalLM
 
-    config = AutoConfig.from_pretrained(model_dir)
     with init_empty_weights():
         skeleton = AutoModelForCausalLM.from_config(config)
     skeleton.tie_weights()  # on the meta device tied embeddings start untied and would count twice
     targets = settings.target_modules.strip()
     wanted = None if targets == "all-linear" else {name.strip() for name in targets.split(",")}
-    trainable = 0
+    trainable = quantizable = 0
     for name, module in skeleton.named_modules():
-        leaf = name.rsplit(".", 1)[-1]
-        is_output = module is skeleton.get_output_embeddings()  # PEFT's all-linear skips the output layer
-        if isinstance(module, torch.nn.Linear) and not is_output and (wanted is None or leaf in wanted):
+        # PEFT's all-linear and bitsandbytes both leave the output layer as it is.
+        if not isinstance(module, torch.nn.Linear) or module is skeleton.get_output_embeddings():
+            continue
+        quantizable += module.weight.numel()
+        if wanted is None or name.rsplit(".", 1)[-1] in wanted:
             trainable += settings.lora_rank * (module.in_features + module.out_features)
     total = sum(parameter.numel() for parameter in skeleton.parameters())
-    return total, trainable, config
+    return ModelCounts(total, trainable, quantizable, config)
 
 
-def memory_estimate(settings: TrainSettings, config: Any, total: int, trainable: int, longest: int,
-                    precision: str) -> dict[str, float]:
-    weights = total * BYTES_PER_WEIGHT["nf4" if settings.load_in_4bit else precision]
-    optimizer_bytes = 2 if "8bit" in settings.optimizer else 8
-    lora = trainable * (4 + 4 + optimizer_bytes)  # fp32 weights, gradients, Adam moments
+def memory_estimate(settings: TrainSettings, counts: ModelCounts, longest: int, trained_share: float,
+                    precision: str, device_kind: str = "cuda") -> dict[str, float]:
+    """Peak memory in GiB by part, for one micro-batch of `batch_size` sequences of `longest` tokens."""
+    config = counts.config.get_text_config() if hasattr(counts.config, "get_text_config") else counts.config
+    if settings.load_in_4bit:  # prepare_model_for_kbit_training keeps everything not in 4 bits in fp32
+        weights = counts.quantizable * NF4_BYTES + (counts.total - counts.quantizable) * 4.0
+    else:
+        weights = counts.total * BYTES_PER_WEIGHT[precision]
     tokens = settings.batch_size * min(longest, settings.max_length)
-    hidden, layers = config.hidden_size, config.num_hidden_layers
-    act_bytes = 4 if precision == "fp32" else 2
-    # Per layer and token: ~34 hidden-sized values without checkpointing, ~2 with (Korthikanti et al. 2022).
-    per_layer = (2 if settings.gradient_checkpointing else 34) * hidden * act_bytes
-    activations = tokens * layers * per_layer
-    logits = tokens * config.vocab_size * 4 * 3  # fp32 logits, their softmax and gradient
-    parts = {"weights": weights, "lora_and_optimizer": lora, "activations": activations + logits}
+    scored = tokens * (trained_share if settings.assistant_only_loss else 1.0)
+    parts = {
+        "weights": weights,
+        "lora": counts.trainable * (4 + 4),  # fp32 weights and their gradients
+        "optimizer": counts.trainable * (2 if "8bit" in settings.optimizer else 8),  # Adam's two moments
+        "activations": tokens * _activation_bytes_per_token(settings, config, precision),
+        "logits": _logits_bytes(scored, config.vocab_size, precision, device_kind),
+    }
     gib = {key: value / 2**30 for key, value in parts.items()}
-    gib["total"] = sum(gib.values()) + 0.5  # framework overhead
+    gib["overhead"] = OVERHEAD_GB.get(device_kind, 0.5)
+    gib["total"] = sum(gib.values())
     return {key: round(value, 2) for key, value in gib.items()}
+
+
+def _activation_bytes_per_token(settings: TrainSettings, config: Any, precision: str) -> float:
+    """What backward needs per token: every layer's saved tensors, or with checkpointing each layer's
+    input plus one layer recomputed at a time."""
+    hidden, layers = config.hidden_size, config.num_hidden_layers
+    ffn = getattr(config, "intermediate_size", 4 * hidden)
+    heads = config.num_attention_heads
+    kv = getattr(config, "head_dim", None) or hidden // heads
+    kv *= getattr(config, "num_key_value_heads", None) or heads
+    # Saved by a decoder layer with LoRA on its linears: norms' inputs and outputs, q/k/v before and after
+    # rotary, attention output, the MLP's gate, up, activation and product; dropout keeps its own copies.
+    per_layer = 10 * hidden + 4 * ffn + 4 * kv
+    if settings.lora_dropout > 0:
+        per_layer += 6 * hidden + ffn
+    act_bytes = 4 if precision == "fp32" else 2
+    stored = (layers * hidden + per_layer) if settings.gradient_checkpointing else layers * per_layer
+    return (stored + 4 * hidden) * act_bytes  # + the final norm and the hidden states handed to the head
+
+
+def _logits_bytes(scored: float, vocab: int, precision: str, device_kind: str) -> float:
+    """Peak bytes of the LM head's logits for `scored` trained tokens.
+
+    On CUDA, TRL's Triton head holds one tile of at most 4,096 tokens × 32,768 columns at a time (taken
+    as two, for the backward's). Off CUDA, the app keeps small logits whole (`core.train.speed`): five
+    copies at the peak, measured (logits, softmax and entropy terms, then their gradients); larger ones
+    go through TRL's torch fallback in tiles, measured at eight tile-sized copies.
+    """
+    if device_kind in ("cuda", "xpu"):
+        return 2 * min(scored, TOKEN_TILE) * min(vocab, CHUNKED_VOCAB) * BYTES_PER_WEIGHT[precision]
+    if scored * vocab * 4 <= speed.PLAIN_LOGITS_BYTES:
+        return 5 * scored * vocab * 4
+    return 8 * min(scored, TOKEN_TILE) * min(vocab, CHUNKED_VOCAB) * 4
 
 
 def with_probe(plan: Plan, tokens_per_s: float, watts: float, price_per_kwh: float, currency: str,
@@ -124,19 +211,27 @@ def card(plan: Plan) -> str:
     """The pre-flight card as Markdown."""
     memory = plan.memory
     verdict = "✅ fits" if plan.fits else "⚠️ likely out of memory: lower batch size or max length"
+    weights = "4-bit NF4 weights" if plan.quantized else "weights"
     lines = [
-        f"**Parameters** {plan.total_params / 1e6:,.1f}M · **trainable (LoRA)** {plan.trainable_params / 1e6:,.2f}M "
+        f"**Parameters** {_count(plan.total_params)} · **trainable (LoRA)** {plan.trainable_params / 1e6:,.2f}M "
         f"({plan.trainable_params / max(1, plan.total_params):.2%})",
-        f"**Data** {plan.train_rows} conversations · {plan.real_tokens_per_epoch:,} tokens/epoch · longest "
-        f"{plan.longest} · **{plan.total_steps} steps**",
-        f"**Memory** ~{memory['total']:.1f} GiB (weights {memory['weights']:.2f} + LoRA & optimizer "
-        f"{memory['lora_and_optimizer']:.2f} + activations {memory['activations']:.2f}) of "
-        f"{plan.device_memory_gb:.0f} GiB on {plan.device_label}: {verdict}",
+        f"**Memory** ~{memory['total']:.1f} GiB of {plan.device_memory_gb:.0f} GiB on {plan.device_label}: {verdict}",
+        f"{weights} {memory['weights']:.2f} + LoRA weights and gradients {memory['lora']:.2f} + optimizer states "
+        f"{memory['optimizer']:.2f} + activations {memory['activations']:.2f} (sequences of {plan.longest:,} "
+        f"tokens) + logits {memory['logits']:.2f} + runtime {memory['overhead']:.2f} GiB",
     ]
+    if plan.train_rows:
+        lines.insert(1, f"**Data** {plan.train_rows} conversations · {plan.real_tokens_per_epoch:,} tokens/epoch · "
+                        f"longest {plan.longest} · **{plan.total_steps} steps**")
+    lines += [f"⚠️ {limit}" for limit in plan.limits]
     if plan.eta_s is not None:
         lines.append(f"**Probe** {plan.tokens_per_s:,.0f} real tokens/s · **ETA** {_duration(plan.eta_s)}")
         lines.append(f"**Energy** ~{plan.energy_wh:.1f} Wh at {plan.watts:.0f} W ≈ {plan.cost:.4f} {plan.currency}")
     return "\n\n".join(lines)
+
+
+def _count(parameters: int) -> str:
+    return f"{parameters / 1e9:.2f}B" if parameters >= 1e9 else f"{parameters / 1e6:,.1f}M"
 
 
 def _duration(seconds: float) -> str:

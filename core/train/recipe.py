@@ -20,7 +20,7 @@ from core import atomic, models
 from core.devices import DeviceInfo, detect
 from core.errors import ChatsmithError
 from core.masks import lint_masks
-from core.train import data, speed
+from core.train import data, speed, support
 from core.train.callbacks import CompleteMarker, CountingCollator, ProgressCallback
 from core.train.runs import ADAPTER_DIR, CHECKPOINTS_DIR
 from core.train.settings import TrainSettings, check_device, resolve_precision
@@ -51,6 +51,9 @@ def train(settings: TrainSettings, run_dir: Path, workspace: Workspace, reporter
                  f"trained), longest {stats.longest}; {stats.truncated} cut to {settings.max_length}, "
                  f"{stats.dropped} dropped with nothing to learn; {len(eval_rows)} for eval")
 
+    for limit in support.limits(model_dir):
+        reporter.log(f"note: {limit}")
+
     # --- model, LoRA and trainer ---------------------------------------------------------------
     model = load_model(model_dir, settings, precision)
     speed.fast_lm_head()
@@ -66,12 +69,14 @@ def train(settings: TrainSettings, run_dir: Path, workspace: Workspace, reporter
         data_collator=None if settings.batching == "packing" else counter,  # TRL packs with its own
         callbacks=[progress, CompleteMarker()],
     )
+    keep_adapters_in(trainer.model, precision)
     if settings.batching == "packing":
         counter.real_tokens = 0  # packing has no pads: the Trainer's own count is the real count
         progress.counter = _TrainerTokenCount(trainer)
     trainable, total = trainer.model.get_nb_trainable_parameters()
     reporter.log(f"model: {total / 1e6:.1f}M parameters, {trainable / 1e6:.2f}M trainable (LoRA r={settings.lora_rank})"
-                 f" · {device.kind} · {precision}")
+                 f" · {device.kind} · {precision}{' · base in 4-bit NF4' if settings.load_in_4bit else ''}"
+                 f"{_processes(trainer)}")
     atomic.ensure_free_space(run_dir, checkpoint_bytes(trainable, settings), "checkpoints and the adapter")
 
     # --- train ---------------------------------------------------------------------------------
@@ -87,7 +92,7 @@ def train(settings: TrainSettings, run_dir: Path, workspace: Workspace, reporter
         raise ChatsmithError(*oom_advice(settings, device)) from error
 
     # --- save ----------------------------------------------------------------------------------
-    if not max_steps_override:
+    if not max_steps_override and trainer.accelerator.is_main_process:  # one writer under accelerate launch
         save_adapter(trainer.model, tokenizer, run_dir / ADAPTER_DIR)
     summary = {
         "step": trainer.state.global_step, "max_steps": trainer.state.max_steps,
@@ -101,6 +106,11 @@ def train(settings: TrainSettings, run_dir: Path, workspace: Workspace, reporter
     return summary
 
 
+def _processes(trainer: Any) -> str:
+    processes = trainer.accelerator.num_processes
+    return f" · {processes} processes ({trainer.accelerator.distributed_type.value})" if processes > 1 else ""
+
+
 class _TrainerTokenCount:
     def __init__(self, trainer: Any):
         self.trainer = trainer
@@ -111,16 +121,50 @@ class _TrainerTokenCount:
 
 
 def load_model(model_dir: Path, settings: TrainSettings, precision: str):
+    """The base model to train: at `precision`, or in 4-bit NF4 prepared for QLoRA as PEFT prescribes."""
     import torch
-    from transformers import AutoModelForCausalLM, BitsAndBytesConfig
+    from transformers import AutoModelForCausalLM
 
     dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision, torch.float32)
-    quantization = None
-    if settings.load_in_4bit:
-        quantization = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4",
-                                          bnb_4bit_use_double_quant=True, bnb_4bit_compute_dtype=dtype)
-    return AutoModelForCausalLM.from_pretrained(model_dir, dtype=dtype, quantization_config=quantization,
-                                                attn_implementation=speed.attention_for(settings))
+    attention = speed.attention_for(settings)
+    if not settings.load_in_4bit:
+        return AutoModelForCausalLM.from_pretrained(model_dir, dtype=dtype, attn_implementation=attention)
+    from peft import prepare_model_for_kbit_training
+
+    # A quantised model cannot be moved after loading: place it where this process trains.
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=dtype, attn_implementation=attention,
+                                                 quantization_config=models.nf4_config(dtype),
+                                                 device_map={"": training_device()})
+    # Freezes the base, upcasts norms and embeddings to fp32 and, with checkpointing, lets gradients
+    # reach the LoRA layers through the frozen 4-bit ones.
+    return prepare_model_for_kbit_training(model, use_gradient_checkpointing=settings.gradient_checkpointing)
+
+
+def training_device() -> str:
+    """This process's device: its own GPU under `accelerate launch` (LOCAL_RANK), else GPU 0, else the CPU."""
+    import os
+
+    import torch
+
+    if torch.cuda.is_available():
+        return f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}"
+    return "cpu"
+
+
+def keep_adapters_in(model: Any, precision: str) -> None:
+    """Undo TRL's bf16 cast of a quantised model's LoRA weights when the run is not in bf16.
+
+    TRL casts them to bf16 for QLoRA (the paper's choice on GPUs). On a CPU that has no native bf16 a
+    bf16 matrix product runs ~1000x slower than fp32, and fp16 runs keep fp32 masters anyway; the
+    optimizer is not built yet, so casting back here is safe.
+    """
+    import torch
+
+    if precision == "bf16" or not getattr(model, "is_loaded_in_4bit", False):
+        return
+    for parameter in model.parameters():
+        if parameter.requires_grad and parameter.dtype != torch.float32:
+            parameter.data = parameter.data.float()
 
 
 def lora_config(settings: TrainSettings):
@@ -166,7 +210,7 @@ def sft_config(settings: TrainSettings, run_dir: Path, device: DeviceInfo, preci
 
 def save_adapter(model: Any, tokenizer: Any, target: Path) -> None:
     """Adapter weights + config, tokenizer and chat template, swapped in whole (X2)."""
-    with atomic.directory(target, replace=True) as tmp:
+    with atomic.directory(target, replace=True, owned=True) as tmp:  # always the run's own adapter/
         model.save_pretrained(tmp, safe_serialization=True)
         tokenizer.save_pretrained(tmp)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
-from core.devices import Capabilities, DeviceInfo, Gate
+from core.devices import Capabilities, DeviceInfo, Gate, quantized_runnable
 from core.errors import BadInputError, CapabilityError
 
 BATCHING = ("padding_free", "length_grouped", "packing", "padded")
@@ -39,7 +39,7 @@ class TrainSettings:
     target_modules: str = "all-linear"
     """Which layers get adapters: "all-linear", or comma-separated names such as "q_proj,v_proj"."""
     load_in_4bit: bool = False
-    """QLoRA: keep the base weights in 4-bit NF4 (bitsandbytes, CUDA only) to fit 7B models in 24 GB."""
+    """QLoRA: keep the base weights in 4-bit NF4 (bitsandbytes) to fit 7B models in 24 GB of VRAM."""
     max_length: int = 1024
     """Longest tokenised conversation; longer ones are cut (the cut is counted in the log)."""
     epochs: float = 1.0
@@ -78,7 +78,7 @@ class TrainSettings:
     precision: str = "auto"
     """auto = bf16 where native, fp16 on other GPUs, fp32 on CPU and Apple silicon; or force one."""
     optimizer: str = "adamw_torch"
-    """adamw_torch, or paged_adamw_8bit / adamw_8bit (bitsandbytes, CUDA) to save optimizer memory."""
+    """adamw_torch, or paged_adamw_8bit / adamw_8bit (bitsandbytes) to save optimizer memory; paging is CUDA's."""
     power_watts: float = 0.0
     """Stated power draw for the energy estimate where NVML can't measure it; 0 = a device default."""
     method: str = "sft"
@@ -150,16 +150,28 @@ def resolve_precision(settings: TrainSettings, device: DeviceInfo) -> str:
 
 
 def check_device(settings: TrainSettings, device: DeviceInfo) -> None:
-    """The app's own rules: QLoRA and 8-bit optimizers need CUDA, bf16 needs native support."""
+    """The app's own rules: bitsandbytes for 4-bit and 8-bit optimizers, bf16 only where native, fp16 on GPUs."""
     precision = resolve_precision(settings, device)
-    if (settings.load_in_4bit or "8bit" in settings.optimizer) and device.kind != "cuda":
-        raise CapabilityError("4-bit QLoRA and 8-bit optimizers need an NVIDIA GPU (bitsandbytes' kernels are "
-                              f"CUDA-only); this machine trains on {device.kind.upper()}.",
-                              "Switch off 4-bit and use the adamw_torch optimizer, or pick the CPU preset.")
+    if settings.load_in_4bit or "8bit" in settings.optimizer:
+        gate = quantized_runnable(device)
+        if not gate.ok:
+            raise CapabilityError(f"4-bit QLoRA and 8-bit optimizers are not available here. {gate.reason}",
+                                  "Switch off 4-bit and use the adamw_torch optimizer, or pick the CPU preset.")
     if precision == "bf16" and not device.bf16:
         raise CapabilityError(f"bf16 is not native on this {device.kind.upper()}.", "Set precision to auto.")
     if precision == "fp16" and device.kind == "cpu":
         raise CapabilityError("fp16 mixed precision needs a GPU.", "Set precision to auto (fp32 on a CPU).")
+
+
+def check_offered(settings: TrainSettings, capabilities: Capabilities) -> None:
+    """The product's rule on top of `check_device`: what the Train tab lets a user start here.
+
+    `check_device` lets 4-bit run wherever bitsandbytes can (the command line and the tests use that on
+    a CPU); the tab offers it only where the gate says it is worth it, and says why not elsewhere.
+    """
+    if (settings.load_in_4bit or "8bit" in settings.optimizer) and not capabilities.qlora.ok:
+        raise CapabilityError(capabilities.qlora.reason,
+                              "Untick 4-bit QLoRA and use the adamw_torch optimizer, or pick the CPU preset.")
 
 
 # --- presets ---------------------------------------------------------------------------------------
@@ -196,6 +208,9 @@ def preset_settings(name: str, **overrides: Any) -> TrainSettings:
 def preset_gate(name: str, capabilities: Capabilities, device: DeviceInfo) -> Gate:
     """Whether this machine can run a preset, and why not."""
     if name == GPU_PRESET:
+        if device.kind != "cuda":
+            return Gate(False, "The 7B QLoRA preset needs an NVIDIA GPU with ~20 GB of VRAM; this machine trains "
+                               f"on {device.kind.upper()}.")
         if not capabilities.qlora.ok:
             return capabilities.qlora
         if (device.accelerator_memory_gb or 0) < 20:
