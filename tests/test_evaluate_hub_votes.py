@@ -243,9 +243,9 @@ def test_on_a_space_only_a_logged_in_rater_votes_through_the_tab(workspace, monk
     arena.save_answers(battle, "Hello!", "Hi there.")
     current = {"battle_id": battle, "key": "k-1", "item": None}
     anonymous = SimpleNamespace(cookies={}, username=None)  # what gr.Request carries for a visitor
-    refused = on_vote_clicked(current, anonymous, None)
+    refused = on_vote_clicked(current, anonymous, False, None)
     assert "only for logged-in raters" in refused[0] and arena.vote_count() == 0
-    counted = on_vote_clicked(current, anonymous, SimpleNamespace(username="alice"))
+    counted = on_vote_clicked(current, anonymous, False, SimpleNamespace(username="alice"))
     assert counted[0].startswith("**") and "A was **" in counted[0]
     assert [vote.rater for vote in arena.votes()] == ["hf:alice"]
 

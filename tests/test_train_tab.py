@@ -129,8 +129,8 @@ def test_preference_runs_get_their_datasets_check_plot_and_before_after_lines(ct
     from tests.test_train_helpers import tiny_settings
 
     votes = kestrel_version(ctx.workspace, 20)
-    assert train_preference.dataset_choices(ctx, "dpo") == [str(votes)]
-    assert str(version) in train_preference.dataset_choices(ctx, "sft") and str(votes) not in \
+    assert train_preference.dataset_choices(ctx, "dpo") == [votes.name]
+    assert version.name in train_preference.dataset_choices(ctx, "sft") and votes.name not in \
         train_preference.dataset_choices(ctx, "sft")
     settings = tiny_settings(tiny_model_dir, votes, method="dpo", max_steps=2, batch_size=2, eval_steps=1)
     plan, card, sample = train_preference.check(settings, ctx)

@@ -19,6 +19,7 @@ from typing import Any
 from core import models
 from core.data import preference_versions
 from core.errors import BadInputError
+from core.train import support
 from core.train.runs import ADAPTER_DIR, CONFIG_FILE, read_config
 from core.train.settings import TrainSettings, resolve_precision
 from core.workspace import Workspace
@@ -101,7 +102,7 @@ def _unpair(record: dict) -> list[dict]:
 
 def estimate(settings: TrainSettings, workspace: Workspace, device: Any):
     """The pre-flight plan of a preference run; the card reads like SFT's, counted in pairs."""
-    from transformers import AutoTokenizer
+    from transformers import AutoConfig, AutoTokenizer
 
     from core.masks import completion_split
     from core.train import preflight
@@ -115,15 +116,18 @@ def estimate(settings: TrainSettings, workspace: Workspace, device: Any):
         lengths.append([sum(map(len, completion_split(tokenizer, row["prompt"], answer))) for answer in answers])
     longest = min(max(max(pair) for pair in lengths), settings.max_length)
     real_tokens = sum(min(length, settings.max_length) for pair in lengths for length in pair)
-    total, trainable, config = preflight.count_parameters(model_dir, settings)
+    counts = preflight.count_parameters(AutoConfig.from_pretrained(model_dir), settings)
     per_epoch = max(1, math.ceil(len(rows) / settings.effective_batch))
     steps = settings.max_steps or math.ceil(per_epoch * settings.epochs)
     # Two sequences per example: chosen and rejected (DPO), or the answer and its KL partner (KTO).
+    # Only the answers are scored, so the LM head's share is theirs.
     doubled = settings.with_changes(batch_size=2 * settings.batch_size)
-    memory = preflight.memory_estimate(doubled, config, total, trainable, longest, resolve_precision(settings, device))
-    available = device.accelerator_memory_gb if device.kind != "cpu" else device.ram_gb
-    return preflight.Plan(total, trainable, len(rows), real_tokens, longest, steps, memory, float(available or 0.0),
-                          f"{device.kind.upper()} · {device.name}", total_steps_per_epoch=per_epoch)
+    memory = preflight.memory_estimate(doubled, counts, longest, 1.0, resolve_precision(settings, device),
+                                       device.kind)
+    return preflight.Plan(counts.total, counts.trainable, len(rows), real_tokens, longest, steps, memory,
+                          preflight.available_gb(device), preflight.device_label(device),
+                          total_steps_per_epoch=per_epoch, quantized=settings.load_in_4bit,
+                          limits=tuple(support.limits(model_dir)))
 
 
 def card(plan: Any, settings: TrainSettings) -> str:

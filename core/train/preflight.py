@@ -80,7 +80,7 @@ def estimate(settings: TrainSettings, workspace: Workspace, device: DeviceInfo) 
     memory = memory_estimate(settings, counts, stats.longest, trained_share, resolve_precision(settings, device),
                              device.kind)
     return Plan(counts.total, counts.trainable, stats.rows, stats.tokens, stats.longest, steps, memory,
-                _available_gb(device), _label(device), total_steps_per_epoch=per_epoch,
+                available_gb(device), device_label(device), total_steps_per_epoch=per_epoch,
                 quantized=settings.load_in_4bit, limits=tuple(support.limits(model_dir)))
 
 
@@ -92,15 +92,15 @@ def estimate_shape(settings: TrainSettings, config: Any, device: DeviceInfo, lon
     longest = min(longest or settings.max_length, settings.max_length)
     memory = memory_estimate(settings, counts, longest, trained_share, resolve_precision(settings, device),
                              device.kind)
-    return Plan(counts.total, counts.trainable, 0, 0, longest, settings.max_steps, memory, _available_gb(device),
-                _label(device), quantized=settings.load_in_4bit)
+    return Plan(counts.total, counts.trainable, 0, 0, longest, settings.max_steps, memory, available_gb(device),
+                device_label(device), quantized=settings.load_in_4bit)
 
 
-def _available_gb(device: DeviceInfo) -> float:
+def available_gb(device: DeviceInfo) -> float:
     return float((device.accelerator_memory_gb if device.kind != "cpu" else device.ram_gb) or 0.0)
 
 
-def _label(device: DeviceInfo) -> str:
+def device_label(device: DeviceInfo) -> str:
     return f"{device.kind.upper()} · {device.name}"
 
 
