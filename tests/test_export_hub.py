@@ -1,4 +1,4 @@
-"""Hub pushes against a mock Hub (httpx2.MockTransport): payloads, files, token hygiene, H3 errors.
+"""Hub pushes against a mock Hub (httpx2.MockTransport): payloads, files, token hygiene, refusals that say what to do.
 
 huggingface_hub 2.x talks through `httpx2` (its fork of httpx); `set_client_factory` routes every
 request of the process to the mock, so nothing reaches the network.

@@ -1,4 +1,4 @@
-"""Exact and near-duplicate detection for canonical conversations (RELIABILITY D6).
+"""Exact and near-duplicate detection for canonical conversations, removed deterministically and counted.
 
 Contract: `exact_key(messages)` is equal for conversations that differ only in case and whitespace;
 `record_id(messages, tools)` is a stable content hash used as the record's `id`.

@@ -1,4 +1,4 @@
-"""The vote log mirrored to a Hugging Face dataset, so a Space restart loses no vote (RELIABILITY R5).
+"""The vote log mirrored to a Hugging Face dataset, so a Space restart loses no vote.
 
 Contract: with `CHATSMITH_VOTES_REPO` set (a dataset id) and the Space's `HF_TOKEN` secret, `start` first
 restores into the arena's database every vote the dataset holds that the database lacks, then hands the

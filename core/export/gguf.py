@@ -124,7 +124,7 @@ def check_metadata(path: Path) -> dict[str, str]:
     """The chat template and stop token as llama.cpp will read them; refuse a GGUF that cannot stop.
 
     Read through llama.cpp itself (mmap, tiny context): it is the consumer that matters, it refuses
-    truncated tensor data (M4), and it takes ~0.3 s where gguf's Python reader takes ~5 s per file.
+    truncated tensor data, and it takes ~0.3 s where gguf's Python reader takes ~5 s per file.
     """
     template, stops, bos = _llama_metadata(path)
     if not template:

@@ -1,11 +1,11 @@
 """Pushes to the Hugging Face Hub with the token passed per call, and errors a person can act on.
 
 The token goes into one `HfApi(token=...)` per push and nowhere else: it is never logged, never part of
-an error message (they are scrubbed), never written to disk, and `login()` is never called
-(RELIABILITY H1, H2, G4). `create_repo` and the commit are not retried by huggingface_hub itself, so
-429 and 5xx answers are retried here with a short backoff; 409 (the repository exists) continues; the
-other answers map to the messages of RELIABILITY H3. Offline, nothing is attempted and the local
-export stays as it is (H5).
+an error message (they are scrubbed), never written to disk, and `login()` is never called (Gradio's
+advisory about tokens saved on disk has no fixed release yet). `create_repo` and the commit are not
+retried by huggingface_hub itself, so 429 and 5xx answers are retried here with a short backoff; 409
+(the repository exists) continues; the other answers map to messages that say what to do
+(docs/reliability.md, "Hub and tokens"). Offline, nothing is attempted and the local export stays.
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ eval_loss, learning_rate, grad_norm, tokens_per_s, memory_gb, power_w, and for D
 and preference accuracy) and honours a stop request by
 saving a checkpoint and ending training. `CompleteMarker` writes `chatsmith-complete` into a checkpoint
 folder after the Trainer has finished writing it; resume only trusts marked checkpoints, so a kill -9
-in the middle of a save leaves the previous one in charge (RELIABILITY T1). `CountingCollator` counts
+in the middle of a save leaves the previous one in charge. `CountingCollator` counts
 real (non-pad) tokens, the figure tokens/s is about. The reporter is a `core.jobs.JobContext` or
 anything with `log`, `event`, `progress` and `should_stop`.
 """
@@ -100,7 +100,7 @@ class ProgressCallback(TrainerCallback):
         self.reporter.progress(state.global_step, state.max_steps, f"step {state.global_step}/{state.max_steps}")
         if _on_any_process(self.reporter.should_stop()):
             self.stopped_at = state.global_step
-            control.should_save = True  # T2: a stop always leaves a resumable checkpoint
+            control.should_save = True  # a stop always leaves a resumable checkpoint
             control.should_training_stop = True
         return control
 

@@ -4,7 +4,7 @@ Contract: `run(ctx)` takes `ctx.params` = {"settings": TrainSettings as a dict, 
 "resume": bool, "eta_s": pre-flight ETA or None, "price_per_kwh": float, "currency": str}; the job
 folder is the run folder. It writes `config.yaml`, trains (events, log and checkpoints land in the
 folder through the callbacks), saves the adapter and writes `report.md`. On resume it continues from
-the newest complete checkpoint and first drops events logged after it, so the curve continues (T1).
+the newest complete checkpoint and first drops events logged after it, so the curve continues.
 `probe(ctx)` runs a few steps in a scratch folder and returns measured tokens/s for the ETA.
 """
 

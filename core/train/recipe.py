@@ -4,8 +4,8 @@ Contract: `train(settings, run_dir, workspace, reporter, resume_from=None)` fine
 `settings.model` with the dataset version `settings.dataset`, writes checkpoints to
 `run_dir/checkpoints/`, the adapter (with tokenizer and chat template) to `run_dir/adapter/`
 atomically, and returns a summary dict. The reporter is the job's context (log, event, progress,
-should_stop). A stop request ends with a checkpoint and the adapter (T2); out of memory raises a
-`ChatsmithError` with concrete advice after freeing memory (T4). `max_steps_override` serves the
+should_stop). A stop request ends with a checkpoint and the adapter; out of memory raises a
+`ChatsmithError` with concrete advice after freeing memory. `max_steps_override` serves the
 pre-flight probe: a few steps, nothing saved.
 """
 
@@ -195,7 +195,7 @@ def sft_config(settings: TrainSettings, run_dir: Path, device: DeviceInfo, preci
         packing=settings.batching == "packing", packing_strategy="bfd",
         train_sampling_strategy="group_by_length" if settings.batching == "length_grouped" else "random",
         include_num_input_tokens_seen="all" if settings.batching == "packing" else "no",
-        # memory and precision (TRL defaults to bf16 and checkpointing: wrong for a CPU, see STACK.md)
+        # memory and precision (TRL defaults to bf16 and checkpointing: wrong for a CPU)
         gradient_checkpointing=settings.gradient_checkpointing, bf16=precision == "bf16",
         fp16=precision == "fp16", use_cpu=device.kind == "cpu", dataloader_pin_memory=device.kind == "cuda",
         # when to log, evaluate and save
@@ -209,7 +209,7 @@ def sft_config(settings: TrainSettings, run_dir: Path, device: DeviceInfo, preci
 
 
 def save_adapter(model: Any, tokenizer: Any, target: Path) -> None:
-    """Adapter weights + config, tokenizer and chat template, swapped in whole (X2)."""
+    """Adapter weights + config, tokenizer and chat template, swapped in whole, so a failed save keeps the old one."""
     with atomic.directory(target, replace=True, owned=True) as tmp:  # always the run's own adapter/
         model.save_pretrained(tmp, safe_serialization=True)
         tokenizer.save_pretrained(tmp)
