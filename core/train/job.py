@@ -109,7 +109,7 @@ def report(run_dir: Path, settings: TrainSettings, summary: dict[str, Any], para
     rows = [("Model", settings.model), ("Dataset", settings.dataset), ("Ended", ended),
             ("Final loss", _fmt(metrics["final_loss"])), ("Final eval loss", _fmt(metrics["final_eval_loss"])),
             ("Parameters", f"{summary['total_params'] / 1e6:.1f}M, {summary['trainable_params'] / 1e6:.2f}M trainable"),
-            ("Device", f"{summary['device']} · {summary['precision']}"),
+            ("Device", f"{summary['device']} · {summary['precision']}"), ("TRL", summary.get("trl", "")),
             ("Duration (this session)", f"{duration:.0f} s"), ("ETA accuracy", eta_line),
             ("Real tokens", f"{summary['real_tokens']:,}"),
             ("Energy", f"{summary['energy_wh']:.2f} Wh ≈ {energy_kwh * price:.4f} {currency}".strip())]

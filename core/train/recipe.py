@@ -33,7 +33,7 @@ def train(settings: TrainSettings, run_dir: Path, workspace: Workspace, reporter
           resume_from: Path | None = None, max_steps_override: int = 0) -> dict[str, Any]:
     import torch
     from transformers import AutoTokenizer
-    from trl import SFTTrainer
+    from trl import SFTTrainer, __version__ as trl_version
 
     device = detect(workspace.root)
     precision = resolve_precision(settings, device)
@@ -56,7 +56,6 @@ def train(settings: TrainSettings, run_dir: Path, workspace: Workspace, reporter
 
     # --- model, LoRA and trainer ---------------------------------------------------------------
     model = load_model(model_dir, settings, precision)
-    speed.fast_lm_head()
     counter = CountingCollator(pad_token_id=tokenizer.pad_token_id, padding_free=settings.batching == "padding_free")
     progress = ProgressCallback(reporter, counter, device.kind, settings.power_watts)
     trainer = SFTTrainer(
@@ -70,6 +69,7 @@ def train(settings: TrainSettings, run_dir: Path, workspace: Workspace, reporter
         callbacks=[progress, CompleteMarker()],
     )
     keep_adapters_in(trainer.model, precision)
+    reporter.log(f"speed: {speed.fast_lm_head(trainer)}")
     if settings.batching == "packing":
         counter.real_tokens = 0  # packing has no pads: the Trainer's own count is the real count
         progress.counter = _TrainerTokenCount(trainer)
@@ -99,7 +99,7 @@ def train(settings: TrainSettings, run_dir: Path, workspace: Workspace, reporter
         "stopped_at": progress.stopped_at, "duration_s": round(time.time() - started, 2),
         "real_tokens": progress.counter.real_tokens, "processed_tokens": getattr(counter, "processed_tokens", 0),
         "energy_wh": round(progress.energy_wh, 4), "trainable_params": trainable, "total_params": total,
-        "device": device.kind, "precision": precision,
+        "device": device.kind, "precision": precision, "trl": trl_version,
     }
     del trainer, model
     free_memory()
