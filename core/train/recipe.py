@@ -20,8 +20,7 @@ from core import atomic, models
 from core.devices import DeviceInfo, detect
 from core.errors import ChatsmithError
 from core.masks import lint_masks
-from core.train import data, speed, support
-from core.train.callbacks import CompleteMarker, CountingCollator, ProgressCallback
+from core.train import callbacks, data, speed, support
 from core.train.runs import ADAPTER_DIR, CHECKPOINTS_DIR
 from core.train.settings import TrainSettings, check_device, resolve_precision
 from core.workspace import Workspace
@@ -56,8 +55,9 @@ def train(settings: TrainSettings, run_dir: Path, workspace: Workspace, reporter
 
     # --- model, LoRA and trainer ---------------------------------------------------------------
     model = load_model(model_dir, settings, precision)
-    counter = CountingCollator(pad_token_id=tokenizer.pad_token_id, padding_free=settings.batching == "padding_free")
-    progress = ProgressCallback(reporter, counter, device.kind, settings.power_watts)
+    counter = callbacks.CountingCollator(pad_token_id=tokenizer.pad_token_id,
+                                         padding_free=settings.batching == "padding_free")
+    progress = callbacks.ProgressCallback(reporter, counter, device.kind, settings.power_watts)
     trainer = SFTTrainer(
         model=model,
         args=sft_config(settings, run_dir, device, precision, bool(eval_rows), max_steps_override),
@@ -66,7 +66,7 @@ def train(settings: TrainSettings, run_dir: Path, workspace: Workspace, reporter
         processing_class=tokenizer,
         peft_config=lora_config(settings),
         data_collator=None if settings.batching == "packing" else counter,  # TRL packs with its own
-        callbacks=[progress, CompleteMarker()],
+        callbacks=[progress, callbacks.CompleteMarker()],
     )
     keep_adapters_in(trainer.model, precision)
     reporter.log(f"speed: {speed.fast_lm_head(trainer)}")
