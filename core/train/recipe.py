@@ -187,6 +187,9 @@ def sft_config(settings: TrainSettings, run_dir: Path, device: DeviceInfo, preci
         output_dir=str(run_dir / CHECKPOINTS_DIR),
         # what is learned, and how fast
         num_train_epochs=settings.epochs, max_steps=steps or -1, learning_rate=settings.learning_rate,
+        # A ratio passed as warmup_steps on purpose: transformers 5 dropped `warmup_ratio`, and reads a
+        # warmup_steps below 1 as a share of the steps (`TrainingArguments.get_warmup_steps`); the
+        # settings keep warmup_ratio in [0, 1), so it is always read as a share.
         lr_scheduler_type=settings.scheduler, warmup_steps=settings.warmup_ratio, seed=settings.seed,
         optim=settings.optimizer,
         # batches: our rows are already cut to max_length and carry their masks

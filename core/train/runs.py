@@ -48,9 +48,10 @@ def _short(text: str) -> str:
 
 
 def write_config(run_dir: Path, settings: TrainSettings) -> Path:
-    header = f"# Repeat this run without the UI:  python -m core.train {run_dir / CONFIG_FILE}\n"
-    body = yaml.safe_dump(settings.to_dict(), sort_keys=False, allow_unicode=True)
-    return atomic.write_text(run_dir / CONFIG_FILE, header + body)
+    from core.train.config_file import config_yaml
+
+    text = config_yaml(settings, f"python -m core.train {run_dir / CONFIG_FILE}")
+    return atomic.write_text(run_dir / CONFIG_FILE, text)
 
 
 def read_config(run_dir_or_file: Path) -> TrainSettings:
