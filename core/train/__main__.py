@@ -3,10 +3,10 @@
 CONFIG.yaml is any run's `config.yaml` (or one written by hand with `TrainSettings` fields); each
 KEY=VALUE after it changes one setting (`learning_rate=1e-4 max_steps=50`), typed like the setting.
 Without `--resume` a new run folder is made with those settings; with `--resume` the run that owns the
-config continues from its newest complete checkpoint, as it was configured. The run goes through the same job runner as the
-tab, so the folder, events and report are identical and the tab shows it live; this command prints its
-log as it grows. Ctrl-C asks the run to stop (a checkpoint and the adapter are saved). Exit status: 0
-done, 1 failed, 2 bad input, 3 stopped or interrupted.
+config continues from its newest complete checkpoint, as it was configured. The run goes through the
+same job runner as the tab, so the folder, events and report are identical and the tab shows it live;
+this command prints its log as it grows. Ctrl-C asks the run to stop (a checkpoint and the adapter are
+saved). Exit status: 0 done, 1 failed, 2 bad input, 3 stopped or interrupted.
 """
 
 from __future__ import annotations
