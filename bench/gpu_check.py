@@ -30,6 +30,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -152,8 +153,8 @@ def load_qlora(config, settings, device: str):
         model = AutoModelForCausalLM.from_pretrained(folder, dtype=dtype, quantization_config=models.nf4_config(dtype),
                                                      device_map={"": 0 if device == "cuda" else "cpu"})
     model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=settings.gradient_checkpointing)
-    speed.fast_lm_head()
     add_fused_lm_head(model, outputs=("log_probs", "entropy", "is_top1"))  # as SFTTrainer does
+    speed.fast_lm_head(SimpleNamespace(model=model))  # as the app's recipe does for its trainer
     model = get_peft_model(model, recipe.lora_config(settings))
     return model, make_optimizer(model, device)
 

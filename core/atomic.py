@@ -1,4 +1,5 @@
-"""Atomic writes: a reader sees the old file or the new one, never half of either (RELIABILITY X2, T5).
+"""Atomic writes: a reader sees the old file or the new one, never half of either:
+a crash or a full disk mid-write leaves the previous file whole.
 
 Everything is written to a temporary sibling first and moved into place with `os.replace`, which is
 atomic on one filesystem. A failed write removes its temporary file and leaves the old one untouched.

@@ -79,7 +79,7 @@ def save_training_example(workspace: Workspace, messages: list[dict]) -> tuple[P
 
 
 def must_wait(jobs, device_kind: Callable[[], str], choice) -> object | None:
-    """The heavy job a chat request must wait for (G6), or None.
+    """The heavy job a chat request must wait for, or None.
 
     Only a transformers model on an accelerator waits: llama.cpp decodes on the CPU here, and on a
     CPU-only machine waiting behind hours of training would make chat useless, so it runs beside it.
@@ -91,7 +91,7 @@ def must_wait(jobs, device_kind: Callable[[], str], choice) -> object | None:
 
 
 def wait_for_accelerator(jobs, stop: threading.Event, poll_s: float = 1.0) -> Iterator[str]:
-    """While a heavy job holds the accelerator, yield a line saying so; returns when it is free (G6)."""
+    """While a heavy job holds the accelerator, yield a line saying so; returns when it is free."""
     while (job := jobs.heavy_job()) is not None and not stop.is_set():
         yield f"⏳ Waiting: '{job.title}' is {job.state.value} on the accelerator; your message is queued."
         stop.wait(poll_s)

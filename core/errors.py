@@ -25,11 +25,11 @@ class BadInputError(ChatsmithError, ValueError):
 
 
 class CorruptFileError(ChatsmithError):
-    """A model or data file that is truncated, empty or not what its name says (RELIABILITY M4)."""
+    """A model or data file that is truncated, empty or not what its name says."""
 
 
 class UnsafeModelError(ChatsmithError):
-    """A model that would run code on load: pickle-only weights (M1) or remote code (M2)."""
+    """A model that would run code on load: pickle-only weights or remote code."""
 
 
 class ModelNotFoundError(ChatsmithError):
@@ -57,7 +57,7 @@ class OutputExistsError(ChatsmithError, FileExistsError):
 
 
 class LockedError(ChatsmithError):
-    """A feature refused because the app is exposed to a network without authentication (G5)."""
+    """A feature refused because the app is exposed to a network without authentication."""
 
 
 def describe(error: BaseException) -> str:

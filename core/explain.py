@@ -12,6 +12,8 @@ import errno
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from core import hub_errors
+
 
 @dataclass(frozen=True)
 class Explanation:
@@ -41,8 +43,10 @@ def _is_disk_full(error: BaseException, text: str) -> bool:
 
 
 def _is_offline(error: BaseException, text: str) -> bool:
-    names = {"LocalEntryNotFoundError", "ConnectError", "ConnectTimeout", "OfflineModeIsEnabled"}
-    return type(error).__name__ in names or "cannot reach the hub" in text or "offline mode" in text
+    from huggingface_hub.errors import LocalEntryNotFoundError
+
+    return isinstance(error, LocalEntryNotFoundError) or hub_errors.unreachable(error) \
+        or "cannot reach the hub" in text or "offline mode" in text
 
 
 RULES = (

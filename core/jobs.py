@@ -11,7 +11,7 @@ going when the browser tab closes or the app restarts. The worker writes:
 A stop is requested by creating `stop.requested`; targets poll `JobContext.should_stop()` and finish
 gracefully (training saves a checkpoint first). Jobs marked `heavy` take the workspace's accelerator
 lock, an `flock` that the OS releases when the holder dies, so only one heavy job runs at a time, later
-ones wait as "queued", and a crashed worker never leaves an orphaned lock (RELIABILITY G6, X1). A job
+ones wait as "queued", and a crashed worker never leaves an orphaned lock. A job
 whose status says running or queued but whose process is gone is reported as interrupted.
 """
 
@@ -176,7 +176,7 @@ class JobRunner:
         )
 
     def list(self, kind: str | None = None) -> list[JobSnapshot]:
-        """Every job in the workspace, newest first; dead ones show as interrupted (X1)."""
+        """Every job in the workspace, newest first; dead ones show as interrupted, so an app restart offers resume."""
         folders = [path.parent for root in (self.workspace.runs, self.workspace.jobs, self.workspace.exports)
                    for path in root.glob(f"*/{JOB_FILE}")]
         jobs = [self.snapshot(folder) for folder in folders]

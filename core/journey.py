@@ -31,7 +31,7 @@ TITLES = {"data": "Prepare the shipped sample data", "train": "Fine-tune the def
 SAMPLES = Path(__file__).resolve().parent.parent / "assets" / "samples"
 DATASET_NAME = "kestrel-samples"
 RUN_NAME = "journey-kestrel"
-QUANT = "Q8_0"  # K-quants fall back on most tensors of a 576-wide model and answer nonsense (STACK.md)
+QUANT = "Q8_0"  # K-quants fall back on most tensors of a 576-wide model and answer nonsense (measured: README, Export)
 TARGET = "core.journey:run"
 
 

@@ -15,7 +15,8 @@ Two ways to find those tokens:
   between are the turn (as transformers maps `{% generation %}` blocks to tokens).
 
 `lint_masks` fails fast when a template would train (almost) nothing or never the end-of-turn token
-(RELIABILITY D7), and `highlight_trained` renders a sample for `gr.HighlightedText`. For preference pairs,
+(a run whose every label is masked learns nothing at loss 0), and `highlight_trained` renders a sample
+for `gr.HighlightedText`. For preference pairs,
 `completion_split` splits prompt and answer tokens as TRL's DPO / KTO trainers do, `lint_pairs` is their
 lint and `highlight_pair` their sample. This module knows
 nothing about datasets, trainers or the UI.
@@ -160,7 +161,7 @@ class MaskReport:
 
 def lint_masks(tokenizer: Any, conversations: Sequence[Sequence[Message]],
                min_share: float = MIN_TRAINED_SHARE) -> MaskReport:
-    """Check masks on a few samples before a run starts; raise BadInputError when they are useless (D7)."""
+    """Check masks on a few samples before a run starts; raise BadInputError when they are useless."""
     end_of_turn = _end_of_turn_id(tokenizer)
     total = trained = 0
     end_trained = False

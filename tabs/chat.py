@@ -250,7 +250,7 @@ def take_back_last_question(history: list[dict]) -> tuple[list[dict], str | None
 
 
 def _queue(ctx: AppContext, choice, history: list[dict], stop: threading.Event):
-    """G6: on an accelerator, wait behind a heavy job; on a CPU, chat anyway and say it will be slower."""
+    """On an accelerator, wait behind a heavy job; on a CPU, chat anyway and say it will be slower."""
     job = ctx.jobs.heavy_job()
     if job is None:
         return ""

@@ -27,7 +27,7 @@ class AppContext:
 
     workspace: Workspace
     locked_reason: str = ""
-    """Non-empty when the app is reachable from a network without auth: heavy features refuse (G5)."""
+    """Non-empty when the app is reachable from a network without auth: heavy features refuse."""
     demo: Any = None
     """The `gr.Blocks` being built, so tabs can register page-load events."""
     _device: DeviceInfo | None = field(default=None, repr=False)

@@ -2,8 +2,9 @@
 
 The page never learns which model is A or B before the vote: it holds only the battle id and an
 idempotency key in `gr.State` (kept server-side per session), and every decision is read from the
-battle record in `core.evaluate.arena` (RELIABILITY R3). The rater is the login, or the browser's signed
-rater cookie, never the session: a reload must not give a fast voter a clean slate.
+battle record in `core.evaluate.arena`, so a tampered model id or winner is ignored. The rater is the
+login, or the browser's signed rater cookie, never the session: a reload must not give a fast voter a
+clean slate.
 """
 
 from __future__ import annotations
@@ -112,7 +113,7 @@ NO_BATTLE = {"battle_id": None, "key": None, "item": None}
 def build(ctx: AppContext) -> Focus:
     arena = Arena(ctx.workspace.ratings_db, RateLimit.from_env(),
                   vote_log=ctx.workspace.root / "votes" / "votes.jsonl")
-    mirror = hub_votes.start(arena)  # with CHATSMITH_VOTES_REPO set: restore, then mirror to the Hub (R5)
+    mirror = hub_votes.start(arena)  # with CHATSMITH_VOTES_REPO set: restore, then mirror to the Hub (no vote lost)
     with gr.Tab(t("evaluate.tab"), id="evaluate"):
         gr.Markdown(t("evaluate.header"))
         if mirror.text():

@@ -2,7 +2,7 @@
 
 Long steps go through the job runner (`core.export.jobs:<step>`, kind "export", heavy) and are polled
 with a timer; a reload re-attaches to the newest running export. Hub pushes run in the handler itself,
-because a job's parameters are written to disk and the token must never be (RELIABILITY H1, H2).
+because a job's parameters are written to disk and the token must never be.
 """
 
 from __future__ import annotations

@@ -342,7 +342,7 @@ def _dataset_path(ctx: AppContext, name: str | None) -> str:
 
 
 def _mask_sample(settings: TrainSettings, ctx: AppContext):
-    """The first training conversation with its trained tokens highlighted; the lint raises when useless (D7)."""
+    """The first training conversation with its trained tokens highlighted; the lint raises when useless."""
     from transformers import AutoTokenizer
 
     from core import models

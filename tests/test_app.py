@@ -1,4 +1,4 @@
-"""The assembled app: five tabs, both languages complete, and the network-exposure lock (G5)."""
+"""The assembled app: five tabs, both languages complete, and the network-exposure lock."""
 
 import pytest
 
@@ -62,3 +62,25 @@ def test_client_names_resolve_only_inside_the_workspace(workspace, tmp_path):
     for name in ("", "  ", ".", "..", "../../X", "runs/../../X", "/etc", "~root", "a/b", "..\\..\\X", "escape"):
         with pytest.raises(BadInputError, match="run"):
             workspace.named(workspace.runs, name, "run")
+
+
+def test_importing_the_app_tabs_and_core_loads_no_heavy_library():
+    """The app starts fast because torch, transformers, TRL, PEFT and llama.cpp are imported inside the
+    functions that need them: importing every module of app, tabs and core (a fresh interpreter) loads none."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    modules = ["app"] + sorted(".".join(path.relative_to(root).with_suffix("").parts).removesuffix(".__init__")
+                               for folder in ("tabs", "core") for path in (root / folder).rglob("*.py")
+                               if path.name != "__main__.py" and "templates" not in path.parts)
+    code = ("import importlib, sys\n"
+            f"for name in {modules!r}:\n"
+            "    importlib.import_module(name)\n"
+            "    heavy = [m for m in ('torch', 'transformers', 'trl', 'peft', 'llama_cpp') if m in sys.modules]\n"
+            "    if heavy:\n"
+            "        sys.exit(f'importing {name} loaded {heavy}')\n")
+    done = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert len(modules) > 100

@@ -1,5 +1,5 @@
 """In a real browser against `python app.py`: the Chat tab (two turns, streaming, stop, switching model),
-the static web page chatting through the API, and the API beside the UI with --auth (G5, G7).
+the static web page chatting through the API, and the API beside the UI with --auth and cross-site requests.
 
 The models are the default model's packaged GGUF and a second copy of it placed in the workspace as an
 "export", so switching model needs no conversion.

@@ -1,4 +1,4 @@
-"""The Chat tab's answer loop with a fake backend: streaming, stop, context cutting, queueing (G6)."""
+"""The Chat tab's answer loop with a fake backend: streaming, stop, context cutting, queueing behind a heavy job."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Chat templates (M3): hostile ones are blocked or timed out at load; honest ones render like transformers."""
+"""Chat templates: hostile ones are blocked or timed out at load; honest ones render like transformers."""
 
 from __future__ import annotations
 

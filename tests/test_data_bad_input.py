@@ -1,4 +1,4 @@
-"""Data stage: bad input (RELIABILITY D1-D6) is refused clearly or counted, and originals stay as they were."""
+"""Data stage: bad input is refused clearly or counted, and originals stay as they were."""
 
 from __future__ import annotations
 
@@ -19,14 +19,14 @@ def lines(*rows):
     return "".join((r if isinstance(r, str) else json.dumps(r, ensure_ascii=False)) + "\n" for r in rows)
 
 
-def test_d1_broken_jsonl_names_file_and_line(tmp_path):
+def test_broken_jsonl_names_file_and_line(tmp_path):
     path = tmp_path / "chats.jsonl"
     path.write_text(lines(GOOD, GOOD, '{"messages": [ {"role": "user"'), encoding="utf-8")
     with pytest.raises(BadInputError, match=r"chats\.jsonl line 3: broken JSON"):
         prepare([path], FAST)
 
 
-def test_d1_broken_json_array_names_the_line(tmp_path):
+def test_broken_json_array_names_the_line(tmp_path):
     path = tmp_path / "alpaca.json"
     path.write_text('[\n  {"instruction": "a", "output": "b"},\n  {"instruction": "c" "output": "d"}\n]',
                     encoding="utf-8")
@@ -34,7 +34,7 @@ def test_d1_broken_json_array_names_the_line(tmp_path):
         prepare([path], FAST)
 
 
-def test_d2_mixed_types_give_a_friendly_reason_not_an_arrow_trace(tmp_path):
+def test_mixed_types_give_a_friendly_reason_not_an_arrow_trace(tmp_path):
     path = tmp_path / "mixed.jsonl"
     path.write_text(lines({"instruction": "Count", "output": 3}, {"instruction": "Say hi", "output": "hi"},
                           {"instruction": ["not", "text"], "output": "x"}), encoding="utf-8")
@@ -45,7 +45,7 @@ def test_d2_mixed_types_give_a_friendly_reason_not_an_arrow_trace(tmp_path):
     assert [e["line"] for e in prepared.report["examples"]["bad_field_type"]] == [1, 3]
 
 
-def test_d3_per_reason_counts_and_abort_above_drop_share(tmp_path):
+def test_per_reason_counts_and_abort_above_drop_share(tmp_path):
     bad_role = {"conversations": [{"from": "narrator", "value": "x"}, {"from": "gpt", "value": "y"}]}
     no_answer = {"conversations": [{"from": "human", "value": "Hi?"}]}
     empty = {"conversations": [{"from": "human", "value": " "}, {"from": "gpt", "value": ""}]}
@@ -59,7 +59,7 @@ def test_d3_per_reason_counts_and_abort_above_drop_share(tmp_path):
         prepare([path], PrepareOptions(model="", near_dup_threshold=0, max_drop_share=0.4))
 
 
-def test_d4_bom_gives_the_same_result(tmp_path):
+def test_bom_gives_the_same_result(tmp_path):
     plain, bom = tmp_path / "plain.jsonl", tmp_path / "bom.jsonl"
     plain.write_text(lines(GOOD), encoding="utf-8")
     bom.write_bytes(b"\xef\xbb\xbf" + plain.read_bytes())
@@ -69,14 +69,14 @@ def test_d4_bom_gives_the_same_result(tmp_path):
     assert prepare([csv_bom], FAST).report["kept"] == 1
 
 
-def test_d4_non_utf8_bytes_name_the_line(tmp_path):
+def test_non_utf8_bytes_name_the_line(tmp_path):
     path = tmp_path / "latin1.jsonl"
     path.write_bytes(lines(GOOD).encode() + '{"instruction": "café", "output": "ok"}\n'.encode("latin-1"))
     with pytest.raises(BadInputError, match=r"latin1\.jsonl line 2: not UTF-8 text \(byte 0xe9\)"):
         prepare([path], FAST)
 
 
-def test_d5_oversized_file_record_and_row_count_refused_with_the_limit(tmp_path):
+def test_oversized_file_record_and_row_count_refused_with_the_limit(tmp_path):
     path = tmp_path / "big.jsonl"
     path.write_text(lines(GOOD, {"instruction": "x" * 5000, "output": "y"}), encoding="utf-8")
     with pytest.raises(BadInputError, match=r"big\.jsonl line 2: the record is too large .*limit is 1,000"):
@@ -90,7 +90,7 @@ def test_d5_oversized_file_record_and_row_count_refused_with_the_limit(tmp_path)
         prepare([huge], PrepareOptions(model="", max_file_mb=1))
 
 
-def test_d6_duplicates_removed_deterministically_and_counted(tmp_path):
+def test_duplicates_removed_deterministically_and_counted(tmp_path):
     rows = [{"messages": [{"role": "user", "content": f"Q{i % 4}"}, {"role": "assistant", "content": "A"}]}
             for i in range(12)]
     path = tmp_path / "dups.jsonl"

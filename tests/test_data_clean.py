@@ -118,6 +118,16 @@ def test_near_dedup_follows_threshold(tmp_path):
     assert prepare([path], options(near_dup_threshold=0.99)).report["kept"] == 3
 
 
+@pytest.mark.parametrize("threshold, bands", [(0.3, (32, 2)), (0.5, (21, 3)), (0.6, (16, 4)), (0.75, (10, 6)),
+                                              (0.8, (9, 7)), (0.85, (7, 9)), (0.9, (5, 12)), (0.95, (3, 19))])
+def test_lsh_bands_are_the_ones_datasketch_chose(threshold, bands):
+    """The (bands, rows) datasketch 2.0's MinHashLSH picked for 64 permutations, weights 0.1 / 0.9, recorded
+    when the app stopped depending on it: near-duplicate results stay what they were."""
+    from core.data.dedupe import lsh_bands
+
+    assert lsh_bands(threshold, 64) == bands
+
+
 def test_length_filter_uses_the_models_tokenizer(tmp_path, tiny_model_dir):
     path = write_jsonl(tmp_path / "l.jsonl", [chat("Hi", "Hello!"), chat("Tell me a story", "word " * 300)])
     prepared = prepare([path], options(model=str(tiny_model_dir), max_tokens=100))

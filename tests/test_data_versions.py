@@ -1,4 +1,4 @@
-"""Data stage: saved versions, the command line end to end, and the public files in ../shared/data."""
+"""Data stage: saved versions, the command line end to end, and public Alpaca and ShareGPT files."""
 
 from __future__ import annotations
 
@@ -78,7 +78,7 @@ SHARED = ["alpaca_en_demo.json", "alpaca_zh_demo.json", "identity_alpaca.json",
           "sharegpt_toolcall_en_demo.json", "sharegpt_dummy_conversation.json"]
 
 
-@pytest.mark.skipif(not (SHARED_DATA / "formats").is_dir(), reason="../shared/data is not present")
+@pytest.mark.skipif(not (SHARED_DATA / "formats").is_dir(), reason="the public sample files are not present")
 def test_public_files_become_clean_canonical_data():
     prepared = prepare([SHARED_DATA / "formats" / name for name in SHARED], PrepareOptions(model=""))
     report = prepared.report

@@ -1,4 +1,5 @@
-"""Arena integrity: randomised sides, hidden names, and RELIABILITY R1-R4 on the real SQLite store."""
+"""Arena integrity: randomised sides, hidden names, and the faults of
+docs/reliability.md, "Ratings", on the real SQLite store."""
 
 import json
 import random
@@ -43,7 +44,7 @@ def test_names_stay_hidden_until_the_vote(workspace):
     assert after["winner"] == "both_bad"
 
 
-def test_r1_fifty_threads_of_a_hundred_votes_give_the_exact_count(workspace):
+def test_fifty_threads_of_a_hundred_votes_give_the_exact_count(workspace):
     arena = Arena(workspace.ratings_db, rate_limit=None, vote_log=workspace.root / "votes" / "votes.jsonl")
     errors = []
 
@@ -66,7 +67,7 @@ def test_r1_fifty_threads_of_a_hundred_votes_give_the_exact_count(workspace):
     assert sqlite3.connect(workspace.ratings_db).execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
-def test_r2_a_replayed_vote_is_stored_once(workspace):
+def test_a_replayed_vote_is_stored_once(workspace):
     arena = Arena(workspace.ratings_db, vote_log=workspace.root / "votes.jsonl")
     battle = answered_battle(arena, ["x", "y"], "rater")
     first = arena.vote(battle, "a", "rater", "same-key")
@@ -78,7 +79,7 @@ def test_r2_a_replayed_vote_is_stored_once(workspace):
     assert arena.vote_count() == 1 and len(arena.vote_log.read_text().splitlines()) == 1
 
 
-def test_r3_tampered_model_ids_and_winner_are_ignored(workspace):
+def test_tampered_model_ids_and_winner_are_ignored(workspace):
     arena = Arena(workspace.ratings_db)
     battle = answered_battle(arena, ["base", "tuned"], "rater")
     model_a, model_b = arena.contenders_of(battle)
@@ -100,7 +101,7 @@ def test_r3_tampered_model_ids_and_winner_are_ignored(workspace):
     assert arena.vote_count() == 1
 
 
-def test_r4_a_burst_is_rate_limited_and_flagged(workspace):
+def test_a_burst_is_rate_limited_and_flagged(workspace):
     arena = Arena(workspace.ratings_db, rate_limit=RateLimit(max_votes=3, window_s=60))
     for i in range(3):
         arena.vote(answered_battle(arena, ["x", "y"], "bot"), "a", "bot", f"k{i}")
@@ -113,7 +114,7 @@ def test_r4_a_burst_is_rate_limited_and_flagged(workspace):
     assert len(arena.votes(include_flagged=True)) == 4
 
 
-def test_r5_votes_survive_a_reopen_and_export_round_trips(workspace):
+def test_votes_survive_a_reopen_and_export_round_trips(workspace):
     arena = Arena(workspace.ratings_db)
     battle = arena.new_battle(["x", "y"], PROMPT, "rater")
     arena.save_answers(battle, "one", "two")

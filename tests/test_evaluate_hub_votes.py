@@ -1,4 +1,4 @@
-"""Votes mirrored to a Hub dataset (RELIABILITY R5) against a mock Hub: restart, re-import, failures, token.
+"""Votes mirrored to a Hub dataset, so a Space restart loses none, on a mock Hub: restart, re-import, failures, token.
 
 Like tests/test_export_hub.py, huggingface_hub's own code runs (CommitScheduler, list_repo_files,
 hf_hub_download) and `set_client_factory` routes its requests to an `httpx2.MockTransport`, so nothing
@@ -163,7 +163,7 @@ def test_restoring_twice_adds_nothing_and_malformed_lines_are_skipped(mock_hub, 
     assert hub_votes.restore(arena, REPO, CANARY) == ImportCount(added=0, present=3, malformed=5)
     assert arena.vote_count() == 2 and [vote.winner for vote in arena.votes()] == ["a", "tie"]
     assert not arena.vote_log.exists()  # restored votes are history, not logged a second time
-    replay = arena.vote("b1", "b", "hf:ann", "k1")  # the original idempotency key still means "same vote" (R2)
+    replay = arena.vote("b1", "b", "hf:ann", "k1")  # the original idempotency key still means "same vote"
     assert replay["replayed"] and replay["winner"] == "a"
 
 

@@ -1,4 +1,4 @@
-"""Hub pushes against a mock Hub (httpx2.MockTransport): payloads, files, token hygiene, H3 errors.
+"""Hub pushes against a mock Hub (httpx2.MockTransport): payloads, files, token hygiene, refusals that say what to do.
 
 huggingface_hub 2.x talks through `httpx2` (its fork of httpx); `set_client_factory` routes every
 request of the process to the mock, so nothing reaches the network.
@@ -170,7 +170,7 @@ def test_a_hub_that_keeps_failing_gives_up_with_a_clear_message(mock_hub, run):
 def test_no_network_is_a_clear_offline_error(mock_hub, run):
     mock_hub(network_down=True)
     folder = package_adapter(run)
-    with pytest.raises(OfflineError, match="Could not reach the Hugging Face Hub") as caught:
+    with pytest.raises(OfflineError, match="the Hugging Face Hub could not be reached") as caught:
         hub.push_folder(folder, hub.PushTarget("me/adapter"), CANARY)
     assert CANARY not in str(caught.value) and folder.is_dir()
 

@@ -24,7 +24,7 @@ CANARY = "hf_CANARYabcdefghijklmnopqrstuvwxyz"
 def run_with_gguf(tmp_path_factory, tiny_model_dir):
     workspace = Workspace(tmp_path_factory.mktemp("space_ws")).ensure()
     folder = make_run(workspace, tiny_model_dir)
-    # Things that must never reach a Space, left where a careless bundler would pick them up (H4).
+    # Things that must never reach a Space, left where a careless bundler would pick them up.
     (folder / ".env").write_text(f"HF_TOKEN={CANARY}\n")
     (folder / "ratings.sqlite").write_bytes(b"SQLite format 3\0")
     (folder / "checkpoint-2").mkdir()

@@ -1,4 +1,4 @@
-"""Loss masks: every assistant turn and its end-of-turn token are trained, nothing else (D7)."""
+"""Loss masks: every assistant turn and its end-of-turn token are trained, nothing else."""
 
 from __future__ import annotations
 

@@ -55,6 +55,9 @@ def test_two_step_run_moves_lora_weights_and_not_the_base(tiny_model_dir, worksp
     assert runs.read_config(run_dir).dataset == str(version)
     report = (run_dir / "report.md").read_text()
     assert "finished 2 of 2 steps" in report and "1 s estimated vs" in report and "EUR" in report
+    trl = __import__("trl").__version__  # the run records the TRL its speed-up was written against
+    assert f"| TRL | {trl} |" in report and f"speed: TRL {trl}: fused LM head scores trained tokens only" in \
+        "\n".join(reporter.lines)
     assert result["eta_error"] == pytest.approx((result["duration_s"] - 1.0) / 1.0, abs=1e-3)
 
 

@@ -4,6 +4,8 @@ loss and the same gradients as scoring every position."""
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 
 from core.train import speed
@@ -46,10 +48,16 @@ def test_padded_batchings_keep_transformers_attention():
         assert speed.attention_for(TrainSettings(model="m", dataset="d", batching=batching)) is None
 
 
-@pytest.mark.parametrize("plain_logits_bytes", [speed.PLAIN_LOGITS_BYTES, 0])  # 0: TRL's chunked kernel
-def test_the_fast_head_gives_the_same_loss_gradients_and_metrics(tiny_model_dir, monkeypatch, plain_logits_bytes):
+def _fused_model(folder):
     import trl.trainer.utils as trl_utils
 
+    model = _model(folder, "sdpa")
+    trl_utils.add_fused_lm_head(model, outputs=("log_probs", "entropy", "is_top1"))  # as SFTTrainer does
+    return model
+
+
+@pytest.mark.parametrize("plain_logits_bytes", [speed.PLAIN_LOGITS_BYTES, 0])  # 0: TRL's chunked kernel
+def test_the_fast_head_gives_the_same_loss_gradients_and_metrics(tiny_model_dir, monkeypatch, plain_logits_bytes):
     conversations = _conversations((9, 14), 1000)
     row = torch.cat(conversations)[None]
     positions = torch.cat([torch.arange(len(c)) for c in conversations])[None]
@@ -57,32 +65,40 @@ def test_the_fast_head_gives_the_same_loss_gradients_and_metrics(tiny_model_dir,
     labels[0, :5] = -100  # the first prompt
     labels[0, 9:15] = -100  # the second prompt
 
-    def run():
-        model = _model(tiny_model_dir, "sdpa")
-        trl_utils.add_fused_lm_head(model, outputs=("log_probs", "entropy", "is_top1"))  # as SFTTrainer does
+    def run(model):
         out = model(input_ids=row, position_ids=positions, labels=labels, fused_lm_head=True)
         out.loss.backward()
         return out.loss.detach(), model.model.layers[0].mlp.down_proj.weight.grad, out.entropy.sum(), \
             out.is_top1.sum()
 
-    # TRL's own CPU path (every position, chunked), whatever an earlier in-process run patched; restored after
-    from trl.kernels import ChunkedLogProbFunction
-    from trl.kernels.chunked_logprob import _use_triton
-
-    monkeypatch.setattr(trl_utils, "_use_triton", _use_triton)
-    monkeypatch.setattr(trl_utils, "_ChunkedLogProbFunction", ChunkedLogProbFunction)
     monkeypatch.setattr(speed, "PLAIN_LOGITS_BYTES", plain_logits_bytes)
-    stock = run()
-    speed.fast_lm_head()
-    scored = []  # what TRL's head hands the patched function: proves both patches are on TRL's path
+    scored = []  # what TRL's head hands the app's function: proves it is on TRL's path, and only on its trainer's
     apply = speed._LogProbs.apply
     monkeypatch.setattr(speed._LogProbs, "apply",
                         lambda hidden, *rest: scored.append(len(hidden)) or apply(hidden, *rest))
-    fast = run()
+    fast_model = _fused_model(tiny_model_dir)
+    note = speed.fast_lm_head(SimpleNamespace(model=fast_model))
+    assert note.startswith("TRL ") and "trained tokens only" in note, (
+        f"TRL's fused forward no longer reads {speed.TRL_NAMES}: the CPU speed-up is off ({note})")
+    fast = run(fast_model)
+    stock = run(_fused_model(tiny_model_dir))  # a model of no app trainer keeps TRL's own path
 
     assert scored == [int((labels[0, 1:] != -100).sum())]  # called once, on the trained positions only
-
     torch.testing.assert_close(fast[0], stock[0])
     torch.testing.assert_close(fast[1], stock[1], rtol=1e-4, atol=1e-7)
     torch.testing.assert_close(fast[2], stock[2], rtol=1e-4, atol=1e-5)  # the logged entropy
     assert fast[3] == stock[3]  # and token accuracy
+
+
+def test_the_speed_up_leaves_trl_itself_untouched_and_says_when_it_cannot_apply(tiny_model_dir):
+    import trl.trainer.utils as trl_utils
+    from trl.kernels import ChunkedLogProbFunction
+    from trl.kernels.chunked_logprob import _use_triton
+
+    speed.fast_lm_head(SimpleNamespace(model=_fused_model(tiny_model_dir)))
+    assert trl_utils._use_triton is _use_triton and trl_utils._ChunkedLogProbFunction is ChunkedLogProbFunction
+
+    plain = _model(tiny_model_dir, "sdpa")  # no fused head: nothing to speed up, and nothing is changed
+    forward = plain.forward
+    assert "TRL's own is used" in speed.fast_lm_head(SimpleNamespace(model=plain))
+    assert plain.forward == forward

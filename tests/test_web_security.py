@@ -1,4 +1,6 @@
-"""The web surface against a live server (a test client would normalise the paths): G1, G2, G3, G5, G7."""
+"""The web surface against a live server (a test client would normalise the paths).
+
+The faults of docs/reliability.md, "Web surface"."""
 
 import json
 import os

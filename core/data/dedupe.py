@@ -1,4 +1,4 @@
-"""Exact and near-duplicate detection for canonical conversations (RELIABILITY D6).
+"""Exact and near-duplicate detection for canonical conversations, removed deterministically and counted.
 
 Contract: `exact_key(messages)` is equal for conversations that differ only in case and whitespace;
 `record_id(messages, tools)` is a stable content hash used as the record's `id`.
@@ -41,20 +41,21 @@ def comparable_text(messages: list[dict]) -> str:
 
 
 class NearDuplicates:
-    """MinHash signatures with LSH banding, in the band sizes datasketch picks for the threshold.
+    """MinHash signatures with LSH banding, in the band sizes `lsh_bands` picks for the threshold.
 
-    Hand-written on numpy rather than datasketch's MinHash/MinHashLSH objects: those hash each shingle
-    in a Python loop and build objects per conversation, about 1 ms each, which alone would miss the
-    3,000 conversations/s goal; here a batch of conversations is hashed and permuted in one array.
+    Hand-written on numpy rather than datasketch's MinHash / MinHashLSH: with datasketch's fastest public
+    path (`MinHash.bulk`, then `MinHashLSH` query and insert) 3,000 conversations ran 1.5-1.7x slower
+    (1,800-2,700 against 3,100-3,900 conversations/s in two runs of `python bench/dedupe_bench.py`),
+    under the data stage's 3,000 conversations/s goal: datasketch hashes each shingle in a Python loop
+    and builds an object per conversation; here a batch of conversations is hashed and permuted in one
+    array. So datasketch is no dependency, and `lsh_bands` is its band choice, owned here.
     """
 
     def __init__(self, threshold: float) -> None:
-        from datasketch.lsh import _optimal_param
-
         self.threshold = threshold
         # Recall-weighted bands: a missed pair stays a duplicate, while a false candidate only costs one
         # signature comparison, because every candidate is checked against the threshold below.
-        self.bands, self.rows = _optimal_param(min(threshold, LSH_MAX_THRESHOLD), NUM_PERM, 0.1, 0.9)
+        self.bands, self.rows = lsh_bands(min(threshold, LSH_MAX_THRESHOLD), NUM_PERM)
         generator = np.random.RandomState(1)
         self._a = generator.randint(0, 2**31, NUM_PERM).astype(np.uint64) * np.uint64(2) + np.uint64(1)
         self._b = generator.randint(0, 2**32, NUM_PERM, dtype=np.uint64)
@@ -96,6 +97,19 @@ class NearDuplicates:
         crossing = np.concatenate([np.arange(end - SHINGLE + 1, end) for end in ends])
         permuted[crossing[crossing < count]] = MASK32  # shingles that span two conversations
         return np.minimum.reduceat(permuted, np.asarray(starts), axis=0).astype(np.uint32)
+
+
+def lsh_bands(threshold: float, num_perm: int, false_positive_weight: float = 0.1,
+              false_negative_weight: float = 0.9) -> tuple[int, int]:
+    """(bands, rows per band) with the least weighted area of false positives below `threshold` and false
+    negatives above it: the standard LSH choice, as datasketch's `MinHashLSH` makes it (same answers)."""
+    pairs = np.array([(b, r) for b in range(1, num_perm + 1) for r in range(1, num_perm // b + 1)], dtype=float)
+    bands, rows = pairs[:, :1], pairs[:, 1:]
+    below, above = np.linspace(0.0, threshold, 501), np.linspace(threshold, 1.0, 501)
+    false_positives = np.trapezoid(1 - (1 - below ** rows) ** bands, below, axis=1)  # candidate, not similar
+    false_negatives = np.trapezoid((1 - above ** rows) ** bands, above, axis=1)  # similar, never a candidate
+    best = np.argmin(false_positives * false_positive_weight + false_negatives * false_negative_weight)
+    return int(pairs[best, 0]), int(pairs[best, 1])
 
 
 def _mix(values: np.ndarray) -> np.ndarray:

@@ -109,7 +109,7 @@ class PrepareOptions:
     max_drop_share: float = 0.8
     """Abort when more than this share of rows is dropped: the input is probably not what you think."""
     max_file_mb: int = 1024
-    """Refuse files above this size before reading them (RELIABILITY D5)."""
+    """Refuse files above this size before reading them (so a huge file never runs the app out of memory)."""
     max_record_chars: int = 200_000
     """Refuse a file holding a single record longer than this."""
     max_rows: int = 2_000_000

@@ -6,7 +6,7 @@ the file held there (normally a dict); `read_rows` is the same as a list. It nev
 Before the first row it refuses a file over the size limit or with more rows than allowed, counting
 them without parsing where it can, so a file of millions of tiny rows costs no memory to refuse;
 then rows stream, so memory stays a small multiple of the largest record. It raises `BadInputError`
-naming the file and line for broken JSON (D1), nesting too deep to parse, non-UTF-8 bytes (D4) and
+naming the file and line for broken JSON, nesting too deep to parse, non-UTF-8 bytes and
 records over the size limit. A UTF-8 byte-order mark is ignored. It knows nothing about chat formats.
 
 The one exception to streaming is a JSON file holding one object with the records under a key
@@ -228,7 +228,7 @@ def _parquet_rows(path: Path, limit: int) -> Iterator[Row]:
 
     try:
         file = pq.ParquetFile(path)
-    except Exception as error:  # pyarrow raises its own types with long traces (D2)
+    except Exception as error:  # pyarrow raises its own types with long traces; a person gets a reason
         raise _unreadable_parquet(path, error) from None
     _refuse_too_many(path, file.metadata.num_rows, limit)
     return _parquet_batches(path, file)

@@ -1,7 +1,7 @@
 """Evaluate stage: blind battles with a leaderboard, automatic metrics, and run reports.
 
-* `arena`     — battles and votes in the workspace's SQLite database (R1-R5);
-* `hub_votes` — on a Space, the vote log mirrored to a Hub dataset and restored at start (R5);
+* `arena`     — battles and votes in the workspace's SQLite database (docs/reliability.md, "Ratings");
+* `hub_votes` — on a Space, the vote log mirrored to a Hub dataset and restored at start;
 * `ratings`   — online Elo and Bradley-Terry with bootstrap CIs, computed from votes alone;
 * `verdicts`  — style-controlled Bradley-Terry, per-pair verdicts in words, votes still needed;
 * `preference_check` — a preference run's automatic before/after check (held-out pairs, forgetting);

@@ -1,16 +1,16 @@
-"""Blind battles and their votes, held server-side in one SQLite database (RELIABILITY R1-R5).
+"""Blind battles and their votes, held server-side in one SQLite database (docs/reliability.md, "Ratings")
 
 A battle is created by the server: it draws two contenders, randomises which one is shown as A, and
 records the prompt, answers and settings. The browser only ever holds the battle id; a vote names the
 battle and a side ("a", "b", "tie", "both_bad"), and the server's record decides which models that
-means (R3). Model names are revealed only for battles that have a vote.
+means, whatever the client claims. Model names are revealed only for battles that have a vote.
 
-Integrity: WAL mode and a busy timeout let many threads write without "database is locked" (R1); one
-vote per battle and a unique idempotency key make a replayed vote a no-op (R2), and a key reused on
+Integrity: WAL mode and a busy timeout let many threads write without "database is locked"; one
+vote per battle and a unique idempotency key make a replayed vote a no-op, and a key reused on
 another battle is refused, not dropped; a rater who votes faster than a person can read is refused and
-flagged, and a flagged rater's votes leave the leaderboard (R4). The database is the workspace's, so an
+flagged, and a flagged rater's votes leave the leaderboard. The database is the workspace's, so an
 app restart loses nothing; with `vote_log` set, each accepted vote is also appended to a JSONL file, the
-append-only copy a Space would push to a Hub dataset (R5), and a rater's flag is appended there too;
+append-only copy a Space would push to a Hub dataset, and a rater's flag is appended there too;
 `import_log` reads such lines back into a fresh database, adding only the votes it lacks
 (`core.evaluate.hub_votes` restores a Space from its dataset); `export_jsonl` / `export_csv` write every
 vote at once.
@@ -65,7 +65,7 @@ class RateLimit:
 
 
 class RateLimitedError(BadInputError):
-    """A rater voted faster than the rate limit allows (R4); `reason` is what the flag records."""
+    """A rater voted faster than the rate limit allows; `reason` is what the flag records."""
 
     def __init__(self, message: str, hint: str = "", reason: str = "") -> None:
         super().__init__(message, hint)
@@ -91,13 +91,13 @@ class Arena:
         self.db_path = Path(db_path)
         self.rate_limit = rate_limit
         self.vote_log = Path(vote_log) if vote_log else None
-        """An append-only JSONL of accepted votes, for a Space to push to a Hub dataset (R5)."""
+        """An append-only JSONL of accepted votes, for a Space to push to a Hub dataset."""
         self.db_path.parent.mkdir(parents=True, exist_ok=True)
         self.set_aside: Path | None = None
         """Where a corrupt database was moved (kept, never deleted) before a fresh one was started."""
         try:
             self._create()
-        except sqlite3.DatabaseError:  # "file is not a database": the app must still start (M4-like)
+        except sqlite3.DatabaseError:  # "file is not a database": the app must still start
             self.set_aside = self.db_path.with_name(f"{self.db_path.name}.corrupt-{int(time.time())}")
             os.replace(self.db_path, self.set_aside)
             self._create()
@@ -112,7 +112,7 @@ class Arena:
         db = sqlite3.connect(self.db_path, timeout=30.0, isolation_level=None)
         db.row_factory = sqlite3.Row
         db.execute("PRAGMA busy_timeout=30000")
-        # In WAL mode NORMAL survives an app crash or restart (R5); only a power cut can drop the latest
+        # In WAL mode NORMAL survives an app crash or restart; only a power cut can drop the latest
         # commits, and it spares an fsync per vote.
         db.execute("PRAGMA synchronous=NORMAL")
         try:
@@ -155,7 +155,7 @@ class Arena:
         return view
 
     def vote(self, battle_id: str, winner: str, rater: str, idempotency_key: str) -> dict:
-        """Record a vote once; a replay with the same key returns the first vote unchanged (R2)."""
+        """Record a vote once; a replay with the same key returns the first vote unchanged."""
         if winner not in WINNERS:
             raise BadInputError(f"Unknown vote '{winner}'.", f"Use one of: {', '.join(WINNERS)}.")
         with self._connect() as db:
@@ -296,7 +296,7 @@ class Arena:
 
 
 def vote_from_request(arena: Arena, payload: dict, rater: str) -> dict:
-    """Accept a vote as a client sends it: only the battle id, the side and the key are read (R3)."""
+    """Accept a vote as a client sends it: only the battle id, the side and the key are read, never a model id."""
     return arena.vote(str(payload.get("battle_id", "")), str(payload.get("winner", "")), rater,
                       str(payload.get("idempotency_key") or uuid.uuid4().hex))
 

@@ -1,4 +1,4 @@
-"""The vote log mirrored to a Hugging Face dataset, so a Space restart loses no vote (RELIABILITY R5).
+"""The vote log mirrored to a Hugging Face dataset, so a Space restart loses no vote.
 
 Contract: with `CHATSMITH_VOTES_REPO` set (a dataset id) and the Space's `HF_TOKEN` secret, `start` first
 restores into the arena's database every vote the dataset holds that the database lacks, then hands the
@@ -22,8 +22,9 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from core import hub_errors
 from core.devices import hub_offline
-from core.errors import ChatsmithError, OfflineError
+from core.errors import ChatsmithError
 from core.evaluate.arena import Arena, ImportCount
 from core.models import HUB_ID
 
@@ -32,6 +33,7 @@ TOKEN_ENV = "HF_TOKEN"
 EVERY_MINUTES = 5.0
 """How often the scheduler commits new votes; a crash loses at most this much from the dataset."""
 PATH_IN_REPO = "votes"
+KEPT = "Votes are kept locally; the next start tries again."
 log = logging.getLogger(__name__)
 
 
@@ -76,7 +78,7 @@ def restore(arena: Arena, repo_id: str, token: str) -> ImportCount:
         names = [name for name in api.list_repo_files(repo_id, repo_type="dataset")
                  if name.startswith(f"{PATH_IN_REPO}/") and name.endswith(".jsonl")]
     except Exception as error:
-        if isinstance(error, RepositoryNotFoundError) and error.response.status_code == 404:  # not 401
+        if isinstance(error, RepositoryNotFoundError) and hub_errors.status(error) == 404:  # not 401
             log.info("The votes dataset %s does not exist yet: nothing to restore.", repo_id)
             return ImportCount()
         raise _translate(error, f"Earlier votes could not be restored from {repo_id}", token) from None
@@ -144,15 +146,5 @@ def _unusable(repo_id: str, token: str, arena: Arena) -> str:
 
 
 def _translate(error: Exception, what: str, token: str) -> ChatsmithError:
-    status = getattr(getattr(error, "response", None), "status_code", None)
-    if status in (401, 403):
-        return HubVotesError(f"{what}: the Hub refused the token (HTTP {status}).",
-                             f"Give the `{TOKEN_ENV}` secret a token with write access to the dataset.")
-    names = {cls.__name__ for cls in type(error).__mro__}
-    if status is None and names & {"ConnectError", "ConnectTimeout", "NetworkError", "TimeoutException",
-                                   "OfflineModeIsEnabled", "ConnectionError", "TimeoutError"}:
-        return OfflineError(f"{what}: the Hugging Face Hub could not be reached.",
-                            "Votes are kept locally; the next start tries again.")
-    text = (str(error).replace(token, "hf_***") if token else str(error)).strip() or type(error).__name__
-    detail = text.splitlines()[0][:200]
-    return HubVotesError(f"{what} (HTTP {status}): {detail}" if status else f"{what}: {detail}")
+    return hub_errors.hub_error(error, what, token, HubVotesError, keep=KEPT,
+                                token_advice=f"Give the `{TOKEN_ENV}` secret a token with write access to the dataset.")

@@ -33,7 +33,7 @@ def gguf_files(workspace: Workspace, run_name: str) -> list[str]:
 
 
 def job_folder(workspace: Workspace, run_name: str) -> Path:
-    """One job folder per run under `workspace.jobs`, where the job list finds it after a restart (X1)."""
+    """One job folder per run under `workspace.jobs`, where the job list finds it after a restart."""
     return workspace.named(workspace.jobs, f"export-{run_name or 'workspace'}", "run")
 
 

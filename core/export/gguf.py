@@ -31,6 +31,7 @@ from pathlib import Path
 from core import atomic, templates
 from core.errors import BadInputError, ChatsmithError, CorruptFileError
 from core.export.merge import ExportCheckError
+from core.models import safetensors_shapes
 
 QUANTS = ("F16", "Q8_0", "Q5_K_M", "Q4_K_M")
 FTYPES = {"F16": 1, "Q8_0": 7, "Q4_K_M": 15, "Q5_K_M": 17}  # llama_cpp.LLAMA_FTYPE_MOSTLY_*
@@ -124,7 +125,7 @@ def check_metadata(path: Path) -> dict[str, str]:
     """The chat template and stop token as llama.cpp will read them; refuse a GGUF that cannot stop.
 
     Read through llama.cpp itself (mmap, tiny context): it is the consumer that matters, it refuses
-    truncated tensor data (M4), and it takes ~0.3 s where gguf's Python reader takes ~5 s per file.
+    truncated tensor data, and it takes ~0.3 s where gguf's Python reader takes ~5 s per file.
     """
     template, stops, bos = _llama_metadata(path)
     if not template:
@@ -234,10 +235,7 @@ def _earlier_files(out_dir: Path) -> dict:
 def _tensor_shapes(model_dir: Path) -> list[tuple[int, ...]]:
     shapes = []
     for path in sorted(Path(model_dir).glob("*.safetensors")):
-        with open(path, "rb") as handle:
-            length = int.from_bytes(handle.read(8), "little")
-            header = json.loads(handle.read(length))
-        shapes += [tuple(entry["shape"]) for key, entry in header.items() if key != "__metadata__"]
+        shapes += [tuple(shape) for shape in safetensors_shapes(path).values()]
     if not shapes:
         raise BadInputError(f"No safetensors weights in {model_dir}.", "Merge the run first.")
     return shapes

@@ -1,11 +1,11 @@
 """Pushes to the Hugging Face Hub with the token passed per call, and errors a person can act on.
 
 The token goes into one `HfApi(token=...)` per push and nowhere else: it is never logged, never part of
-an error message (they are scrubbed), never written to disk, and `login()` is never called
-(RELIABILITY H1, H2, G4). `create_repo` and the commit are not retried by huggingface_hub itself, so
-429 and 5xx answers are retried here with a short backoff; 409 (the repository exists) continues; the
-other answers map to the messages of RELIABILITY H3. Offline, nothing is attempted and the local
-export stays as it is (H5).
+an error message (they are scrubbed), never written to disk, and `login()` is never called (Gradio's
+advisory about tokens saved on disk has no fixed release yet). `create_repo` and the commit are not
+retried by huggingface_hub itself, so 429 and 5xx answers are retried here with a short backoff; 409
+(the repository exists) continues; the other answers map to messages that say what to do
+(docs/reliability.md, "Hub and tokens"). Offline, nothing is attempted and the local export stays.
 """
 
 from __future__ import annotations
@@ -16,14 +16,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
-from core import atomic
+from core import atomic, hub_errors
 from core.devices import hub_offline
 from core.errors import BadInputError, ChatsmithError, OfflineError
 from core.models import HUB_ID
 
 RETRY_DELAYS_S = (2.0, 8.0, 30.0)
 """Waits before each retry of a 429 / 5xx answer; tests shorten them."""
-RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
 SPACE_HARDWARE = {"cpu": None, "zerogpu": "zero-a10g"}
 T = TypeVar("T")
 
@@ -87,48 +86,13 @@ def _call(action: Callable[[], T], target: PushTarget, folder: Path, token: str,
     for attempt, delay in enumerate((*RETRY_DELAYS_S, None)):
         try:
             return action()
-        except Exception as error:  # mapped below; anything else is re-raised scrubbed
-            status = _status(error)
-            if status in RETRY_STATUS and delay is not None:
-                log(f"The Hub answered {status}; retrying in {delay:.0f} s ({attempt + 1}/{len(RETRY_DELAYS_S)}).")
+        except Exception as error:  # mapped by core.hub_errors; the token never reaches a message
+            code = hub_errors.status(error)
+            if code in hub_errors.BUSY and delay is not None:
+                log(f"The Hub answered {code}; retrying in {delay:.0f} s ({attempt + 1}/{len(RETRY_DELAYS_S)}).")
                 time.sleep(delay)
                 continue
-            raise _translate(error, status, target, folder, token) from None
+            raise hub_errors.hub_error(error, f"Push to {target.repo_id}", token, HubPushError,
+                                       keep=f"The local files in {folder} are kept; push again to resume.",
+                                       retries=len(RETRY_DELAYS_S)) from None
     raise AssertionError("unreachable")
-
-
-def _translate(error: Exception, status: int | None, target: PushTarget, folder: Path,
-               token: str) -> ChatsmithError:
-    kept = f"The local files in {folder} are kept; push again to resume."
-    if status in (401, 403):
-        return HubPushError(f"Push to {target.repo_id} refused (HTTP {status}): token invalid or lacks write "
-                            "access.", "Create a token with the 'write' role at "
-                            "https://huggingface.co/settings/tokens and paste it again. " + kept)
-    if status == 402:
-        return HubPushError(f"Push to {target.repo_id} refused (HTTP 402): this Space type needs a paid plan or "
-                            "ZeroGPU.", "Pick the CPU target, or use an account with ZeroGPU access. " + kept)
-    if status in RETRY_STATUS:
-        return HubPushError(f"The Hub is busy or failing (HTTP {status}) after {len(RETRY_DELAYS_S)} retries.",
-                            "Wait a few minutes and push again. " + kept)
-    if status is None and _is_network(error):
-        return OfflineError(f"Could not reach the Hugging Face Hub to push {target.repo_id}.",
-                            "Check the internet connection and push again. " + kept)
-    detail = _scrub(str(error), token).splitlines()[0][:300]
-    return HubPushError(f"Push to {target.repo_id} failed (HTTP {status}): {detail}", kept)
-
-
-def _status(error: Exception) -> int | None:
-    response = getattr(error, "response", None)
-    return getattr(response, "status_code", None)
-
-
-def _is_network(error: Exception) -> bool:
-    from huggingface_hub.errors import OfflineModeIsEnabled
-
-    names = {cls.__name__ for cls in type(error).__mro__}
-    return isinstance(error, (OfflineModeIsEnabled, ConnectionError, TimeoutError)) or bool(
-        names & {"ConnectError", "ConnectTimeout", "NetworkError", "TimeoutException"})
-
-
-def _scrub(text: str, token: str) -> str:
-    return text.replace(token, "hf_***") if token else text

@@ -3,7 +3,7 @@
 Each target takes a context with `params`, `progress(step, total, message)` and `log(line)`: the job
 runner's `JobContext` in the app, a console context in `python -m core.export`. Parameters hold no
 secrets (they are written to job.json), which is why Hub pushes are not jobs: they run in the caller,
-with the token passed per call (RELIABILITY H1, H2).
+with the token passed per call, never written to disk.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Reading a training run for export: its settings, its adapter, and where its exports go.
 
 `open_run` accepts a run name (a folder under `workspace.runs`) or a path, and refuses adapters that
-would unpickle (RELIABILITY M1) or whose weights are truncated (M4) before anything loads them.
+would unpickle or whose weights are truncated before anything loads them.
 """
 
 from __future__ import annotations
@@ -74,7 +74,7 @@ def read_config(folder: Path) -> dict[str, Any]:
 
 
 def check_adapter(adapter: Path) -> None:
-    """Refuse a missing, pickle-only (M1) or truncated (M4) adapter before PEFT touches it."""
+    """Refuse a missing, pickle-only or truncated adapter before PEFT touches it."""
     if not (adapter / "adapter_config.json").is_file():
         raise BadInputError(f"{adapter} has no adapter_config.json, so it is not a finished PEFT adapter.",
                             "Wait for training to finish, or pick another run.")

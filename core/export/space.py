@@ -1,4 +1,6 @@
-"""A chat-demo Space generated from a run, built from an allow-list (RELIABILITY H4).
+"""A chat-demo Space generated from a run, built from an allow-list.
+
+No `.env`, databases, datasets, checkpoints or tokens can reach it.
 
 Two targets:
 
@@ -122,7 +124,7 @@ def readme(run: Run, settings: SpaceSettings, title: str) -> str:
 
 
 def check_bundle(folder: Path, allowed: set[str]) -> None:
-    """Refuse a bundle holding anything not on its allow-list, or anything shaped like a token (H1, H4)."""
+    """Refuse a bundle holding anything not on its allow-list, or anything shaped like a token."""
     for path in sorted(p for p in folder.rglob("*") if p.is_file()):
         relative = path.relative_to(folder).as_posix()
         if relative not in allowed:

@@ -1,7 +1,7 @@
 """Chat backends behind one interface: `stream(messages, settings, stop=None, usage=None) -> Iterator[str]`.
 
 `messages` are in the canonical format (`{"role", "content"}` dicts). Both backends render the model's
-own chat template through `core.templates` (sandboxed, time-bounded; M3), so the same messages give the
+own chat template through `core.templates` (sandboxed, time-bounded), so the same messages give the
 same prompt text in both, and both stop at the model's end-of-turn token. `stop` (a threading.Event)
 ends a generation early; `usage`, if given, is filled with prompt and completion token counts (the
 end-of-turn token counted) and `finish_reason`: "length" when max_new_tokens cut the answer, else "stop".

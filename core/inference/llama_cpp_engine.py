@@ -31,7 +31,7 @@ class LlamaCppBackend:
         self.bos = self._token_text(self._llama.token_bos())
         self.eos = self._token_text(self._llama.token_eos())
         if self.template:
-            templates.check(self.template, self.bos, self.eos)  # refuse a hostile template at load (M3)
+            templates.check(self.template, self.bos, self.eos)  # refuse a hostile template at load, before it runs
         self._lock = threading.Lock()  # one llama context cannot decode two streams at once
 
     def prompt_tokens(self, messages: list[dict]) -> list[int]:

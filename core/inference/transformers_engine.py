@@ -39,7 +39,7 @@ class TransformersBackend:
         self.bos = self.tokenizer.bos_token or ""
         self.eos = self.tokenizer.eos_token or ""
         if self.template:
-            templates.check(self.template, self.bos, self.eos)  # refuse a hostile template at load (M3)
+            templates.check(self.template, self.bos, self.eos)  # refuse a hostile template at load, before it runs
         self.context_length = min(getattr(self.model.config, "max_position_embeddings", 2048), MAX_CONTEXT)
         self.eos_ids = self._end_of_turn_ids()
         self._adapters: dict[Path, str] = {}
@@ -54,7 +54,7 @@ class TransformersBackend:
         with self._lock:
             if folder in self._adapters:
                 return
-            check_model_folder(folder)  # safetensors only, not truncated (M1, M4)
+            check_model_folder(folder)  # safetensors only, nothing to unpickle, not truncated
             name = f"adapter_{len(self._adapters)}"
             if isinstance(self.model, PeftModel):
                 self.model.load_adapter(str(folder), adapter_name=name)

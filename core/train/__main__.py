@@ -1,11 +1,12 @@
-"""Headless training: `python -m core.train CONFIG.yaml [--resume] [--workspace DIR]`.
+"""Headless training: `python -m core.train CONFIG.yaml [KEY=VALUE ...] [--resume] [--workspace DIR]`.
 
-CONFIG.yaml is any run's `config.yaml` (or one written by hand with `TrainSettings` fields). Without
-`--resume` a new run folder is made with the same settings; with `--resume` the run that owns the
-config continues from its newest complete checkpoint. The run goes through the same job runner as the
-tab, so the folder, events and report are identical and the tab shows it live; this command prints its
-log as it grows. Ctrl-C asks the run to stop (a checkpoint and the adapter are saved). Exit status: 0
-done, 1 failed, 2 bad input, 3 stopped or interrupted.
+CONFIG.yaml is any run's `config.yaml` (or one written by hand with `TrainSettings` fields); each
+KEY=VALUE after it changes one setting (`learning_rate=1e-4 max_steps=50`), typed like the setting.
+Without `--resume` a new run folder is made with those settings; with `--resume` the run that owns the
+config continues from its newest complete checkpoint, as it was configured. The run goes through the
+same job runner as the tab, so the folder, events and report are identical and the tab shows it live;
+this command prints its log as it grows. Ctrl-C asks the run to stop (a checkpoint and the adapter are
+saved). Exit status: 0 done, 1 failed, 2 bad input, 3 stopped or interrupted.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pathlib import Path
 from core.errors import ChatsmithError
 from core.jobs import LOG_FILE, STOP_FILE, JobRunner, State
 from core.train import runs
+from core.train.config_file import with_overrides
 from core.workspace import Workspace
 
 TARGET = "core.train.job:run"
@@ -26,6 +28,8 @@ TARGET = "core.train.job:run"
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m core.train", description=__doc__.splitlines()[0])
     parser.add_argument("config", type=Path, help="a run's config.yaml, or your own")
+    parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
+                        help="change a setting of CONFIG for the new run, e.g. learning_rate=1e-4 max_steps=50")
     parser.add_argument("--resume", action="store_true", help="continue the run that owns CONFIG")
     parser.add_argument("--workspace", help="workspace folder (default: $CHATSMITH_WORKSPACE or ./workspace)")
     parser.add_argument("--name", default="", help="name of the new run folder")
@@ -37,7 +41,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
-        settings = runs.read_config(args.config)
+        settings = with_overrides(runs.read_config(args.config), args.overrides)
+        if args.overrides and args.resume:
+            raise ChatsmithError("--resume continues a run as it was configured; KEY=VALUE changes start a new run.",
+                                 "Drop --resume to train a new run with the changes.")
         workspace = Workspace.resolve(args.workspace or _workspace_of(args.config))
         jobs = JobRunner(workspace)
         if args.direct:

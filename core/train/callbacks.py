@@ -5,7 +5,7 @@ eval_loss, learning_rate, grad_norm, tokens_per_s, memory_gb, power_w, and for D
 and preference accuracy) and honours a stop request by
 saving a checkpoint and ending training. `CompleteMarker` writes `chatsmith-complete` into a checkpoint
 folder after the Trainer has finished writing it; resume only trusts marked checkpoints, so a kill -9
-in the middle of a save leaves the previous one in charge (RELIABILITY T1). `CountingCollator` counts
+in the middle of a save leaves the previous one in charge. `CountingCollator` counts
 real (non-pad) tokens, the figure tokens/s is about. The reporter is a `core.jobs.JobContext` or
 anything with `log`, `event`, `progress` and `should_stop`.
 """
@@ -16,9 +16,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-from transformers import TrainerCallback
-from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
-
 from core.train.runs import COMPLETE_MARKER
 from core.train.settings import DEFAULT_WATTS
 
@@ -28,7 +25,7 @@ PREFERENCE_METRICS = {"rewards/margins": "reward_margin", "rewards/accuracies": 
 chosen answer gets the higher implicit reward), on training batches and on held-out pairs."""
 
 
-class CountingCollator(DataCollatorForLanguageModeling):
+class _Counting:
     """TRL's collator that also counts the real tokens it hands out, pads excluded."""
 
     real_tokens: int = 0
@@ -77,10 +74,10 @@ def _on_any_process(flag: bool) -> bool:
     return bool(agreed.item())
 
 
-class ProgressCallback(TrainerCallback):
+class _Progress:
     """Reports every log to the job and stops cleanly (with a checkpoint) when asked."""
 
-    def __init__(self, reporter: Any, counter: CountingCollator, device_kind: str, stated_watts: float):
+    def __init__(self, reporter: Any, counter: Any, device_kind: str, stated_watts: float):
         self.reporter = reporter
         self.counter = counter
         self.device_kind = device_kind
@@ -100,7 +97,7 @@ class ProgressCallback(TrainerCallback):
         self.reporter.progress(state.global_step, state.max_steps, f"step {state.global_step}/{state.max_steps}")
         if _on_any_process(self.reporter.should_stop()):
             self.stopped_at = state.global_step
-            control.should_save = True  # T2: a stop always leaves a resumable checkpoint
+            control.should_save = True  # a stop always leaves a resumable checkpoint
             control.should_training_stop = True
         return control
 
@@ -131,7 +128,7 @@ class ProgressCallback(TrainerCallback):
         self.reporter.log(f"step {state.global_step}/{state.max_steps}: {shown}")
 
 
-class CompleteMarker(TrainerCallback):
+class _Marker:
     """Marks a checkpoint complete once the Trainer has written every file of it."""
 
     def on_save(self, args, state, control, **kwargs):
@@ -139,3 +136,21 @@ class CompleteMarker(TrainerCallback):
         if folder.is_dir():
             (folder / COMPLETE_MARKER).write_text(f"{state.global_step}\n", encoding="utf-8")
         return control
+
+
+_LOGIC = {"CountingCollator": _Counting, "ProgressCallback": _Progress, "CompleteMarker": _Marker}
+
+
+def __getattr__(name: str) -> type:
+    """`CountingCollator` (on TRL's collator), `ProgressCallback` and `CompleteMarker` (on transformers'
+    `TrainerCallback`): the logic above on the libraries' base classes, made on first use and kept (PEP 562),
+    because importing those libraries takes seconds and importing a `core` module must stay cheap."""
+    if name not in _LOGIC:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from transformers import TrainerCallback
+    from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
+
+    base = DataCollatorForLanguageModeling if name == "CountingCollator" else TrainerCallback
+    made = type(name, (_LOGIC[name], base), {"__module__": __name__, "__doc__": _LOGIC[name].__doc__})
+    globals()[name] = made
+    return made

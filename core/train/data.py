@@ -35,7 +35,7 @@ def list_versions(workspace: Workspace) -> list[Path]:
 
 
 def read_jsonl(path: Path) -> list[Record]:
-    """Records of one split; a broken line names the file and line (D1)."""
+    """Records of one split; a broken line names the file and line."""
     records = []
     with open(path, encoding="utf-8-sig") as handle:
         for number, line in enumerate(handle, start=1):

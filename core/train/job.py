@@ -4,7 +4,7 @@ Contract: `run(ctx)` takes `ctx.params` = {"settings": TrainSettings as a dict, 
 "resume": bool, "eta_s": pre-flight ETA or None, "price_per_kwh": float, "currency": str}; the job
 folder is the run folder. It writes `config.yaml`, trains (events, log and checkpoints land in the
 folder through the callbacks), saves the adapter and writes `report.md`. On resume it continues from
-the newest complete checkpoint and first drops events logged after it, so the curve continues (T1).
+the newest complete checkpoint and first drops events logged after it, so the curve continues.
 `probe(ctx)` runs a few steps in a scratch folder and returns measured tokens/s for the ETA.
 """
 
@@ -109,7 +109,7 @@ def report(run_dir: Path, settings: TrainSettings, summary: dict[str, Any], para
     rows = [("Model", settings.model), ("Dataset", settings.dataset), ("Ended", ended),
             ("Final loss", _fmt(metrics["final_loss"])), ("Final eval loss", _fmt(metrics["final_eval_loss"])),
             ("Parameters", f"{summary['total_params'] / 1e6:.1f}M, {summary['trainable_params'] / 1e6:.2f}M trainable"),
-            ("Device", f"{summary['device']} · {summary['precision']}"),
+            ("Device", f"{summary['device']} · {summary['precision']}"), ("TRL", summary.get("trl", "")),
             ("Duration (this session)", f"{duration:.0f} s"), ("ETA accuracy", eta_line),
             ("Real tokens", f"{summary['real_tokens']:,}"),
             ("Energy", f"{summary['energy_wh']:.2f} Wh ≈ {energy_kwh * price:.4f} {currency}".strip())]

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import time
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -30,8 +31,7 @@ from core.devices import detect
 from core.errors import ChatsmithError
 from core.evaluate import preference_check
 from core.masks import lint_pairs
-from core.train import recipe, speed
-from core.train.callbacks import CompleteMarker, ProgressCallback
+from core.train import callbacks, recipe, speed
 from core.train.preference_data import forgetting_set, load_rows, start_adapter
 from core.train.runs import ADAPTER_DIR, CHECKPOINTS_DIR
 from core.train.settings import TrainSettings, check_device, resolve_precision
@@ -65,12 +65,12 @@ def train(settings: TrainSettings, run_dir: Path, workspace: Workspace, reporter
     conversations = [] if probe else forgetting_set(settings, workspace)
     before = None if probe else preference_check.measure(model, tokenizer, held_out["pairs"], held_out["unpaired"],
                                                           conversations)
-    speed.fast_lm_head()
     counter = CountingPreferenceCollator(settings.method, _pad_id(tokenizer), settings.max_length)
-    progress = ProgressCallback(reporter, counter, device.kind, settings.power_watts)
+    progress = callbacks.ProgressCallback(reporter, counter, device.kind, settings.power_watts)
     trainer = make_trainer(settings, model, tokenizer, train_rows, eval_rows, run_dir, device, precision,
                            max_steps_override, None if start else recipe.lora_config(settings), counter,
-                           [progress, CompleteMarker()])
+                           [progress, callbacks.CompleteMarker()])
+    reporter.log(f"speed: {speed.fast_lm_head(trainer)}")
     trainable, total = trainer.model.get_nb_trainable_parameters()
     reporter.log(f"model: {total / 1e6:.1f}M parameters, {trainable / 1e6:.2f}M trainable "
                  f"({settings.method.upper()}, beta {settings.beta}) · {device.kind} · {precision}")
@@ -98,6 +98,7 @@ def train(settings: TrainSettings, run_dir: Path, workspace: Workspace, reporter
         "real_tokens": counter.real_tokens, "processed_tokens": counter.processed_tokens,
         "energy_wh": round(progress.energy_wh, 4), "trainable_params": trainable, "total_params": total,
         "device": device.kind, "precision": precision, "preference_check": check,
+        "trl": version("trl"),
     }
     del trainer, model
     recipe.free_memory()

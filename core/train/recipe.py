@@ -4,8 +4,8 @@ Contract: `train(settings, run_dir, workspace, reporter, resume_from=None)` fine
 `settings.model` with the dataset version `settings.dataset`, writes checkpoints to
 `run_dir/checkpoints/`, the adapter (with tokenizer and chat template) to `run_dir/adapter/`
 atomically, and returns a summary dict. The reporter is the job's context (log, event, progress,
-should_stop). A stop request ends with a checkpoint and the adapter (T2); out of memory raises a
-`ChatsmithError` with concrete advice after freeing memory (T4). `max_steps_override` serves the
+should_stop). A stop request ends with a checkpoint and the adapter; out of memory raises a
+`ChatsmithError` with concrete advice after freeing memory. `max_steps_override` serves the
 pre-flight probe: a few steps, nothing saved.
 """
 
@@ -20,8 +20,7 @@ from core import atomic, models
 from core.devices import DeviceInfo, detect
 from core.errors import ChatsmithError
 from core.masks import lint_masks
-from core.train import data, speed, support
-from core.train.callbacks import CompleteMarker, CountingCollator, ProgressCallback
+from core.train import callbacks, data, speed, support
 from core.train.runs import ADAPTER_DIR, CHECKPOINTS_DIR
 from core.train.settings import TrainSettings, check_device, resolve_precision
 from core.workspace import Workspace
@@ -33,7 +32,7 @@ def train(settings: TrainSettings, run_dir: Path, workspace: Workspace, reporter
           resume_from: Path | None = None, max_steps_override: int = 0) -> dict[str, Any]:
     import torch
     from transformers import AutoTokenizer
-    from trl import SFTTrainer
+    from trl import SFTTrainer, __version__ as trl_version
 
     device = detect(workspace.root)
     precision = resolve_precision(settings, device)
@@ -56,9 +55,9 @@ def train(settings: TrainSettings, run_dir: Path, workspace: Workspace, reporter
 
     # --- model, LoRA and trainer ---------------------------------------------------------------
     model = load_model(model_dir, settings, precision)
-    speed.fast_lm_head()
-    counter = CountingCollator(pad_token_id=tokenizer.pad_token_id, padding_free=settings.batching == "padding_free")
-    progress = ProgressCallback(reporter, counter, device.kind, settings.power_watts)
+    counter = callbacks.CountingCollator(pad_token_id=tokenizer.pad_token_id,
+                                         padding_free=settings.batching == "padding_free")
+    progress = callbacks.ProgressCallback(reporter, counter, device.kind, settings.power_watts)
     trainer = SFTTrainer(
         model=model,
         args=sft_config(settings, run_dir, device, precision, bool(eval_rows), max_steps_override),
@@ -67,9 +66,10 @@ def train(settings: TrainSettings, run_dir: Path, workspace: Workspace, reporter
         processing_class=tokenizer,
         peft_config=lora_config(settings),
         data_collator=None if settings.batching == "packing" else counter,  # TRL packs with its own
-        callbacks=[progress, CompleteMarker()],
+        callbacks=[progress, callbacks.CompleteMarker()],
     )
     keep_adapters_in(trainer.model, precision)
+    reporter.log(f"speed: {speed.fast_lm_head(trainer)}")
     if settings.batching == "packing":
         counter.real_tokens = 0  # packing has no pads: the Trainer's own count is the real count
         progress.counter = _TrainerTokenCount(trainer)
@@ -99,7 +99,7 @@ def train(settings: TrainSettings, run_dir: Path, workspace: Workspace, reporter
         "stopped_at": progress.stopped_at, "duration_s": round(time.time() - started, 2),
         "real_tokens": progress.counter.real_tokens, "processed_tokens": getattr(counter, "processed_tokens", 0),
         "energy_wh": round(progress.energy_wh, 4), "trainable_params": trainable, "total_params": total,
-        "device": device.kind, "precision": precision,
+        "device": device.kind, "precision": precision, "trl": trl_version,
     }
     del trainer, model
     free_memory()
@@ -187,6 +187,9 @@ def sft_config(settings: TrainSettings, run_dir: Path, device: DeviceInfo, preci
         output_dir=str(run_dir / CHECKPOINTS_DIR),
         # what is learned, and how fast
         num_train_epochs=settings.epochs, max_steps=steps or -1, learning_rate=settings.learning_rate,
+        # A ratio passed as warmup_steps on purpose: transformers 5 dropped `warmup_ratio`, and reads a
+        # warmup_steps below 1 as a share of the steps (`TrainingArguments.get_warmup_steps`); the
+        # settings keep warmup_ratio in [0, 1), so it is always read as a share.
         lr_scheduler_type=settings.scheduler, warmup_steps=settings.warmup_ratio, seed=settings.seed,
         optim=settings.optimizer,
         # batches: our rows are already cut to max_length and carry their masks
@@ -195,7 +198,7 @@ def sft_config(settings: TrainSettings, run_dir: Path, device: DeviceInfo, preci
         packing=settings.batching == "packing", packing_strategy="bfd",
         train_sampling_strategy="group_by_length" if settings.batching == "length_grouped" else "random",
         include_num_input_tokens_seen="all" if settings.batching == "packing" else "no",
-        # memory and precision (TRL defaults to bf16 and checkpointing: wrong for a CPU, see STACK.md)
+        # memory and precision (TRL defaults to bf16 and checkpointing: wrong for a CPU)
         gradient_checkpointing=settings.gradient_checkpointing, bf16=precision == "bf16",
         fp16=precision == "fp16", use_cpu=device.kind == "cpu", dataloader_pin_memory=device.kind == "cuda",
         # when to log, evaluate and save
@@ -209,7 +212,7 @@ def sft_config(settings: TrainSettings, run_dir: Path, device: DeviceInfo, preci
 
 
 def save_adapter(model: Any, tokenizer: Any, target: Path) -> None:
-    """Adapter weights + config, tokenizer and chat template, swapped in whole (X2)."""
+    """Adapter weights + config, tokenizer and chat template, swapped in whole, so a failed save keeps the old one."""
     with atomic.directory(target, replace=True, owned=True) as tmp:  # always the run's own adapter/
         model.save_pretrained(tmp, safe_serialization=True)
         tokenizer.save_pretrained(tmp)

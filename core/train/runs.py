@@ -4,7 +4,7 @@ Contract (Export, Chat and Evaluate rely on it): `workspace.runs/<name>/` holds 
 `TrainSettings`, with `model` and `dataset`), `events.jsonl`, `log.txt`, `checkpoints/checkpoint-N/`,
 `adapter/` (PEFT adapter + tokenizer + chat template), `report.md`, and the job's `job.json` /
 `status.json`. A checkpoint counts only when it carries the completion marker, so one cut short by a
-kill is never resumed from (T1). Reads never fail on a half-written run: missing parts read as empty.
+kill is never resumed from. Reads never fail on a half-written run: missing parts read as empty.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from core.train.settings import TrainSettings
 from core.workspace import Workspace
 
 CONFIG_FILE, REPORT_FILE, ADAPTER_DIR, CHECKPOINTS_DIR = "config.yaml", "report.md", "adapter", "checkpoints"
-COMPLETE_MARKER = "chatsmith-complete"  # written last into a checkpoint folder (T1)
+COMPLETE_MARKER = "chatsmith-complete"  # written last into a checkpoint folder: a kill mid-save leaves none
 CURVE_METRICS = ("loss", "eval_loss", "learning_rate")
 
 
@@ -48,9 +48,10 @@ def _short(text: str) -> str:
 
 
 def write_config(run_dir: Path, settings: TrainSettings) -> Path:
-    header = f"# Repeat this run without the UI:  python -m core.train {run_dir / CONFIG_FILE}\n"
-    body = yaml.safe_dump(settings.to_dict(), sort_keys=False, allow_unicode=True)
-    return atomic.write_text(run_dir / CONFIG_FILE, header + body)
+    from core.train.config_file import config_yaml
+
+    text = config_yaml(settings, f"python -m core.train {run_dir / CONFIG_FILE}")
+    return atomic.write_text(run_dir / CONFIG_FILE, text)
 
 
 def read_config(run_dir_or_file: Path) -> TrainSettings:
@@ -93,7 +94,7 @@ class ResumeCheck:
 
 
 def resume_check(run_dir: Path, jobs: JobRunner) -> ResumeCheck:
-    """Whether a run can continue, and from which checkpoint; otherwise why not (T6)."""
+    """Whether a run can continue, and from which checkpoint; otherwise why not."""
     run_dir = Path(run_dir)
     if not (run_dir / CONFIG_FILE).is_file():
         return ResumeCheck(False, "This folder has no config.yaml, so it is not a training run.")

@@ -146,7 +146,7 @@ def resolve_precision(settings: TrainSettings, device: DeviceInfo) -> str:
         return settings.precision
     if device.kind == "cuda":
         return "bf16" if device.bf16 else "fp16"
-    return "fp32"  # CPU: bf16 is ~10x slower without native support (STACK.md); MPS: fp16 AMP is flaky
+    return "fp32"  # CPU: bf16 is ~10x slower without native support; MPS: fp16 AMP is flaky
 
 
 def check_device(settings: TrainSettings, device: DeviceInfo) -> None:

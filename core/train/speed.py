@@ -1,8 +1,8 @@
 """Speed-ups for padding-free training where flash-attention and Triton are absent (CPU, Apple MPS).
 
 Contract: `attention_for(settings)` names the attention implementation a training model loads with
-(registering it on first use), and `fast_lm_head()` makes TRL's fused LM head skip the positions that
-carry no loss, and keep small logits rather than recompute them. None of this changes the loss:
+(registering it on first use), and `fast_lm_head(trainer)` makes that trainer's fused LM head skip the
+positions that carry no loss, and keep small logits rather than recompute them. None of this changes the loss:
 `tests/test_train_speed.py` checks the logits, losses and gradients against the stock path, and
 `bench/train_bench.py` measures the gain.
 
@@ -18,8 +18,11 @@ carry no loss, and keep small logits rather than recompute them. None of this ch
    not -100 on CUDA/XPU, but every position elsewhere, to keep tile shapes static for ahead-of-time
    compilers (see `trl.trainer.utils.add_fused_lm_head`). CPUs and MPS run eagerly, where static shapes
    buy nothing, and with assistant-only loss half of a chat's positions are masked: the head there
-   is 49k-wide matrix products thrown away. TRL decides this with a private predicate;
-   the override below is pinned to the TRL version in requirements.txt and checked by the tests.
+   is 49k-wide matrix products thrown away. TRL decides this with a private predicate, and offers no
+   option for it, so the app hands its own trainer's forward a predicate and a log-prob function of
+   its own (see `fast_lm_head`): no other model or trainer in the process sees them. This borrows TRL's
+   internals by name, pinned to the TRL version in requirements.txt; `tests/test_train_speed.py` fails
+   loudly if a TRL release renames them, and the app then falls back to TRL's own head, with a note.
 3. **Plain logits for a small head.** TRL's head recomputes each logits tile in the backward pass so it
    never holds the `(tokens, vocab)` logits: right for a 7B run on a GPU, where they take gigabytes,
    but on a CPU the trained tokens of a micro-batch make tens of megabytes, and recomputing costs a
@@ -29,6 +32,8 @@ carry no loss, and keep small logits rather than recompute them. None of this ch
 
 from __future__ import annotations
 
+import functools
+import types
 from typing import Any
 
 PACKED_SDPA = "chatsmith_packed_sdpa"
@@ -71,24 +76,59 @@ def packed_sdpa(module: Any, query: Any, key: Any, value: Any, attention_mask: A
     return torch.cat(parts, dim=2).transpose(1, 2).contiguous(), None
 
 
-def fast_lm_head() -> None:
-    """Patch TRL's fused LM head as the module docstring says (2 and 3); idempotent."""
-    import trl.trainer.utils as trl_utils
-    from trl.kernels import ChunkedLogProbFunction
-    from trl.kernels.chunked_logprob import _use_triton
+TRL_NAMES = ("_use_triton", "_ChunkedLogProbFunction")
+"""The names TRL's fused forward looks up in its module at call time, which `fast_lm_head` rebinds."""
+
+
+def fast_lm_head(trainer: Any) -> str:
+    """Give `trainer`'s fused LM head (and its reference model's) points 2 and 3 above; says what it did.
+
+    TRL's `add_fused_lm_head` sets `model.forward` to a function that reads `TRL_NAMES` from TRL's module.
+    A copy of that function reading them from its own globals is bound to this trainer's models only,
+    once, so TRL's module and any other model in the process keep TRL's behaviour.
+    """
+    import trl
+
+    models = [trainer.model, getattr(trainer, "ref_model", None)]
+    fused = [_base(model) for model in models if model is not None]
+    functions = [getattr(model.forward, "__func__", None) for model in fused]
+    if not functions or not all(f and set(TRL_NAMES) <= set(f.__code__.co_names) for f in functions):
+        return f"TRL {trl.__version__}: its fused LM head is not where this app expects it; TRL's own is used"
+    for model, function in zip(fused, functions):
+        model.forward = types.MethodType(_with_own_head(function), model)
+    return f"TRL {trl.__version__}: fused LM head scores trained tokens only on a CPU or Apple GPU"
+
+
+def _base(model: Any) -> Any:
+    """The model TRL added its fused head to: under PEFT, the base model."""
+    return model.get_base_model() if hasattr(model, "get_base_model") else model
+
+
+def _with_own_head(function: Any) -> Any:
+    """`function` (TRL's fused forward) reading this module's predicate and log-prob function instead of TRL's."""
+    trl_use_triton = function.__globals__["_use_triton"]
 
     def compact(device: Any) -> bool:
-        return device.type in ("cpu", "mps") or _use_triton(device)
+        return device.type in ("cpu", "mps") or trl_use_triton(device)
 
-    trl_utils._use_triton = compact
-    _LogProbs.chunked = ChunkedLogProbFunction  # TRL's own, wherever its name in trl_utils points now
-    trl_utils._ChunkedLogProbFunction = _LogProbs
+    names = {**function.__globals__, "_use_triton": compact,
+             "_ChunkedLogProbFunction": _LogProbs.over(function.__globals__["_ChunkedLogProbFunction"])}
+    own = types.FunctionType(function.__code__, names, function.__name__, function.__defaults__,
+                             function.__closure__)
+    own.__kwdefaults__ = function.__kwdefaults__
+    return functools.update_wrapper(own, function)  # `generate` validates its kwargs against the signature
 
 
 class _LogProbs:
     """TRL's `ChunkedLogProbFunction.apply`, computed from whole logits when they are small (see above)."""
 
     chunked: Any = None
+
+    @classmethod
+    def over(cls, chunked: Any) -> type:
+        """This class, falling back to TRL's `chunked` function for large or GPU logits."""
+        cls.chunked = chunked
+        return cls
 
     @classmethod
     def apply(cls, hidden: Any, weight: Any, bias: Any, targets: Any, temperature: float, chunk_size: int,
