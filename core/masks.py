@@ -69,6 +69,11 @@ def _render_text(tokenizer: Any, messages: Sequence[Message], generation_prompt:
     return tokenizer.apply_chat_template(list(messages), tokenize=False, add_generation_prompt=generation_prompt)
 
 
+def _render_ids(tokenizer: Any, messages: Sequence[Message], generation_prompt: bool) -> list[int]:
+    # The template already wrote any BOS/special tokens it wants; adding more would shift every mask.
+    return list(tokenizer(_render_text(tokenizer, messages, generation_prompt), add_special_tokens=False)["input_ids"])
+
+
 def _mask_from_prefixes(tokenizer: Any, messages: Sequence[Message]) -> tuple[list[int], list[bool]]:
     text = _render_text(tokenizer, messages, generation_prompt=False)
     # The template already wrote any BOS/special tokens it wants; adding more would shift every mask.
