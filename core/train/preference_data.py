@@ -101,7 +101,7 @@ def _unpair(record: dict) -> list[dict]:
 
 def estimate(settings: TrainSettings, workspace: Workspace, device: Any):
     """The pre-flight plan of a preference run; the card reads like SFT's, counted in pairs."""
-    from transformers import AutoTokenizer
+    from transformers import AutoConfig, AutoTokenizer
 
     from core.masks import completion_split
     from core.train import preflight
@@ -109,18 +109,20 @@ def estimate(settings: TrainSettings, workspace: Workspace, device: Any):
     model_dir = models.resolve(settings.model, workspace)
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     rows, _, _ = load_rows(settings)
-    lengths = []
-    for row in rows:
-        answers = [row[key][0]["content"] for key in ("chosen", "rejected", "completion") if key in row]
-        lengths.append([sum(map(len, completion_split(tokenizer, row["prompt"], answer))) for answer in answers])
-    longest = min(max(max(pair) for pair in lengths), settings.max_length)
-    real_tokens = sum(min(length, settings.max_length) for pair in lengths for length in pair)
-    total, trainable, config = preflight.count_parameters(model_dir, settings)
+    splits = [completion_split(tokenizer, row["prompt"], row[key][0]["content"])
+              for row in rows for key in ("chosen", "rejected", "completion") if key in row]
+    lengths = [len(prompt) + len(completion) for prompt, completion in splits]
+    longest = min(max(lengths), settings.max_length)
+    real_tokens = sum(min(length, settings.max_length) for length in lengths)
+    trained_share = sum(len(completion) for _, completion in splits) / max(1, sum(lengths))  # loss on answers only
+    counts = preflight.count_parameters(AutoConfig.from_pretrained(model_dir), settings)
+    total, trainable = counts.total, counts.trainable
     per_epoch = max(1, math.ceil(len(rows) / settings.effective_batch))
     steps = settings.max_steps or math.ceil(per_epoch * settings.epochs)
     # Two sequences per example: chosen and rejected (DPO), or the answer and its KL partner (KTO).
-    doubled = settings.with_changes(batch_size=2 * settings.batch_size)
-    memory = preflight.memory_estimate(doubled, config, total, trainable, longest, resolve_precision(settings, device))
+    doubled = settings.with_changes(batch_size=2 * settings.batch_size, assistant_only_loss=True)
+    memory = preflight.memory_estimate(doubled, counts, longest, trained_share, resolve_precision(settings, device),
+                                       device.kind)
     available = device.accelerator_memory_gb if device.kind != "cpu" else device.ram_gb
     return preflight.Plan(total, trainable, len(rows), real_tokens, longest, steps, memory, float(available or 0.0),
                           f"{device.kind.upper()} · {device.name}", total_steps_per_epoch=per_epoch)
