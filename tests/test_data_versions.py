@@ -1,4 +1,4 @@
-"""Data stage: saved versions, the command line end to end, and the public files in ../shared/data."""
+"""Data stage: saved versions, the command line end to end, and real public files in several formats."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from core.data import PrepareOptions, list_versions, load_split, prepare, save_version
-from tests.conftest import ROOT, SHARED_DATA
+from tests.conftest import ROOT
 
 FAST = PrepareOptions(model="", near_dup_threshold=0)
 
@@ -74,13 +74,13 @@ def test_cli_bad_input_exits_nonzero_with_one_line(tmp_path):
     assert not (tmp_path / "o").exists()
 
 
+PUBLIC_FILES = ROOT / "tests" / "fixtures" / "public"  # cut from public datasets; sources and licences in its README
 SHARED = ["alpaca_en_demo.json", "alpaca_zh_demo.json", "identity_alpaca.json",
           "sharegpt_toolcall_en_demo.json", "sharegpt_dummy_conversation.json"]
 
 
-@pytest.mark.skipif(not (SHARED_DATA / "formats").is_dir(), reason="../shared/data is not present")
 def test_public_files_become_clean_canonical_data():
-    prepared = prepare([SHARED_DATA / "formats" / name for name in SHARED], PrepareOptions(model=""))
+    prepared = prepare([PUBLIC_FILES / name for name in SHARED], PrepareOptions(model=""))
     report = prepared.report
     assert set(report["sources"]) == {name.split(".")[0] for name in SHARED}
     assert all(f["format"] in ("alpaca", "sharegpt") for f in report["files"])

@@ -13,7 +13,7 @@ from core.errors import BadInputError, CorruptFileError
 from core.export.backup import backup_run, restore_archive
 from core.export.run import open_run
 from core.workspace import Workspace
-from tests.test_export_support import make_run
+from tests.export_helpers import make_run
 
 
 @pytest.fixture

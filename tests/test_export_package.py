@@ -10,7 +10,7 @@ import yaml
 
 from core.export.package import package_adapter
 from core.export.run import open_run
-from tests.test_export_support import make_run
+from tests.export_helpers import make_run
 
 
 def test_package_holds_adapter_card_and_a_working_inference_script(workspace, tiny_model_dir):

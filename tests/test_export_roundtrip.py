@@ -9,7 +9,7 @@ import pytest
 from core.export import gguf, merge, roundtrip
 from core.export.run import open_run
 from core.workspace import Workspace
-from tests.test_export_support import make_run
+from tests.export_helpers import make_run
 
 
 def _export(workspace, base_dir, quants, scale=0.5):

@@ -18,7 +18,7 @@ from core.jobs import JobRunner, State, read_events
 from core.train import job, preference, preference_data, runs
 from core.train.settings import TrainSettings
 from tests.preference_helpers import kestrel_version, write_jsonl
-from tests.test_train_helpers import FakeReporter, tiny_settings, version  # noqa: F401
+from tests.train_helpers import FakeReporter, tiny_settings
 from tests.waiting import wait_for
 
 ROOT = __import__("pathlib").Path(__file__).resolve().parent.parent

@@ -14,7 +14,7 @@ import yaml
 from core.errors import ChatsmithError
 from core.jobs import JobRunner, State, read_events
 from core.train import job, recipe, runs
-from tests.test_train_helpers import FakeReporter, tiny_settings, version  # noqa: F401
+from tests.train_helpers import FakeReporter, tiny_settings
 from tests.waiting import wait_for
 
 ROOT = __import__("pathlib").Path(__file__).resolve().parent.parent
