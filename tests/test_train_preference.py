@@ -122,14 +122,16 @@ def test_bad_settings_and_data_are_refused_before_training(tiny_model_dir, works
 
 
 def test_preflight_counts_chosen_and_rejected(tiny_model_dir, workspace):
+    from transformers import AutoConfig
+
     from core.devices import detect
     from core.train import preflight
 
     votes = kestrel_version(workspace, 30)
     settings = dpo_settings(tiny_model_dir, votes, batch_size=2)
     plan = preference_data.estimate(settings, workspace, detect(workspace.root))
-    single = preflight.memory_estimate(settings, preflight.count_parameters(tiny_model_dir, settings)[2],
-                                       plan.total_params, plan.trainable_params, plan.longest, "fp32")
+    counts = preflight.count_parameters(AutoConfig.from_pretrained(tiny_model_dir), settings)
+    single = preflight.memory_estimate(settings, counts, plan.longest, 1.0, "fp32", "cpu")
     assert plan.train_rows == 27 and plan.memory["activations"] == pytest.approx(2 * single["activations"], rel=0.02)
     text = preference_data.card(plan, settings)
     assert "27 pairs ·" in text and "chosen and rejected" in text
