@@ -13,7 +13,7 @@ import yaml
 
 from core.errors import ChatsmithError
 from core.jobs import JobRunner, State, read_events
-from core.train import job, recipe, runs
+from core.train import job, recipe, runs, start
 from tests.train_helpers import FakeReporter, tiny_settings
 from tests.waiting import wait_for
 
@@ -21,8 +21,8 @@ ROOT = __import__("pathlib").Path(__file__).resolve().parent.parent
 
 
 def _submit(jobs, run_dir, settings, workspace, resume=False):
-    params = {"settings": settings.to_dict(), "workspace": str(workspace.root), "resume": resume}
-    return jobs.submit(run_dir, "core.train.job:run", params, kind="train", title=run_dir.name, heavy=True)
+    params = start.run_params(workspace, settings, resume=resume)
+    return jobs.submit(run_dir, start.TARGET, params, kind="train", title=run_dir.name, heavy=True)
 
 
 def test_two_step_run_moves_lora_weights_and_not_the_base(tiny_model_dir, workspace, version, monkeypatch):
