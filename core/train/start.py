@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from core import atomic
+from core.devices import Capabilities, DeviceInfo
 from core.errors import BadInputError
 from core.jobs import JobRunner, JobSnapshot, State
 from core.train import runs
@@ -31,8 +32,8 @@ RUN_SPACE_BYTES = 300 * 2**20  # an adapter, a few checkpoints and the logs of a
 
 def start_run(workspace: Workspace, jobs: JobRunner, settings: TrainSettings, *, name: str = "",
               folder: Path | None = None, resume: bool = False, eta_s: float | None = None,
-              price_per_kwh: float = 0.0, currency: str = "", capabilities: Any = None,
-              device: Any = None) -> JobSnapshot:
+              price_per_kwh: float = 0.0, currency: str = "", capabilities: Capabilities | None = None,
+              device: DeviceInfo | None = None) -> JobSnapshot:
     """Check, make the run folder, write its config and submit the training job (see the module doc)."""
     if resume:
         folder = Path(folder or "")
@@ -50,7 +51,8 @@ def start_run(workspace: Workspace, jobs: JobRunner, settings: TrainSettings, *,
     return job
 
 
-def check_start(workspace: Workspace, settings: TrainSettings, capabilities: Any = None, device: Any = None) -> None:
+def check_start(workspace: Workspace, settings: TrainSettings, capabilities: Capabilities | None = None,
+                device: DeviceInfo | None = None) -> None:
     """Everything a new run can be refused for, before a run folder exists."""
     if capabilities is not None:
         check_offered(settings, capabilities)  # what this machine is not offered, and why
