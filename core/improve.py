@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import BadInputError
-from core.jobs import JobContext, JobRunner, State
+from core.jobs import JobContext, JobRunner
 from core.journey import _choice_id, _follow, _succeeded
 from core.workspace import Workspace
 
@@ -113,21 +113,17 @@ def build_preferences(workspace: Workspace, jobs: JobRunner, ctx: JobContext, re
 
 def train_dpo(workspace: Workspace, jobs: JobRunner, ctx: JobContext, results: dict) -> dict | None:
     from core.train import runs
+    from core.train.start import should_resume, start_run
 
-    start_run = results["start_run"]
-    base = runs.read_config(workspace.runs / start_run)
-    run_dir = workspace.runs / f"{start_run}-dpo-{Path(results['dataset']).name.rsplit('-', 1)[-1]}"
+    voted = results["start_run"]
+    base = runs.read_config(workspace.runs / voted)
+    run_dir = workspace.runs / f"{voted}-dpo-{Path(results['dataset']).name.rsplit('-', 1)[-1]}"
     outcome = {"run": run_dir.name}
     if _succeeded(jobs, run_dir):
         return outcome
-    settings = base.with_changes(dataset=results["dataset"], start_from=start_run,
+    settings = base.with_changes(dataset=results["dataset"], start_from=voted,
                                  **{**DPO_RECIPE, **ctx.params.get("train_overrides", {})})
-    resume = jobs.snapshot(run_dir).state in (State.STOPPED, State.INTERRUPTED) if run_dir.exists() else False
-    params = {"settings": settings.to_dict(), "workspace": str(workspace.root), "resume": resume}
-    run_dir.mkdir(parents=True, exist_ok=True)
-    if not resume:
-        runs.write_config(run_dir, settings)
-    jobs.submit(run_dir, "core.train.job:run", params, kind="train", title=f"Train · {run_dir.name}", heavy=True)
+    start_run(workspace, jobs, settings, folder=run_dir, resume=should_resume(jobs, run_dir))
     ctx.event(step="train", state="running", **outcome)  # the card opens the Train tab on this run now
     return outcome if _follow(jobs, run_dir, ctx) else None
 

@@ -78,16 +78,14 @@ def prepare_data(workspace: Workspace, jobs: JobRunner, ctx: JobContext, results
 
 def fine_tune(workspace: Workspace, jobs: JobRunner, ctx: JobContext, results: dict) -> tuple[dict | None, bool]:
     from core.train.settings import CPU_PRESET, preset_settings
+    from core.train.start import should_resume, start_run
 
     run_dir = workspace.runs / RUN_NAME
     outcome = {"run": RUN_NAME, "adapter": str(run_dir / "adapter")}
     if _succeeded(jobs, run_dir) and (run_dir / "adapter" / "adapter_config.json").is_file():
         return outcome, True
     settings = preset_settings(CPU_PRESET, dataset=results["dataset"], **ctx.params.get("train_overrides", {}))
-    resume = jobs.snapshot(run_dir).state in (State.STOPPED, State.INTERRUPTED) if run_dir.exists() else False
-    params = {"settings": settings.to_dict(), "workspace": str(workspace.root), "resume": resume,
-              "eta_s": None, "price_per_kwh": 0.0, "currency": ""}
-    jobs.submit(run_dir, "core.train.job:run", params, kind="train", title=f"Train · {RUN_NAME}", heavy=True)
+    start_run(workspace, jobs, settings, folder=run_dir, resume=should_resume(jobs, run_dir))
     return (outcome if _follow(jobs, run_dir, ctx) else None), False
 
 

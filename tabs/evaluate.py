@@ -20,6 +20,7 @@ from core.evaluate import hub_votes, plots, report, session
 from core.evaluate.arena import Arena, RateLimit
 from core.documents.grounding import DOCS_MARK, with_documents
 from core.evaluate.contenders import describe_choice, list_contenders
+from core.train.runs import run_folders
 from tabs import documents as documents_ui
 from tabs.common import AppContext, Focus, error_text, t
 
@@ -374,8 +375,8 @@ def _build_reports(ctx: AppContext, refresh_button: gr.Button) -> None:
         report_preview = gr.Markdown(elem_id="report-preview")
 
     def on_refresh_clicked():
-        runs = sorted(path.parent.name for path in ctx.workspace.runs.glob("*/config.yaml"))
-        return gr.update(choices=runs, value=runs[-1] if runs else None), gr.update(choices=runs)
+        runs = [folder.name for folder in run_folders(ctx.workspace)]  # newest first
+        return gr.update(choices=runs, value=runs[0] if runs else None), gr.update(choices=runs)
 
     def on_report_clicked(run):
         try:

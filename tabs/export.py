@@ -13,7 +13,7 @@ from types import SimpleNamespace
 import gradio as gr
 
 from core.export import choices
-from core.export.run import list_runs
+from core.train.runs import run_folders
 from tabs.common import AppContext, Focus, error_text, gated, t
 
 STRINGS = {
@@ -80,7 +80,7 @@ def build(ctx: AppContext) -> Focus:
         ui = _layout()
     ui.tab = tab
     _wire(ctx, ui)
-    return Focus(ui.run_picker, lambda run: gr.update(choices=list_runs(ctx.workspace), value=run))
+    return Focus(ui.run_picker, lambda run: gr.update(choices=_finished_runs(ctx), value=run))
 
 
 def _layout() -> SimpleNamespace:
@@ -159,6 +159,11 @@ def _backup_section(ui: SimpleNamespace) -> None:
         ui.restore_button = gr.Button(t("export.restore_button"), scale=1)
 
 
+def _finished_runs(ctx: AppContext) -> list[str]:
+    """Runs with saved adapter weights, newest first: the ones there is something to export from."""
+    return [folder.name for folder in run_folders(ctx.workspace, finished=True)]
+
+
 def _run_name(ctx: AppContext, run: str | None) -> str:
     """A run name from the page, refused unless it names a folder inside the workspace's runs/."""
     return ctx.workspace.named(ctx.workspace.runs, run, "run").name
@@ -166,7 +171,7 @@ def _run_name(ctx: AppContext, run: str | None) -> str:
 
 def _wire(ctx: AppContext, ui: SimpleNamespace) -> None:
     def run_lists(selected=None):
-        runs = list_runs(ctx.workspace)
+        runs = _finished_runs(ctx)
         value = selected if selected in runs else (runs[0] if runs else None)
         return gr.update(choices=runs, value=value), gr.update(choices=runs)
 

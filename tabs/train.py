@@ -9,7 +9,6 @@ multi-GPU panel writes an `accelerate launch` config.
 from __future__ import annotations
 
 import dataclasses
-import time
 from pathlib import Path
 
 import gradio as gr
@@ -18,8 +17,9 @@ from core import atomic
 from core.errors import BadInputError
 from core.train import data, launch, preflight, runs
 from core.train.settings import BATCHING, CPU_PRESET, OPTIMIZERS, PRECISIONS, PRESETS, SCHEDULERS, TrainSettings, \
-    check_device, check_offered, preset_gate, preset_settings
-from tabs import train_preference
+    preset_gate, preset_settings
+from core.train.start import start_run
+from tabs import train_preference, train_probe
 from tabs.common import AppContext, Focus, error_text, gate_note, t
 
 DEFAULTS = TrainSettings()
@@ -88,7 +88,6 @@ STRINGS = {
         **train_preference.STRINGS["zh"],
     },
 }
-TARGET = "core.train.job:run"
 
 
 def build(ctx: AppContext) -> Focus:
@@ -147,8 +146,8 @@ def build(ctx: AppContext) -> Focus:
                 generate_button = gr.Button(t("train.generate"))
             accelerate_yaml = gr.Code(label=t("train.accelerate_config"), language="yaml", interactive=False)
             accelerate_command = gr.Code(label=t("train.accelerate_command"), language="shell", interactive=False)
-        plan_state = gr.State({})
-        poll_timer = gr.Timer(2.0)
+        plan_state, probe_state = gr.State({}), gr.State({})
+        poll_timer, probe_timer = gr.Timer(2.0), gr.Timer(1.0, active=False)
 
     form = [model_box, dataset_picker, method_radio, beta_box, start_picker, *setting_widgets]
 
@@ -196,24 +195,17 @@ def build(ctx: AppContext) -> Focus:
 
     def on_probe_click(price, currency, plan_values, *form_values):
         try:
-            ctx.require_unlocked("Training")
-            settings = settings_from(*form_values)
-            check_offered(settings, ctx.capabilities())  # a probe of what Start would refuse measures nothing useful
-            plan = preflight.Plan(**plan_values["plan"]) if plan_values else \
-                preflight.estimate(settings, ctx.workspace, ctx.device())
-            folder = ctx.workspace.jobs / f"probe-{time.strftime('%Y%m%d-%H%M%S')}"
-            ctx.jobs.submit(folder, "core.train.job:probe", {"settings": settings.to_dict(), "steps": 3,
-                            "workspace": str(ctx.workspace.root)}, kind="probe", title="Speed probe", heavy=True)
-            yield preflight.card(plan) + "\n\n⏳ probing…", plan_values
-            job = ctx.jobs.wait(folder, timeout_s=1800, poll_s=1.0)
-            if job.error:
-                yield preflight.card(plan) + "\n\n" + error_text(RuntimeError(job.error)), plan_values
-                return
-            priced = preflight.with_probe(plan, job.result.get("tokens_per_s", 0.0), settings.power_watts,
-                                          float(price or 0), currency or "", ctx.device().kind)
-            yield preflight.card(priced), {"plan": dataclasses.asdict(priced), "settings": settings.to_dict()}
+            card, probe = train_probe.start(ctx, settings_from(*form_values), plan_values, price, currency)
         except Exception as error:
-            yield error_text(error), plan_values
+            return error_text(error), plan_values, {}, gr.Timer(active=False)
+        return card, plan_values, probe, gr.Timer(active=True)  # the probe timer follows the job from here
+
+    def on_probe_tick(probe, plan_values):
+        ended = train_probe.follow(ctx, probe) if probe else None
+        if probe and ended is None:
+            return gr.update(), plan_values, probe, gr.Timer(active=True)
+        card, plan_values = ended or (gr.update(), plan_values)
+        return card, plan_values, {}, gr.Timer(active=False)
 
     def on_start_click(plan_values, price, currency, *form_values):
         try:
@@ -240,9 +232,8 @@ def build(ctx: AppContext) -> Focus:
             check = runs.resume_check(run_dir, ctx.jobs)
             if not check.ok:
                 return f"🚫 {check.reason}"
-            params = {"settings": runs.read_config(run_dir).to_dict(), "workspace": str(ctx.workspace.root),
-                      "resume": True, "price_per_kwh": float(price or 0), "currency": currency}
-            ctx.jobs.submit(run_dir, TARGET, params, kind="train", title=f"Train {run_name}", heavy=True)
+            start_run(ctx.workspace, ctx.jobs, runs.read_config(run_dir), folder=run_dir, resume=True,
+                      price_per_kwh=price, currency=currency)
             return f"⟳ {check.reason}"
         except Exception as error:
             return error_text(error)
@@ -289,7 +280,9 @@ def build(ctx: AppContext) -> Focus:
     method_radio.change(lambda method: train_preference.on_method_change(ctx, method), method_radio,
                         [dataset_picker, start_picker])
     check_button.click(on_check_click, [price_box, currency_box, *form], [preflight_card, mask_sample, plan_state])
-    probe_button.click(on_probe_click, [price_box, currency_box, plan_state, *form], [preflight_card, plan_state])
+    probe_outputs = [preflight_card, plan_state, probe_state, probe_timer]
+    probe_button.click(on_probe_click, [price_box, currency_box, plan_state, *form], probe_outputs)
+    probe_timer.tick(on_probe_tick, [probe_state, plan_state], probe_outputs)
     start_button.click(on_start_click, [plan_state, price_box, currency_box, *form], [action_note, run_picker])
     stop_button.click(on_stop_click, run_picker, action_note)
     resume_button.click(on_resume_click, [run_picker, price_box, currency_box], action_note)
@@ -356,25 +349,11 @@ def _mask_sample(settings: TrainSettings, ctx: AppContext):
 
 
 def _start_run(ctx: AppContext, settings: TrainSettings, plan_values: dict, price, currency) -> str:
-    check_offered(settings, ctx.capabilities())  # what this machine is not offered, and why, before a run folder
-    check_device(settings, ctx.device())  # exists; then what it cannot run at all
-    if settings.method == "sft":  # a bad dataset fails here, not later
-        data.load_splits(settings.dataset, settings.eval_share, settings.seed)
-    else:
-        from core.train import preference_data
-
-        preference_data.load_rows(settings)
-        preference_data.start_adapter(settings, ctx.workspace)
-    atomic.ensure_free_space(ctx.workspace.runs, 300 * 2**20, "a training run")
-    run_dir = runs.new_run_dir(ctx.workspace, settings)
     plan = (plan_values or {}).get("plan") or {}
-    same = (plan_values or {}).get("settings") == settings.to_dict()
-    params = {"settings": settings.to_dict(), "workspace": str(ctx.workspace.root), "resume": False,
-              "eta_s": plan.get("eta_s") if same else None, "price_per_kwh": float(price or 0),
-              "currency": currency or ""}
-    runs.write_config(run_dir, settings)
-    ctx.jobs.submit(run_dir, TARGET, params, kind="train", title=f"Train {run_dir.name}", heavy=True)
-    return run_dir.name
+    same = (plan_values or {}).get("settings") == settings.to_dict()  # the estimate was made for these settings
+    job = start_run(ctx.workspace, ctx.jobs, settings, eta_s=plan.get("eta_s") if same else None,
+                    price_per_kwh=price, currency=currency, capabilities=ctx.capabilities(), device=ctx.device())
+    return job.folder.name
 
 
 def _run_view(ctx: AppContext, run_name: str | None):

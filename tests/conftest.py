@@ -91,3 +91,11 @@ def shipped_documents(tmp_path_factory):
     workspace = Workspace(tmp_path_factory.mktemp("documents_ws")).ensure()
     build_collection(workspace, sorted(p for p in (ROOT / "assets" / "documents").glob("*/*") if p.is_file()), "shipped")
     return workspace
+
+
+@pytest.fixture
+def version(workspace):
+    """A small conversation dataset version in the workspace, as the Data stage writes one."""
+    from tests.train_helpers import write_version
+
+    return write_version(workspace.datasets / "v-samples")

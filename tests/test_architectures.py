@@ -18,7 +18,7 @@ from core.export.run import open_run
 from core.train import job
 from core.workspace import Workspace
 from tests.families import FAMILIES, build_family, make_it_stop
-from tests.test_train_helpers import FakeReporter, tiny_settings, write_version
+from tests.train_helpers import FakeReporter, tiny_settings, write_version
 
 pytestmark = pytest.mark.slow  # each family trains, merges and converts: ~30-40 s on a busy 2-core box
 QUESTION = [{"role": "user", "content": "What is the capital of France?"}]

@@ -120,16 +120,23 @@ def test_templates_render_exactly_as_in_transformers(template):
     assert "&lt;" not in expected
 
 
-def test_a_generation_marked_template_is_accepted_in_chat(tiny_model_dir, tmp_path, workspace):
+# Content through tojson, as templates that quote messages or tools write it: HTML-looking text must reach
+# the model unescaped, exactly as transformers renders it.
+TOJSON_CHATML = ("{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\n' }}{{ message['content']|tojson }}"
+                 "{{ '<|im_end|>\n' }}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}")
+
+
+@pytest.mark.parametrize("template", [MARKED_CHATML, TOJSON_CHATML], ids=["generation", "tojson"])
+def test_a_generation_marked_or_tojson_template_chats(template, tiny_model_dir, tmp_path, workspace):
     from transformers import AutoTokenizer
 
-    folder = tmp_path / "marked"
+    folder = tmp_path / "templated"
     shutil.copytree(tiny_model_dir, folder)
     tokenizer = AutoTokenizer.from_pretrained(folder)
-    tokenizer.chat_template = MARKED_CHATML
+    tokenizer.chat_template = template
     tokenizer.save_pretrained(folder)
     backend = inference.open_backend(ModelChoice(kind="base", model=str(folder)), workspace)
-    expected = tokenizer.apply_chat_template(MESSAGES, tokenize=True, add_generation_prompt=True)
+    expected = tokenizer.apply_chat_template(TRICKY, tokenize=True, add_generation_prompt=True)
     expected = expected if isinstance(expected, list) else expected["input_ids"]
-    assert backend.base.prompt_ids(MESSAGES) == list(expected)
-    assert "".join(backend.stream(MESSAGES, inference.GenerationSettings(max_new_tokens=4, temperature=0)))
+    assert backend.base.prompt_ids(TRICKY) == list(expected)
+    assert "".join(backend.stream(TRICKY, inference.GenerationSettings(max_new_tokens=4, temperature=0)))

@@ -1,10 +1,11 @@
-"""Data stage: saved versions, the command line end to end, and public Alpaca and ShareGPT files."""
+"""Data stage: saved versions, the command line end to end, and real public files in several formats."""
 
 from __future__ import annotations
 
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -74,24 +75,41 @@ def test_cli_bad_input_exits_nonzero_with_one_line(tmp_path):
     assert not (tmp_path / "o").exists()
 
 
-SHARED = ["alpaca_en_demo.json", "alpaca_zh_demo.json", "identity_alpaca.json",
-          "sharegpt_toolcall_en_demo.json", "sharegpt_dummy_conversation.json"]
+# Real files from public repositories, present only beside a checkout that has them (they are not
+# ours to ship); the same assertions run on the project's own samples, written in the same shapes.
+PUBLIC = SHARED_DATA / "formats"
+PUBLIC_FILES = {"alpaca_en_demo.json": "alpaca", "alpaca_zh_demo.json": "alpaca", "identity_alpaca.json": "alpaca",
+                "sharegpt_toolcall_en_demo.json": "sharegpt", "sharegpt_dummy_conversation.json": "sharegpt"}
+OWN_FILES = {ROOT / "assets" / "samples" / "identity_alpaca.json": "alpaca",
+             ROOT / "assets" / "samples" / "everyday_sharegpt.json": "sharegpt",
+             ROOT / "tests" / "fixtures" / "sharegpt_toolcall.json": "sharegpt"}
 
 
-@pytest.mark.skipif(not (SHARED_DATA / "formats").is_dir(), reason="the public sample files are not present")
-def test_public_files_become_clean_canonical_data():
-    prepared = prepare([SHARED_DATA / "formats" / name for name in SHARED], PrepareOptions(model=""))
+def assert_clean_canonical(files: dict[Path, str], identity: str, tool_calls: str) -> None:
+    """Detected formats, every row accounted for, placeholders filled, tool turns and tool lists kept."""
+    prepared = prepare(list(files), PrepareOptions(model=""))
     report = prepared.report
-    assert set(report["sources"]) == {name.split(".")[0] for name in SHARED}
-    assert all(f["format"] in ("alpaca", "sharegpt") for f in report["files"])
+    assert set(report["sources"]) == {path.stem for path in files}
+    assert {f["name"]: f["format"] for f in report["files"]} == \
+        {path.name: kind for path, kind in files.items()}
     assert report["rows"] == report["kept"] + sum(report["dropped"].values()) + report["duplicates"] + \
         report["near_duplicates"]
-    identity = [r for r in prepared.records if r["source"] == "identity_alpaca"]
-    assert identity and not any("{{" in m["content"] for r in identity for m in r["messages"])
-    assert any("Kestrel" in m["content"] for r in identity for m in r["messages"])
-    tool_records = [r for r in prepared.records if r["source"] == "sharegpt_toolcall_en_demo"]
-    assert any(m["role"] == "tool" for r in tool_records for m in r["messages"])
+    named = [r for r in prepared.records if r["source"] == identity]
+    assert named and not any("{{" in m["content"] for r in named for m in r["messages"])
+    assert any("Kestrel" in m["content"] for r in named for m in r["messages"])
+    tool_records = [r for r in prepared.records if r["source"] == tool_calls]
+    assert tool_records and any(m["role"] == "tool" for r in tool_records for m in r["messages"])
     assert all("tools" in r for r in tool_records)
+
+
+@pytest.mark.skipif(not PUBLIC.is_dir(), reason="the public sample files are not beside this checkout")
+def test_public_files_become_clean_canonical_data():
+    assert_clean_canonical({PUBLIC / name: kind for name, kind in PUBLIC_FILES.items()}, "identity_alpaca",
+                           "sharegpt_toolcall_en_demo")
+
+
+def test_alpaca_sharegpt_and_tool_call_files_become_clean_canonical_data():
+    assert_clean_canonical(OWN_FILES, "identity_alpaca", "sharegpt_toolcall")
 
 
 def test_cli_mapping_placeholders_caps_and_workspace_version(tmp_path):

@@ -11,7 +11,7 @@ import pytest
 from core import inference
 from core.documents import generate, open_collection
 from core.evaluate.contenders import describe_choice
-from tests.test_train_helpers import FakeReporter, tiny_settings
+from tests.train_helpers import FakeReporter, tiny_settings
 
 OFF_TOPIC = "Bananas are yellow and grow in warm places."
 

@@ -13,7 +13,7 @@ import yaml
 
 from core.devices import detect
 from core.train import preflight
-from tests.test_train_helpers import tiny_settings
+from tests.train_helpers import tiny_settings
 
 ROOT = __import__("pathlib").Path(__file__).resolve().parent.parent
 LONG_ANSWER = "The sea is wide and the tide comes in twice a day, so walkers check the tables first. " * 12

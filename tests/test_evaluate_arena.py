@@ -1,5 +1,5 @@
-"""Arena integrity: randomised sides, hidden names, and the faults of
-docs/reliability.md, "Ratings", on the real SQLite store."""
+"""Arena integrity: randomised sides, hidden names, votes counted once and only as the server recorded the battle,
+on the real SQLite store."""
 
 import json
 import random
@@ -9,7 +9,7 @@ import threading
 import pytest
 
 from core.errors import BadInputError
-from core.evaluate.arena import Arena, RateLimit, RateLimitedError, read_votes_file, vote_from_request
+from core.evaluate.arena import Arena, RateLimit, RateLimitedError, read_votes_file
 
 PROMPT = [{"role": "user", "content": "Say hi"}]
 
@@ -79,25 +79,22 @@ def test_a_replayed_vote_is_stored_once(workspace):
     assert arena.vote_count() == 1 and len(arena.vote_log.read_text().splitlines()) == 1
 
 
-def test_tampered_model_ids_and_winner_are_ignored(workspace):
+def test_a_vote_counts_only_for_the_servers_battle_its_rater_saw_finish(workspace):
+    """What the arena tab calls with a button's side and the battle it holds for the session: the models
+    come from the server's record, never from the client."""
     arena = Arena(workspace.ratings_db)
     battle = answered_battle(arena, ["base", "tuned"], "rater")
-    model_a, model_b = arena.contenders_of(battle)
-    vote_from_request(arena, {"battle_id": battle, "winner": "a", "model_a": "evil", "model_b": model_a,
-                              "winner_model": "evil", "idempotency_key": "k"}, rater="rater")
+    arena.vote(battle, "a", "rater", "k")
     [vote] = arena.votes()
-    assert (vote.model_a, vote.model_b, vote.winner) == (model_a, model_b, "a")
+    assert (vote.model_a, vote.model_b, vote.winner) == (*arena.contenders_of(battle), "a")
     with pytest.raises(BadInputError, match="Unknown vote"):
-        vote_from_request(arena, {"battle_id": answered_battle(arena, ["base", "tuned"], "rater"),
-                                  "winner": "evil"}, rater="rater")
+        arena.vote(answered_battle(arena, ["base", "tuned"], "rater"), "evil", "rater", "k2")
     with pytest.raises(BadInputError, match="must finish before the vote"):
-        vote_from_request(arena, {"battle_id": arena.new_battle(["base", "tuned"], PROMPT, "rater"),
-                                  "winner": "a"}, rater="rater")  # a scripted client cannot vote unseen
+        arena.vote(arena.new_battle(["base", "tuned"], PROMPT, "rater"), "a", "rater", "k3")  # unseen answers
     with pytest.raises(BadInputError, match="does not exist"):
-        vote_from_request(arena, {"battle_id": "forged", "winner": "a"}, rater="rater")
+        arena.vote("forged", "a", "rater", "k4")
     with pytest.raises(BadInputError, match="another rater"):
-        vote_from_request(arena, {"battle_id": answered_battle(arena, ["base", "tuned"], "rater"),
-                                  "winner": "a"}, rater="intruder")
+        arena.vote(answered_battle(arena, ["base", "tuned"], "rater"), "a", "intruder", "k5")
     assert arena.vote_count() == 1
 
 

@@ -12,8 +12,9 @@ import pytest
 from core.errors import BadInputError, CorruptFileError
 from core.export.backup import backup_run, restore_archive
 from core.export.run import open_run
+from core.train import runs
 from core.workspace import Workspace
-from tests.test_export_support import make_run
+from tests.export_helpers import make_run
 
 
 @pytest.fixture
@@ -43,7 +44,7 @@ def test_backup_restores_on_another_workspace(archive, tmp_path):
     laptop = Workspace(tmp_path / "laptop").ensure()
     run_folder = restore_archive(laptop, archive)
     assert (run_folder / "adapter" / "adapter_model.safetensors").is_file()
-    assert (run_folder / "config.yaml").read_text().startswith("dataset:")
+    assert runs.read_config(run_folder).lora_rank == 4  # the run's settings came back with it
     assert (laptop.datasets / "v-abc123" / "train.jsonl").is_file()
     assert (laptop.exports / "run-1" / "gguf" / "run-1-Q8_0.gguf").read_bytes() == b"GGUF fake weights"
     with sqlite3.connect(run_folder / "ratings.sqlite") as db:

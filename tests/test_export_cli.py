@@ -11,7 +11,7 @@ import pytest
 
 from core.export.__main__ import main
 from tests.browser import ROOT
-from tests.test_export_support import make_run
+from tests.export_helpers import make_run
 
 
 def _run_cli(capsys, *argv) -> dict:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from core.errors import BadInputError
 from core.export.fuse import FuseSettings, fuse_runs
 from core.export.merge import load_with_adapter, logits, probe_inputs
-from core.export.run import list_runs
-from tests.test_export_support import make_run
+from core.jobs import JobRunner
+from core.train import runs
+from tests.export_helpers import make_run
 
 
 @pytest.fixture
@@ -24,8 +27,10 @@ def test_cat_fusion_with_weights_one_and_zero_reproduces_the_first_adapter(two_r
     from core.export.run import open_run
 
     fused = fuse_runs(two_runs, FuseSettings(runs=("a", "b"), weights=(1.0, 0.0), method="cat", name="f"))
-    assert fused.name == "f" and "f" in list_runs(two_runs)
-    assert fused.config["fused_from"] == ["a", "b"] and fused.config["fusion_method"] == "cat"
+    assert [folder.name for folder in runs.run_folders(two_runs, finished=True)][0] == "f"  # Export lists it first
+    assert fused.settings == open_run(two_runs, "a").settings
+    assert json.loads((fused.folder / runs.FUSION_FILE).read_text())["fused_from"] == ["a", "b"]
+    assert [(run.name, run.state) for run in runs.list_runs(two_runs, JobRunner(two_runs))][0] == ("f", "fused")
     model_f, tokenizer = load_with_adapter(fused, two_runs)
     model_a, _ = load_with_adapter(open_run(two_runs, "a"), two_runs)
     model_b, _ = load_with_adapter(open_run(two_runs, "b"), two_runs)
@@ -49,7 +54,6 @@ def test_bad_fusion_requests_are_refused(two_runs, tmp_path):
         FuseSettings(runs=("a", "b"), weights=(1.0,))
     with pytest.raises(BadInputError, match="method"):
         FuseSettings(runs=("a", "b"), method="average")
-    config = two_runs.runs / "b" / "config.yaml"
-    config.write_text(config.read_text().replace("model:", "model: other\nold_model:"))
+    runs.write_config(two_runs.runs / "b", runs.read_config(two_runs.runs / "b").with_changes(model="other"))
     with pytest.raises(BadInputError, match="different base models"):
         fuse_runs(two_runs, FuseSettings(runs=("a", "b")))

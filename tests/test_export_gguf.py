@@ -10,7 +10,7 @@ from core.errors import CorruptFileError
 from core.export import gguf, merge
 from core.export.run import open_run
 from core.workspace import Workspace
-from tests.test_export_support import make_run
+from tests.export_helpers import make_run
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,7 @@ from core.export import hub
 from core.export.package import package_adapter
 from core.export.run import open_run
 from core.export.space import SpaceSettings, build_space
-from tests.test_export_support import make_run
+from tests.export_helpers import make_run
 
 CANARY = "hf_CANARYtokenNeverLeavesTheHeader0123"
 

@@ -7,7 +7,7 @@ import pytest
 from core.errors import CorruptFileError, UnsafeModelError
 from core.export import merge
 from core.export.run import open_run
-from tests.test_export_support import make_run
+from tests.export_helpers import make_run
 
 
 def test_merged_logits_match_base_plus_adapter(workspace, tiny_model_dir):

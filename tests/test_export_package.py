@@ -6,17 +6,22 @@ import os
 import subprocess
 import sys
 
+import pytest
 import yaml
 
+from core.errors import BadInputError
 from core.export.package import package_adapter
 from core.export.run import open_run
-from tests.test_export_support import make_run
+from tests.export_helpers import make_run
 
 
 def test_package_holds_adapter_card_and_a_working_inference_script(workspace, tiny_model_dir):
     folder = make_run(workspace, tiny_model_dir)
-    (folder / "config.yaml").write_text(
-        (folder / "config.yaml").read_text() + "hub_token: hf_CANARYshouldneverappear\n")
+    config = (folder / "config.yaml").read_text()
+    (folder / "config.yaml").write_text(config + "hub_token: hf_CANARYshouldneverappear\n")
+    with pytest.raises(BadInputError, match="Unknown training setting.*hub_token"):  # a token never rides along
+        open_run(workspace, "run-1")
+    (folder / "config.yaml").write_text(config)
     (workspace.datasets / "v-abc123").mkdir()
     (workspace.datasets / "v-abc123" / "stats.json").write_text('{"conversations": 212, "dropped": 3}')
     out = package_adapter(open_run(workspace, "run-1"))
@@ -28,8 +33,7 @@ def test_package_holds_adapter_card_and_a_working_inference_script(workspace, ti
     front = yaml.safe_load(card.split("---")[1])
     assert front["base_model"] == str(tiny_model_dir) and front["library_name"] == "peft"
     assert "v-abc123" in card and "conversations: 212" in card
-    assert "loss: 2.1" in card and "eval_loss: 2.2" in card and "lora_r: 4" in card
-    assert "CANARY" not in "".join(p.read_text(errors="ignore") for p in out.iterdir())
+    assert "loss: 2.1" in card and "eval_loss: 2.2" in card and "lora_rank: 4" in card
 
     chat = subprocess.run([sys.executable, "inference.py", "--max-new-tokens", "4"], cwd=out,
                           input="Hello there\n\n", capture_output=True, text=True, timeout=300,

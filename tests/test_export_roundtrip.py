@@ -9,7 +9,7 @@ import pytest
 from core.export import gguf, merge, roundtrip
 from core.export.run import open_run
 from core.workspace import Workspace
-from tests.test_export_support import make_run
+from tests.export_helpers import make_run
 
 
 def _export(workspace, base_dir, quants, scale=0.5):
@@ -28,8 +28,10 @@ def test_tiny_round_trip_report(workspace, tiny_model_dir):
     assert report["models"]["merged"]["agreement"] == 1.0
     assert report["models"]["merged"]["first_divergence"] == [None, None, None]
     f16 = report["models"]["F16"]
-    assert 0.0 <= f16["agreement"] <= 1.0 and len(f16["first_divergence"]) == 3
-    assert math.isfinite(f16["perplexity"]) and f16["perplexity_vs_f16"] == 1.0
+    # Measured here: the F16 GGUF reproduced every greedy token of the merged model. Other CPUs may round a
+    # near-tie the other way, so the bound leaves room for that; a wrong conversion agrees on almost nothing.
+    assert f16["agreement"] >= 0.5 and all(d is None or d > 0 for d in f16["first_divergence"]), f16
+    assert math.isfinite(f16["perplexity"])
     assert (run.exports / "roundtrip.json").is_file()
 
 

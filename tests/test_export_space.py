@@ -15,7 +15,7 @@ from core.export import gguf, merge, space
 from core.export.run import open_run
 from core.workspace import Workspace
 from tests.browser import browser_page, free_port, running_server, screenshot
-from tests.test_export_support import make_run
+from tests.export_helpers import make_run
 
 CANARY = "hf_CANARYabcdefghijklmnopqrstuvwxyz"
 

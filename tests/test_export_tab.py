@@ -7,7 +7,7 @@ import pytest
 from core.devices import DeviceInfo, capabilities
 from core.export import choices
 from tests.browser import browser_page, running_app, screenshot
-from tests.test_export_support import make_run
+from tests.export_helpers import make_run
 
 
 def test_quant_choices_show_sizes_and_preselect_the_recommendation(workspace, tiny_model_dir):

@@ -14,7 +14,7 @@ from core.devices import detect
 from core.errors import BadInputError
 from core.train import job, preflight
 from tests.families import FAMILIES, build_family
-from tests.test_train_helpers import FakeReporter, tiny_settings, write_version
+from tests.train_helpers import FakeReporter, tiny_settings, write_version
 
 SYSTEM_CHAT = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"},
                {"role": "assistant", "content": "Hello."}, {"role": "user", "content": "Name?"},

@@ -11,7 +11,7 @@ from core.evaluate.arena import Arena
 from core.jobs import JobRunner, State
 from core.train import job, runs
 from tests.preference_helpers import kestrel_pairs, vote_battles
-from tests.test_train_helpers import FakeReporter, tiny_settings, write_version
+from tests.train_helpers import FakeReporter, tiny_settings, write_version
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ import yaml
 
 from core.jobs import read_events
 from core.train import runs
-from tests.test_train_helpers import tiny_settings, version  # noqa: F401
+from tests.train_helpers import tiny_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 ACCELERATE = Path(sys.executable).parent / "accelerate"

@@ -26,7 +26,7 @@ BOT = "#chatbot [data-testid='bot']"
 def voted_workspace(workspace, tiny_model_dir):
     """An SFT run on the tiny model and 24 votes on its answers, each preferring the one naming Kestrel."""
     from core.train import job
-    from tests.test_train_helpers import FakeReporter, tiny_settings, write_version
+    from tests.train_helpers import FakeReporter, tiny_settings, write_version
 
     conversations = write_version(workspace.datasets / "chats")
     run_dir = workspace.runs / "sft"

@@ -8,7 +8,7 @@ import pytest
 
 from core.train.settings import TrainSettings
 from tests.preference_helpers import kestrel_version
-from tests.test_train_helpers import FakeReporter
+from tests.train_helpers import FakeReporter
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(3600)]
 QUESTION = "What is your name?"

@@ -17,7 +17,7 @@ from core.masks import lint_masks
 from core.train import preflight, runs
 from core.train.data import load_splits
 from core.workspace import Workspace
-from tests.test_train_helpers import tiny_settings, write_version
+from tests.train_helpers import tiny_settings, write_version
 from tests.waiting import wait_for
 
 pytestmark = pytest.mark.slow  # real training in job workers, about a minute on a busy 2-core box

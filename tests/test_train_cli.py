@@ -11,7 +11,7 @@ from core.train import runs
 from core.train.config_file import field_notes
 from core.train.settings import TrainSettings
 from tests.conftest import ROOT
-from tests.test_train_helpers import tiny_settings, version  # noqa: F401
+from tests.train_helpers import tiny_settings
 
 
 def train_cli(*args: str):

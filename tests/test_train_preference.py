@@ -18,7 +18,7 @@ from core.jobs import JobRunner, State, read_events
 from core.train import job, preference, preference_data, runs
 from core.train.settings import TrainSettings
 from tests.preference_helpers import kestrel_version, write_jsonl
-from tests.test_train_helpers import FakeReporter, tiny_settings, version  # noqa: F401
+from tests.train_helpers import FakeReporter, tiny_settings
 from tests.waiting import wait_for
 
 ROOT = __import__("pathlib").Path(__file__).resolve().parent.parent
@@ -122,14 +122,14 @@ def test_bad_settings_and_data_are_refused_before_training(tiny_model_dir, works
 
 
 def test_preflight_counts_chosen_and_rejected(tiny_model_dir, workspace):
+    from transformers import AutoConfig
+
     from core.devices import detect
     from core.train import preflight
 
     votes = kestrel_version(workspace, 30)
     settings = dpo_settings(tiny_model_dir, votes, batch_size=2)
     plan = preference_data.estimate(settings, workspace, detect(workspace.root))
-    from transformers import AutoConfig
-
     counts = preflight.count_parameters(AutoConfig.from_pretrained(tiny_model_dir), settings)
     single = preflight.memory_estimate(settings, counts, plan.longest, 1.0, "fp32", "cpu")
     assert plan.train_rows == 27 and plan.memory["activations"] == pytest.approx(2 * single["activations"], rel=0.02)

@@ -13,16 +13,16 @@ import yaml
 
 from core.errors import ChatsmithError
 from core.jobs import JobRunner, State, read_events
-from core.train import job, recipe, runs
-from tests.test_train_helpers import FakeReporter, tiny_settings, version  # noqa: F401
+from core.train import job, recipe, runs, start
+from tests.train_helpers import FakeReporter, tiny_settings
 from tests.waiting import wait_for
 
 ROOT = __import__("pathlib").Path(__file__).resolve().parent.parent
 
 
 def _submit(jobs, run_dir, settings, workspace, resume=False):
-    params = {"settings": settings.to_dict(), "workspace": str(workspace.root), "resume": resume}
-    return jobs.submit(run_dir, "core.train.job:run", params, kind="train", title=run_dir.name, heavy=True)
+    params = start.run_params(workspace, settings, resume=resume)
+    return jobs.submit(run_dir, start.TARGET, params, kind="train", title=run_dir.name, heavy=True)
 
 
 def test_two_step_run_moves_lora_weights_and_not_the_base(tiny_model_dir, workspace, version, monkeypatch):
@@ -83,6 +83,37 @@ def test_padding_free_batches_give_the_same_loss_as_padded(tiny_model_dir, versi
         waste.append(collator.processed_tokens / collator.real_tokens)
     assert losses[1] == pytest.approx(losses[0], rel=1e-3)
     assert waste[1] == 1.0 < waste[0]
+
+
+def _train_with(batching, tiny_model_dir, workspace, version, monkeypatch, **changes):
+    """Two real steps with `batching`; (the run's summary, the SFT trainer it used)."""
+    seen = {}
+    original = recipe._processes
+    monkeypatch.setattr(recipe, "_processes", lambda trainer: seen.setdefault("trainer", trainer) and original(trainer))
+    run_dir = workspace.runs / batching
+    run_dir.mkdir()
+    settings = tiny_settings(tiny_model_dir, version, batching=batching, save_steps=0, **changes)
+    summary = recipe.train(settings, run_dir, workspace, FakeReporter(run_dir))
+    return summary, seen["trainer"]
+
+
+def test_packing_fills_rows_with_several_conversations_and_counts_only_real_tokens(tiny_model_dir, workspace,
+                                                                                   version, monkeypatch):
+    summary, trainer = _train_with("packing", tiny_model_dir, workspace, version, monkeypatch, max_length=128)
+
+    rows = trainer.train_dataset["input_ids"]
+    assert len(rows) < 40 and max(map(len, rows)) <= 128  # 40 conversations packed into fewer, full rows
+    assert summary["step"] == 2 and summary["real_tokens"] == trainer.state.num_input_tokens_seen > 0
+
+
+def test_length_grouped_batches_waste_less_padding_than_random_ones(tiny_model_dir, workspace, version, monkeypatch):
+    waste = {}
+    for batching in ("padded", "length_grouped"):
+        summary, _ = _train_with(batching, tiny_model_dir, workspace, version, monkeypatch, max_steps=4)
+        assert summary["step"] == 4
+        waste[batching] = summary["processed_tokens"] / summary["real_tokens"]  # pad tokens make it above 1
+
+    assert 1.0 <= waste["length_grouped"] < waste["padded"], waste
 
 
 def test_injected_oom_fails_with_concrete_advice(tiny_model_dir, workspace, version, monkeypatch):

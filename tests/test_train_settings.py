@@ -12,7 +12,7 @@ from core.train import launch, preflight, runs
 from core.train.recipe import oom_advice
 from core.train.settings import APPLE_PRESET, CPU_PRESET, GPU_PRESET, PRESETS, TrainSettings, preset_gate, \
     preset_settings, resolve_precision, check_device, check_offered
-from tests.test_train_helpers import tiny_settings, version, write_version  # noqa: F401
+from tests.train_helpers import tiny_settings, write_version
 
 
 def _device(kind: str, memory: float | None = None, bf16: bool = False) -> DeviceInfo:

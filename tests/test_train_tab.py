@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 
@@ -9,11 +10,11 @@ import pytest
 
 from core.devices import DeviceInfo
 from core.errors import BadInputError, CapabilityError
-from core.train import runs
+from core.train import runs, start
 from core.train.settings import GPU_PRESET, TrainSettings, preset_settings
 from tabs import train as train_tab
 from tabs.common import AppContext
-from tests.test_train_helpers import version, write_version  # noqa: F401
+from tests.train_helpers import write_version
 
 CPU = DeviceInfo(kind="cpu", name="Intel Xeon", accelerator_memory_gb=None, compute_capability=None, bf16=False,
                  cpu_cores=2, ram_gb=24, bitsandbytes=True, llama_cpp=True, free_disk_gb=50)
@@ -33,10 +34,22 @@ def test_tab_has_the_widgets_the_browser_test_uses(ctx):
             "train-steps"} <= ids
 
 
-def test_every_setting_widget_defaults_from_the_dataclass():
-    assert train_tab.FIELDS == [name for name in TrainSettings.__dataclass_fields__
-                                if name not in ("model", "dataset", "method", "beta", "start_from")]
-    assert set(train_tab.LABELS_EN) == set(train_tab.LABELS_ZH) == set(train_tab.FIELDS)
+def test_every_setting_has_one_labelled_widget_showing_its_default(ctx):
+    import gradio as gr
+
+    with gr.Blocks() as demo:
+        ctx.demo = demo
+        train_tab.build(ctx)
+    inputs = [block for block in demo.blocks.values()
+              if isinstance(block, (gr.Number, gr.Checkbox, gr.Dropdown, gr.Textbox, gr.Radio))]
+    defaults = TrainSettings()
+    for field in dataclasses.fields(TrainSettings):
+        if field.name in ("model", "dataset", "start_from"):  # pickers filled from the workspace
+            continue
+        label = {"method": "train.method", "beta": "train.beta"}.get(field.name, f"train.f.{field.name}")
+        [widget] = [block for block in inputs if getattr(block.label, "key", None) == label]  # translated labels
+        assert widget.value == getattr(defaults, field.name), field.name
+    assert set(train_tab.LABELS_EN) == set(train_tab.LABELS_ZH)
     assert train_tab._typed("batch_size", 4.0) == 4 and train_tab._typed("learning_rate", None) == 2e-4
 
 
@@ -45,7 +58,7 @@ def _fake_run(ctx, name, state, error="", events=()):
     run_dir.mkdir(parents=True)
     runs.write_config(run_dir, TrainSettings(dataset="/d/v1"))
     (run_dir / "job.json").write_text(json.dumps({"kind": "train", "title": name, "created": time.time(),
-                                                  "heavy": True, "target": train_tab.TARGET, "params": {}}))
+                                                  "heavy": True, "target": start.TARGET, "params": {}}))
     (run_dir / "status.json").write_text(json.dumps({"state": state, "step": 3, "total": 10, "message": "Failed.",
                                                      "error": error, "started": time.time() - 30,
                                                      "ended": time.time()}))
@@ -109,7 +122,7 @@ def test_datasets_listed_include_versions_without_the_data_stage_card(workspace)
 
 
 def test_start_from_the_tab_trains_and_the_live_view_follows_it(ctx, tiny_model_dir, version):
-    from tests.test_train_helpers import tiny_settings
+    from tests.train_helpers import tiny_settings
 
     plan = {"plan": {"eta_s": 30.0}, "settings": tiny_settings(tiny_model_dir, version).to_dict()}
     name = train_tab._start_run(ctx, tiny_settings(tiny_model_dir, version), plan, 0.30, "EUR")
@@ -126,10 +139,10 @@ def test_start_from_the_tab_trains_and_the_live_view_follows_it(ctx, tiny_model_
 def test_preference_runs_get_their_datasets_check_plot_and_before_after_lines(ctx, tiny_model_dir, version):
     from tabs import train_preference
     from tests.preference_helpers import kestrel_version
-    from tests.test_train_helpers import tiny_settings
+    from tests.train_helpers import tiny_settings
 
     votes = kestrel_version(ctx.workspace, 20)
-    assert train_preference.dataset_choices(ctx, "dpo") == [votes.name]
+    assert train_preference.dataset_choices(ctx, "dpo") == [votes.name]  # the picker lists versions by name
     assert version.name in train_preference.dataset_choices(ctx, "sft") and votes.name not in \
         train_preference.dataset_choices(ctx, "sft")
     settings = tiny_settings(tiny_model_dir, votes, method="dpo", max_steps=2, batch_size=2, eval_steps=1)
@@ -146,3 +159,30 @@ def test_preference_runs_get_their_datasets_check_plot_and_before_after_lines(ct
     progress, preference_plot = view[1], view[-1]
     assert "Held-out preference accuracy" in progress and "reward margin" in progress
     assert {"reward_margin", "preference_accuracy", "eval_preference_accuracy"} <= set(preference_plot["metric"])
+
+
+def _handler(demo, name):
+    return next(block.fn for block in demo.fns.values() if block.name == name)
+
+
+def test_probe_frees_its_worker_at_once_and_the_timer_shows_the_measured_speed(ctx, tiny_model_dir, version):
+    import app
+    from tests.train_helpers import tiny_settings
+    from tests.waiting import wait_for
+
+    demo = app.build_app(ctx)
+    on_probe_click, on_probe_tick = _handler(demo, "on_probe_click"), _handler(demo, "on_probe_tick")
+    settings = tiny_settings(tiny_model_dir, version)
+    form = [settings.model, version.name, "sft", settings.beta, "", *[getattr(settings, f) for f in train_tab.FIELDS]]
+
+    card, plan_values, probe, timer = on_probe_click(0.30, "EUR", {}, *form)
+
+    assert "probing" in card and timer.active  # returned with the job still running: no worker waits on it
+    assert not ctx.jobs.snapshot(probe["folder"]).state.finished
+    still = on_probe_tick(probe, plan_values)  # a tick while the probe runs changes nothing and keeps ticking
+    assert still[2] == probe and still[3].active
+    assert wait_for(lambda: ctx.jobs.snapshot(probe["folder"]).state.finished, timeout=300)
+    card, plan_values, probe_after, timer = on_probe_tick(probe, plan_values)
+    assert "**Probe**" in card and "**ETA**" in card, card  # the measured speed, priced for the whole run
+    assert plan_values["plan"]["tokens_per_s"] > 0 and plan_values["settings"] == settings.to_dict()
+    assert probe_after == {} and timer.active is False

@@ -295,12 +295,6 @@ class Arena:
             return db.execute("SELECT * FROM votes WHERE battle_id = ?", (battle_id,)).fetchone()
 
 
-def vote_from_request(arena: Arena, payload: dict, rater: str) -> dict:
-    """Accept a vote as a client sends it: only the battle id, the side and the key are read, never a model id."""
-    return arena.vote(str(payload.get("battle_id", "")), str(payload.get("winner", "")), rater,
-                      str(payload.get("idempotency_key") or uuid.uuid4().hex))
-
-
 def _log_record(line: str) -> dict | None:
     """A vote-log line as a complete vote or flag record, or None when anything is missing or wrong."""
     try:

@@ -19,9 +19,7 @@ from core.workspace import Workspace
 
 def list_contenders(workspace: Workspace) -> dict[str, inference.ModelChoice]:
     """Every model a user can chat with, by key, in the Chat stage's order."""
-    lister = getattr(inference, "list_choices", None)
-    choices = lister(workspace) if lister else _fallback_choices(workspace)
-    return {contender_key(choice): choice for choice in choices}
+    return {contender_key(choice): choice for choice in inference.list_choices(workspace)}
 
 
 def contender_key(choice: inference.ModelChoice) -> str:
@@ -43,17 +41,6 @@ def find_contender(workspace: Workspace, key: str) -> inference.ModelChoice | No
     except BadInputError:
         return None
     return with_documents(contenders[base], collection) if base in contenders else None
-
-
-def _fallback_choices(workspace: Workspace) -> list[inference.ModelChoice]:
-    # Used only while core.inference has no list_choices (older checkouts).
-    choices = [inference.default_choice()]
-    for adapter in sorted(workspace.runs.glob("*/adapter")):
-        choices.append(inference.ModelChoice(kind="adapter", adapter=adapter, label=f"run/{adapter.parent.name}"))
-    for gguf in sorted(workspace.exports.rglob("*.gguf")):
-        choices.append(inference.ModelChoice(kind="gguf", gguf=gguf,
-                                             label=f"gguf/{gguf.relative_to(workspace.exports).as_posix()}"))
-    return choices
 
 
 def answer_turns(backend, item, settings, last_only: bool = False) -> Iterator[str]:

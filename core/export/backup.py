@@ -85,9 +85,9 @@ def _members(workspace: Workspace, run: Run, gguf: Path | None) -> dict[str, Pat
         relative = path.relative_to(run.folder)
         if path.is_file() and not path.is_symlink() and not _skipped(relative):
             members[f"run/{relative.as_posix()}"] = path
-    dataset = Path(str(run.config.get("dataset", "")))
+    dataset = Path(run.settings.dataset)
     dataset = dataset if dataset.is_absolute() else workspace.root / dataset
-    if str(run.config.get("dataset", "")) and dataset.is_dir():
+    if run.settings.dataset and dataset.is_dir():
         for path in sorted(p for p in dataset.rglob("*") if p.is_file() and not p.is_symlink()):
             members[f"dataset/{dataset.name}/{path.relative_to(dataset).as_posix()}"] = path
     if gguf:

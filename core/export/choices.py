@@ -11,9 +11,10 @@ import json
 from pathlib import Path
 
 from core.export import gguf
-from core.export.run import read_config
+from core.export.run import run_settings
 from core.models import DEFAULT_ALIASES, default_model_dir
 from core.workspace import Workspace
+
 
 def quant_options(workspace: Workspace, run_name: str) -> tuple[list[tuple[str, str]], list[str], str]:
     """(checkbox choices labelled with their estimated size, the recommended pre-selection, its reason)."""
@@ -60,6 +61,6 @@ def _plan_folder(workspace: Workspace, run_name: str) -> Path | None:
     merged = workspace.named(workspace.exports, run_name, "run") / "merged"
     if (merged / "config.json").is_file():
         return merged
-    reference = str(read_config(workspace.named(workspace.runs, run_name, "run")).get("model") or "default")
+    reference = run_settings(workspace.named(workspace.runs, run_name, "run")).model
     folder = default_model_dir(workspace) if reference in DEFAULT_ALIASES else Path(reference)
     return folder if list(folder.glob("*.safetensors")) else None

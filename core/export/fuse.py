@@ -2,8 +2,8 @@
 
 `fuse_runs` loads every adapter onto one base model and combines them with PEFT's
 `add_weighted_adapter` (linear, cat, TIES, DARE), with a weight per adapter. The result is written as a
-new run folder (`adapter/`, `config.yaml` naming its sources, `report.md`), so every stage (chat,
-evaluation, export) uses it like a trained run.
+new run folder (`adapter/`, the first source's `config.yaml`, `fusion.json` naming the sources and
+weights, `report.md`), so every stage (chat, evaluation, export) uses it like a trained run.
 """
 
 from __future__ import annotations
@@ -11,11 +11,10 @@ from __future__ import annotations
 import shutil
 from dataclasses import dataclass, field
 
-import yaml
-
 from core import atomic, models
 from core.errors import BadInputError
 from core.export.run import Run, open_run
+from core.train import runs as train_runs
 from core.workspace import Workspace
 
 METHODS = {"linear": "linear", "cat": "cat", "ties": "ties", "dare": "dare_linear", "dare_ties": "dare_ties"}
@@ -73,9 +72,9 @@ def fuse_runs(workspace: Workspace, settings: FuseSettings) -> Run:
         for file_name in TOKENIZER_FILES:
             if (runs[0].adapter / file_name).is_file():
                 shutil.copyfile(runs[0].adapter / file_name, tmp / "adapter" / file_name)
-        config = {**runs[0].config, "fused_from": [run.name for run in runs], "fusion_weights": weights,
-                  "fusion_method": settings.method, "fusion_density": settings.density}
-        atomic.write_text(tmp / "config.yaml", yaml.safe_dump(config, sort_keys=False))
+        train_runs.write_config(tmp, runs[0].settings, final_dir=target)
+        atomic.write_json(tmp / train_runs.FUSION_FILE, {"fused_from": [run.name for run in runs], "weights": weights,
+                                                         "method": settings.method, "density": settings.density})
         atomic.write_text(tmp / "report.md", f"# {name}\n\nFused from {', '.join(settings.runs)} with "
                                              f"{settings.method} (weights {weights}).\n")
     return open_run(workspace, name)

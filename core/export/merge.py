@@ -86,7 +86,7 @@ def load_with_adapter(run: Run, workspace: Workspace, dtype: str = "float32", in
 
 
 def trained_in_4bit(run: Run) -> bool:
-    return bool(run.config.get("load_in_4bit"))
+    return run.settings.load_in_4bit
 
 
 def merge_run(workspace: Workspace, run: Run, settings: MergeSettings = MergeSettings(),

@@ -55,8 +55,8 @@ CARD_KINDS = {
 
 
 def model_card(run: Run, kind: str = "adapter") -> str:
-    settings = public_settings(run.config)
-    license_id = str(run.config.get("license") or DEFAULT_LICENSE)
+    settings = public_settings(run.settings.to_dict())
+    license_id = DEFAULT_LICENSE
     library, tags, intro = CARD_KINDS[kind]
     front = {"base_model": base_model_id(run), "library_name": library, "license": license_id,
              "pipeline_tag": "text-generation", "tags": tags}
@@ -66,7 +66,7 @@ def model_card(run: Run, kind: str = "adapter") -> str:
     lines = ["---", yaml.safe_dump(front, sort_keys=False).strip(), "---", "",
              f"# {run.name}", "",
              f"{intro} **{base_model_id(run)}**, fine-tuned with Chatsmith.", "",
-             "## Data", "", f"- Dataset version: `{Path(str(run.config.get('dataset', 'unknown'))).name}`"]
+             "## Data", "", f"- Dataset version: `{Path(run.settings.dataset or 'unknown').name}`"]
     lines += [f"- {key}: {value}" for key, value in dataset_stats(run).items()]
     lines += ["", "## Settings", "", "```yaml", yaml.safe_dump(settings, sort_keys=True).strip(), "```",
               "", "## Metrics", ""]
@@ -83,7 +83,7 @@ def public_settings(config: dict[str, Any]) -> dict[str, Any]:
 
 def dataset_stats(run: Run) -> dict[str, Any]:
     """Whatever summary the Data stage left beside the dataset version (stats or manifest JSON)."""
-    folder = Path(str(run.config.get("dataset", "")))
+    folder = Path(run.settings.dataset)
     for name in ("stats.json", "manifest.json", "meta.json"):
         path = folder / name
         if path.is_file():

@@ -132,7 +132,7 @@ def perplexity(llama, samples: list[list[int]]) -> float:
 
 def validation_samples(workspace: Workspace, run: Run, limit: int = 8) -> list[list[dict]]:
     """Conversations from the dataset version's validation split, else a small built-in set."""
-    folder = Path(str(run.config.get("dataset", "")))
+    folder = Path(run.settings.dataset)
     folder = folder if folder.is_absolute() else workspace.root / folder
     for name in VALIDATION_FILES:
         path = folder / name

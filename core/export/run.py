@@ -1,23 +1,21 @@
-"""Reading a training run for export: its settings, its adapter, and where its exports go.
+"""A training run as the Export stage opens it: its settings, its checked adapter, where its exports go.
 
-`open_run` accepts a run name (a folder under `workspace.runs`) or a path, and refuses adapters that
-would unpickle or whose weights are truncated before anything loads them.
+The run folder's layout, config and listing belong to `core.train.runs`; this module adds what Export
+needs before anything loads an adapter. `open_run` accepts a run name (a folder under `workspace.runs`)
+or a path, and refuses adapters that would unpickle (loading them could run code) or whose weights are
+truncated.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-import yaml
-
-from core.errors import BadInputError, CorruptFileError, UnsafeModelError
+from core.errors import BadInputError, UnsafeModelError
 from core.models import PICKLE_SUFFIXES, verify_safetensors
+from core.train import runs
+from core.train.settings import TrainSettings
 from core.workspace import Workspace
-
-ADAPTER_WEIGHTS = "adapter_model.safetensors"
-
 
 @dataclass(frozen=True)
 class Run:
@@ -25,23 +23,18 @@ class Run:
 
     name: str
     folder: Path
-    config: dict[str, Any]
+    settings: TrainSettings
+    """The run's `config.yaml`; the defaults (the default model) for an adapter folder made without one."""
     exports: Path
     """`workspace.exports/<run>/`: every file this stage writes for the run."""
 
     @property
     def adapter(self) -> Path:
-        return self.folder / "adapter"
+        return self.folder / runs.ADAPTER_DIR
 
     @property
     def base_model(self) -> str:
-        return str(self.config.get("model") or "default")
-
-
-def list_runs(workspace: Workspace) -> list[str]:
-    """Runs that have a finished adapter, newest first."""
-    runs = [path.parent.parent for path in workspace.runs.glob(f"*/adapter/{ADAPTER_WEIGHTS}")]
-    return [run.name for run in sorted(runs, key=lambda p: p.stat().st_mtime, reverse=True)]
+        return self.settings.model
 
 
 def open_run(workspace: Workspace, run: str | Path) -> Run:
@@ -53,24 +46,15 @@ def open_run(workspace: Workspace, run: str | Path) -> Run:
     if not folder.is_dir():
         raise BadInputError(f"No run '{run}' in {workspace.runs}.",
                             "Pick a run from the list, or train one in the Train tab.")
-    config = read_config(folder)
-    result = Run(name=folder.name, folder=folder.resolve(), config=config,
+    result = Run(name=folder.name, folder=folder.resolve(), settings=run_settings(folder),
                  exports=workspace.exports / folder.name)
     check_adapter(result.adapter)
     return result
 
 
-def read_config(folder: Path) -> dict[str, Any]:
-    path = folder / "config.yaml"
-    if not path.is_file():
-        return {}
-    try:
-        config = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as error:
-        raise CorruptFileError(f"{path} is not valid YAML ({error}).", "Fix or restore it.") from error
-    if not isinstance(config, dict):
-        raise CorruptFileError(f"{path} does not hold settings (a mapping).", "Fix or restore it.")
-    return config
+def run_settings(folder: Path) -> TrainSettings:
+    """The run's settings; an adapter folder made outside the app, without a config, is on the default model."""
+    return runs.read_config(folder) if (Path(folder) / runs.CONFIG_FILE).is_file() else TrainSettings()
 
 
 def check_adapter(adapter: Path) -> None:
@@ -78,7 +62,7 @@ def check_adapter(adapter: Path) -> None:
     if not (adapter / "adapter_config.json").is_file():
         raise BadInputError(f"{adapter} has no adapter_config.json, so it is not a finished PEFT adapter.",
                             "Wait for training to finish, or pick another run.")
-    weights = adapter / ADAPTER_WEIGHTS
+    weights = adapter / runs.ADAPTER_WEIGHTS
     if not weights.is_file():
         pickles = sorted(p.name for p in adapter.iterdir() if p.suffix in PICKLE_SUFFIXES)
         if pickles:
@@ -87,5 +71,5 @@ def check_adapter(adapter: Path) -> None:
                 "arbitrary code, so the app refuses.",
                 "Re-save it as safetensors on a trusted machine (save_pretrained(safe_serialization=True)).",
             )
-        raise BadInputError(f"{adapter} has no {ADAPTER_WEIGHTS}.", "Pick a finished run.")
+        raise BadInputError(f"{adapter} has no {runs.ADAPTER_WEIGHTS}.", "Pick a finished run.")
     verify_safetensors(weights)

@@ -113,7 +113,7 @@ def readme(run: Run, settings: SpaceSettings, title: str) -> str:
     lines = ["---", f"title: {quoted(title[:60])}", 'emoji: "💬"', 'colorFrom: "indigo"', 'colorTo: "blue"',
              'sdk: "gradio"', f"sdk_version: {quoted(importlib.metadata.version('gradio'))}",
              'python_version: "3.11"', 'app_file: "app.py"', "pinned: false",
-             f"license: {quoted(str(run.config.get('license') or DEFAULT_LICENSE))}",
+             f"license: {quoted(DEFAULT_LICENSE)}",
              f"suggested_hardware: {quoted('zero-a10g' if settings.target == 'zerogpu' else 'cpu-basic')}"]
     if settings.model_repo:
         lines += ["models:", f"  - {quoted(settings.model_repo)}"]

@@ -20,9 +20,8 @@ from core.errors import ChatsmithError
 from core.jobs import LOG_FILE, STOP_FILE, JobRunner, State
 from core.train import runs
 from core.train.config_file import with_overrides
+from core.train.start import run_params, start_run
 from core.workspace import Workspace
-
-TARGET = "core.train.job:run"
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -49,9 +48,8 @@ def main(argv: list[str] | None = None) -> int:
         jobs = JobRunner(workspace)
         if args.direct:
             return _train_here(args, settings, workspace)
-        run_dir = _run_dir_for(args, settings, workspace, jobs)
-        params = {"settings": settings.to_dict(), "workspace": str(workspace.root), "resume": args.resume}
-        jobs.submit(run_dir, TARGET, params, kind="train", title=f"Train {run_dir.name}", heavy=True)
+        run_dir = start_run(workspace, jobs, settings, name=args.name, resume=args.resume,
+                            folder=args.config.resolve().parent if args.resume else None).folder
     except ChatsmithError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -65,16 +63,6 @@ def _workspace_of(config: Path) -> str | None:
     return str(run_dir.parent.parent) if run_dir.parent.name == "runs" else None
 
 
-def _run_dir_for(args: argparse.Namespace, settings, workspace: Workspace, jobs: JobRunner) -> Path:
-    if not args.resume:
-        return runs.new_run_dir(workspace, settings, args.name)
-    run_dir = args.config.resolve().parent
-    check = runs.resume_check(run_dir, jobs)
-    if not check.ok:
-        raise ChatsmithError(f"Cannot resume {run_dir.name}: {check.reason}")
-    return run_dir
-
-
 def _train_here(args: argparse.Namespace, settings, workspace: Workspace) -> int:
     """Every process accelerate launches trains here; all agree on the run folder through --name."""
     from core.train import job
@@ -83,7 +71,7 @@ def _train_here(args: argparse.Namespace, settings, workspace: Workspace) -> int
         raise ChatsmithError("--direct needs --name (or --resume), so every process writes the same run folder.")
     run_dir = args.config.resolve().parent if args.resume else workspace.runs / args.name
     run_dir.mkdir(parents=True, exist_ok=True)
-    params = {"settings": settings.to_dict(), "workspace": str(workspace.root), "resume": args.resume}
+    params = run_params(workspace, settings, resume=args.resume)
     job.run(DirectReporter(run_dir, params))  # the first process logs how it ended
     return 0
 

@@ -110,19 +110,18 @@ def estimate(settings: TrainSettings, workspace: Workspace, device: Any):
     model_dir = models.resolve(settings.model, workspace)
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     rows, _, _ = load_rows(settings)
-    lengths = []
-    for row in rows:
-        answers = [row[key][0]["content"] for key in ("chosen", "rejected", "completion") if key in row]
-        lengths.append([sum(map(len, completion_split(tokenizer, row["prompt"], answer))) for answer in answers])
-    longest = min(max(max(pair) for pair in lengths), settings.max_length)
-    real_tokens = sum(min(length, settings.max_length) for pair in lengths for length in pair)
+    splits = [completion_split(tokenizer, row["prompt"], row[key][0]["content"])
+              for row in rows for key in ("chosen", "rejected", "completion") if key in row]
+    lengths = [len(prompt) + len(completion) for prompt, completion in splits]
+    longest = min(max(lengths), settings.max_length)
+    real_tokens = sum(min(length, settings.max_length) for length in lengths)
+    trained_share = sum(len(completion) for _, completion in splits) / max(1, sum(lengths))  # loss on answers only
     counts = preflight.count_parameters(AutoConfig.from_pretrained(model_dir), settings)
     per_epoch = max(1, math.ceil(len(rows) / settings.effective_batch))
     steps = settings.max_steps or math.ceil(per_epoch * settings.epochs)
     # Two sequences per example: chosen and rejected (DPO), or the answer and its KL partner (KTO).
-    # Only the answers are scored, so the LM head's share is theirs.
-    doubled = settings.with_changes(batch_size=2 * settings.batch_size)
-    memory = preflight.memory_estimate(doubled, counts, longest, 1.0, resolve_precision(settings, device),
+    doubled = settings.with_changes(batch_size=2 * settings.batch_size, assistant_only_loss=True)
+    memory = preflight.memory_estimate(doubled, counts, longest, trained_share, resolve_precision(settings, device),
                                        device.kind)
     return preflight.Plan(counts.total, counts.trainable, len(rows), real_tokens, longest, steps, memory,
                           preflight.available_gb(device), preflight.device_label(device),

@@ -1,10 +1,13 @@
-"""Run folders: create, list, check for resume, and compare.
+"""Run folders: the one module that knows their layout. Create, read, list, check for resume, compare.
 
-Contract (Export, Chat and Evaluate rely on it): `workspace.runs/<name>/` holds `config.yaml` (the
-`TrainSettings`, with `model` and `dataset`), `events.jsonl`, `log.txt`, `checkpoints/checkpoint-N/`,
-`adapter/` (PEFT adapter + tokenizer + chat template), `report.md`, and the job's `job.json` /
-`status.json`. A checkpoint counts only when it carries the completion marker, so one cut short by a
-kill is never resumed from. Reads never fail on a half-written run: missing parts read as empty.
+Contract (Train, Export, Chat and Evaluate rely on it): `workspace.runs/<name>/` holds `config.yaml` (the
+`TrainSettings`, with `model` and `dataset`; `read_config` returns them as `TrainSettings`),
+`events.jsonl`, `log.txt`, `checkpoints/checkpoint-N/`, `adapter/` (PEFT adapter in safetensors +
+tokenizer + chat template), `report.md`, and the job's `job.json` / `status.json`; a run that Export
+fused from others has `fusion.json` (its sources and weights) instead of a job. A folder is a run when
+it has a `config.yaml`; a run is finished when its adapter weights are saved (`run_folders`). A
+checkpoint counts only when it carries the completion marker, so one cut short by a kill is never
+resumed from. Reads never fail on a half-written run: missing parts read as empty.
 """
 
 from __future__ import annotations
@@ -27,7 +30,8 @@ from core.train.settings import TrainSettings
 from core.workspace import Workspace
 
 CONFIG_FILE, REPORT_FILE, ADAPTER_DIR, CHECKPOINTS_DIR = "config.yaml", "report.md", "adapter", "checkpoints"
-COMPLETE_MARKER = "chatsmith-complete"  # written last into a checkpoint folder: a kill mid-save leaves none
+ADAPTER_WEIGHTS, FUSION_FILE = "adapter_model.safetensors", "fusion.json"
+COMPLETE_MARKER = "chatsmith-complete"  # written last into a checkpoint folder, so a kill mid-save shows
 CURVE_METRICS = ("loss", "eval_loss", "learning_rate")
 
 
@@ -47,10 +51,12 @@ def _short(text: str) -> str:
     return Path(text.rstrip("/")).name[:24] or "model"
 
 
-def write_config(run_dir: Path, settings: TrainSettings) -> Path:
+def write_config(run_dir: Path, settings: TrainSettings, final_dir: Path | None = None) -> Path:
+    """`config.yaml`, each knob under its reason; `final_dir` is where the folder will live when it is
+    written in a temporary one."""
     from core.train.config_file import config_yaml
 
-    text = config_yaml(settings, f"python -m core.train {run_dir / CONFIG_FILE}")
+    text = config_yaml(settings, f"python -m core.train {(final_dir or run_dir) / CONFIG_FILE}")
     return atomic.write_text(run_dir / CONFIG_FILE, text)
 
 
@@ -140,21 +146,28 @@ class RunSummary:
     tokens_per_s: float | None
 
 
+def run_folders(workspace: Workspace, finished: bool = False) -> list[Path]:
+    """Every run folder (one with a config), newest first; `finished`: only those with saved adapter weights."""
+    folders = [config.parent for config in workspace.runs.glob(f"*/{CONFIG_FILE}")
+               if not finished or (config.parent / ADAPTER_DIR / ADAPTER_WEIGHTS).is_file()]
+    return sorted(folders, key=lambda folder: folder.stat().st_mtime, reverse=True)
+
+
 def list_runs(workspace: Workspace, jobs: JobRunner) -> list[RunSummary]:
-    """Every run folder with a config, newest first."""
+    """Every run folder with a readable config, newest first, with its state and final metrics."""
     summaries = []
-    for config in workspace.runs.glob(f"*/{CONFIG_FILE}"):
-        folder = config.parent
+    for folder in run_folders(workspace):
         snapshot = jobs.snapshot(folder) if (folder / JOB_FILE).is_file() else None
         try:
             settings = read_config(folder)
         except BadInputError:
             continue
+        state = snapshot.state.value if snapshot else "fused" if (folder / FUSION_FILE).is_file() else "not started"
         summaries.append(RunSummary(
-            name=folder.name, path=folder, state=snapshot.state.value if snapshot else "not started",
-            step=snapshot.step if snapshot else 0, total=snapshot.total if snapshot else None,
-            model=settings.model, dataset=settings.dataset, **final_metrics(folder)))
-    return sorted(summaries, key=lambda run: run.path.stat().st_mtime, reverse=True)
+            name=folder.name, path=folder, state=state, step=snapshot.step if snapshot else 0,
+            total=snapshot.total if snapshot else None, model=settings.model, dataset=settings.dataset,
+            **final_metrics(folder)))
+    return summaries
 
 
 def final_metrics(run_dir: Path) -> dict[str, float | None]:

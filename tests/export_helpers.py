@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import yaml
-
+from core.train import runs
+from core.train.settings import TrainSettings
 from core.workspace import Workspace
 
 
@@ -31,9 +31,9 @@ def make_run(workspace: Workspace, base_dir: Path, name: str = "run-1", seed: in
     folder = workspace.runs / name
     model.save_pretrained(folder / "adapter", safe_serialization=True)
     AutoTokenizer.from_pretrained(base_dir).save_pretrained(folder / "adapter")
-    (folder / "config.yaml").write_text(yaml.safe_dump(
-        {"model": str(base_dir), "dataset": str(workspace.datasets / "v-abc123"),
-         "lora_r": 4, "learning_rate": 2e-4, "epochs": 1}))
+    runs.write_config(folder, TrainSettings(model=str(base_dir), dataset=str(workspace.datasets / "v-abc123"),
+                                            lora_rank=4, lora_alpha=8, target_modules="q_proj,k_proj,v_proj,o_proj",
+                                            learning_rate=2e-4, epochs=1.0))
     (folder / "events.jsonl").write_text('{"step": 1, "loss": 2.5}\n{"step": 2, "loss": 2.1, "eval_loss": 2.2}\n')
     (folder / "report.md").write_text("# Run report\nFinal loss 2.1.\n")
     return folder

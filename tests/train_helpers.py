@@ -1,11 +1,9 @@
-"""Shared helpers of the Train tests (no tests here): a dataset version and a fake reporter."""
+"""Helpers of the Train tests (no tests, no fixtures here): a dataset version, tiny settings, a fake reporter."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-
-import pytest
 
 from core.train.settings import TrainSettings
 
@@ -51,8 +49,3 @@ class FakeReporter:
 
     def should_stop(self):
         return self.stop_after is not None and self.step >= self.stop_after
-
-
-@pytest.fixture
-def version(workspace):
-    return write_version(workspace.datasets / "v-samples")
