@@ -56,7 +56,8 @@ def gguf(ctx) -> dict[str, Any]:
     merged = ensure_merged(workspace, run)
     out = _out(ctx)
     folder = out if out and out.suffix != ".gguf" else run.exports / "gguf"
-    manifest = gguf_module.export(merged, folder, run.name, quants, progress=ctx.progress)
+    manifest = gguf_module.export(merged, folder, run.name, quants, progress=ctx.progress,
+                                  keep_intermediate=bool(ctx.params.get("keep_intermediate")))
     if out and out.suffix == ".gguf":  # one file asked for by name: the first quantisation requested
         chosen = folder / manifest["files"][quants[0]]["file"]
         if chosen != out:
