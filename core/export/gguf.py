@@ -194,22 +194,32 @@ def _llama_metadata(path: Path) -> tuple[str, list[str], str]:
         llama.close()
 
 
-def write_modelfile(gguf_path: Path, metadata: dict[str, str]) -> Path:
-    """An Ollama Modelfile beside the GGUF: the template comes from the GGUF, the stop token is explicit."""
-    lines = [f"FROM ./{gguf_path.name}", f'PARAMETER stop "{metadata["stop"]}"']
+def write_modelfile(gguf_path: Path, metadata: dict[str, str], system: str = "") -> Path:
+    """An Ollama Modelfile beside the GGUF: the template comes from the GGUF, the stop token is explicit,
+    and the Chat tab's default sampling and the training data's system prompt come along, so `ollama run`
+    answers as the app's chat does."""
+    from core.inference import GenerationSettings
+
+    chat = GenerationSettings()
+    lines = [f"FROM ./{gguf_path.name}", f'PARAMETER stop "{metadata["stop"]}"',
+             f"PARAMETER temperature {chat.temperature}", f"PARAMETER top_p {chat.top_p}",
+             f"PARAMETER top_k {chat.top_k}", f"PARAMETER repeat_penalty {chat.repetition_penalty}"]
     if "<|im_start|>" in metadata["chat_template"]:  # Ollama needs a Go template for ChatML
         lines.insert(1, 'TEMPLATE """{{ if .System }}<|im_start|>system\n{{ .System }}<|im_end|>\n'
                         '{{ end }}{{ if .Prompt }}<|im_start|>user\n{{ .Prompt }}<|im_end|>\n{{ end }}'
                         '<|im_start|>assistant\n{{ .Response }}<|im_end|>\n"""')
+    if system.strip():  # a Modelfile's triple quotes cannot be escaped, so none may appear inside
+        lines.append(f'SYSTEM """{system.strip().replace(chr(34) * 3, chr(34))}"""')
     path = gguf_path.with_suffix(".Modelfile")
     atomic.write_text(path, "\n".join(lines) + "\n")
     return path
 
 
 def export(model_dir: Path, out_dir: Path, name: str, quants: list[str], progress=None,
-           keep_intermediate: bool = False) -> dict:
+           keep_intermediate: bool = False, system: str = "") -> dict:
     """F16 (always kept) plus each quantisation, all made from one lossless intermediate, checked, with
-    Modelfiles and a manifest. The intermediate is deleted unless `keep_intermediate`."""
+    Modelfiles (`system`: their system prompt) and a manifest. The intermediate is deleted unless
+    `keep_intermediate`."""
     report = progress or (lambda step, total, message: None)
     unknown = [q for q in quants if q not in QUANTS]
     if unknown:
@@ -236,7 +246,7 @@ def export(model_dir: Path, out_dir: Path, name: str, quants: list[str], progres
     entries = {}
     for quant, path in files.items():
         metadata = check_metadata(path)
-        write_modelfile(path, metadata)
+        write_modelfile(path, metadata, system)
         entries[quant] = {"file": path.name, "bytes": path.stat().st_size, "source": outtype.upper(),
                           "estimated_bytes": estimate.sizes.get(quant, intermediate_bytes), "stop": metadata["stop"]}
     manifest = {"files": {**_earlier_files(out_dir), **entries}, "recommended": estimate.recommended,
