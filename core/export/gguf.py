@@ -81,8 +81,8 @@ def recommend(parameters: int, narrow: int, matrices: int) -> tuple[str, str]:
         why = (f"{narrow} of {matrices} weight matrices are not a multiple of 256 wide, so K-quants fall "
                "back to older types there; " if narrow else "")
         return "Q8_0", (f"Q8_0: this model is small ({parameters / 1e6:.0f}M parameters); {why}small models "
-                        "lose much more to 4-bit (SmolLM2-135M answered nonsense in Q4_K_M, correctly in "
-                        "F16 and Q8_0). Q8_0 is nearly lossless and still half of F16.")
+                        "lose much more to 4-bit (SmolLM2-135M answered nonsense in Q4_K_M). Q8_0 is nearly "
+                        "lossless and half of F16; the round-trip check confirms it or recommends F16.")
     if parameters < 4e9:
         return "Q5_K_M", "Q5_K_M: a 1-4B model keeps most of its quality at 5 bits; 4-bit costs it more."
     return "Q4_K_M", "Q4_K_M: the usual size/quality trade-off for models of 4B parameters and more."
