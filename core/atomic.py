@@ -44,6 +44,17 @@ def write_jsonl(path: str | os.PathLike, records: Any) -> Path:
     return write_text(path, lines)
 
 
+@contextlib.contextmanager
+def replacing(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary sibling of `path` to write a large file into (a zip, an archive) piece by
+    piece; it becomes `path` only if the block finishes, and is removed if it fails."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with _temporary_sibling(path) as tmp:
+        yield Path(tmp)
+        os.replace(tmp, path)
+
+
 MARKER = ".chatsmith-folder"
 """Written into each folder `directory(replace=True)` makes: the one sign that the app may replace it."""
 MARKER_TEXT = "Chatsmith made this folder and replaces it whole when it exports again.\n"

@@ -135,13 +135,19 @@ def verify_safetensors(path: Path) -> None:
 
 
 def safetensors_shapes(path: Path) -> dict[str, list[int]]:
-    """Each tensor's shape, read from the header by safetensors itself, which also refuses a file shorter
-    than its header says (truncation, zero bytes); no weights are loaded."""
+    """Each tensor's shape; see `safetensors_header`."""
+    return {name: entry["shape"] for name, entry in safetensors_header(path).items()}
+
+
+def safetensors_header(path: Path) -> dict[str, dict]:
+    """Each tensor's dtype ("F32", "BF16", ...) and shape, read from the header by safetensors itself,
+    which also refuses a file shorter than its header says (truncation, zero bytes); no weights are loaded."""
     from safetensors import SafetensorError, safe_open
 
     try:
         with safe_open(path, framework="numpy") as weights:
-            return {name: weights.get_slice(name).get_shape() for name in weights.keys()}
+            slices = {name: weights.get_slice(name) for name in weights.keys()}
+            return {name: {"dtype": part.get_dtype(), "shape": part.get_shape()} for name, part in slices.items()}
     except (OSError, SafetensorError) as error:
         raise CorruptFileError(
             f"{path.name} is corrupt or incomplete ({error}).",

@@ -13,7 +13,9 @@ from types import SimpleNamespace
 import gradio as gr
 
 from core.export import choices
+from core.export.logview import readable
 from core.train.runs import run_folders
+from tabs import export_downloads
 from tabs.common import AppContext, Focus, error_text, gated, t
 
 STRINGS = {
@@ -41,7 +43,8 @@ STRINGS = {
         "export.backup_title": "### Backup and restore", "export.backup_out": "Archive path (any folder or file)",
         "export.backup_button": "Back up run", "export.restore_path": "Archive to restore",
         "export.restore_button": "Restore (verifies every hash)",
-        "export.stop": "Stop", "export.log": "Log",
+        "export.stop": "Stop", "export.log": "Log", "export.raw_log": "Raw log (every line the job printed)",
+        **export_downloads.STRINGS["en"],
     },
     "zh": {
         "export.tab": "📦 导出",
@@ -67,7 +70,8 @@ STRINGS = {
         "export.backup_title": "### 备份与恢复", "export.backup_out": "归档路径（任意文件夹或文件）",
         "export.backup_button": "备份运行", "export.restore_path": "要恢复的归档",
         "export.restore_button": "恢复（校验全部哈希）",
-        "export.stop": "停止", "export.log": "日志",
+        "export.stop": "停止", "export.log": "日志", "export.raw_log": "原始日志（任务输出的每一行）",
+        **export_downloads.STRINGS["zh"],
     },
 }
 PUSHABLE = ["adapter", "merged", "gguf", "backup"]
@@ -78,6 +82,7 @@ def build(ctx: AppContext) -> Focus:
     with gr.Tab(t("export.tab"), id="export") as tab:
         gr.Markdown(t("export.header"))
         ui = _layout()
+        ui.downloads = export_downloads.build(ctx, ui.run_picker)
     ui.tab = tab
     _wire(ctx, ui)
     return Focus(ui.run_picker, lambda run: gr.update(choices=_finished_runs(ctx), value=run))
@@ -91,7 +96,9 @@ def _layout() -> SimpleNamespace:
         ui.refresh_button = gr.Button(t("export.refresh"), scale=1, elem_id="export-refresh")
     ui.status = gr.Markdown(elem_id="export-status")
     ui.stop_button = gr.Button(t("export.stop"), size="sm")
-    ui.log_box = gr.Textbox(label=t("export.log"), lines=6, max_lines=12, interactive=False)
+    ui.log_box = gr.Textbox(label=t("export.log"), lines=6, max_lines=12, interactive=False, elem_id="export-log")
+    with gr.Accordion(t("export.raw_log"), open=False):
+        ui.raw_log = gr.Textbox(show_label=False, lines=8, max_lines=20, interactive=False, elem_id="export-raw-log")
     gr.Markdown(t("export.package_title"))
     ui.package_button = gr.Button(t("export.package_button"), elem_id="export-package-button")
     _gguf_section(ui)
@@ -175,13 +182,16 @@ def _wire(ctx: AppContext, ui: SimpleNamespace) -> None:
         value = selected if selected in runs else (runs[0] if runs else None)
         return gr.update(choices=runs, value=value), gr.update(choices=runs)
 
+    def quant_updates(run):
+        """The quantisations with the recommendation pre-selected: by model size, then gated by the check."""
+        labels, recommended, reason = choices.quant_options(ctx.workspace, run)
+        return gr.update(choices=labels, value=recommended), f"ℹ️ {reason}" if reason else ""
+
     def on_run_change(run):
         if not run:
             return gr.update(choices=[], value=[]), "", gr.update(choices=[]), "", ""
-        labels, recommended, reason = choices.quant_options(ctx.workspace, run)
         files = choices.gguf_files(ctx.workspace, run)
-        return (gr.update(choices=labels, value=recommended), f"ℹ️ {reason}" if reason else "",
-                gr.update(choices=files, value=files[-1] if files else None),
+        return (*quant_updates(run), gr.update(choices=files, value=files[-1] if files else None),
                 choices.roundtrip_markdown(ctx.workspace, run), str(ctx.workspace.exports / run / "backup"))
 
     def on_run_attach(run):
@@ -215,7 +225,7 @@ def _wire(ctx: AppContext, ui: SimpleNamespace) -> None:
         return submit("merge", run, f"Merge · {run}")
 
     def on_gguf_clicked(run, quants):
-        return submit("gguf", run, f"GGUF {', '.join(quants or [])} · {run}", quants=list(quants or []))
+        return submit("gguf", run, f"GGUF {', '.join(quants or [])} · {run}", quants=list(quants or []), check=True)
 
     def on_roundtrip_clicked(run):
         return submit("roundtrip", run, f"Round-trip check · {run}")
@@ -247,11 +257,18 @@ def _wire(ctx: AppContext, ui: SimpleNamespace) -> None:
         if job.error:
             text += f"\n\n❌ {job.error}"
         elif job.state.finished and job.result:
-            text += "\n\n" + "  \n".join(f"{k}: `{v}`" for k, v in job.result.items() if isinstance(v, (str, int)))
+            text += "\n\n" + "  \n".join(f"{k}: `{v}`" for k, v in job.result.items()
+                                           if isinstance(v, (str, int)) and k != "verdict")
+            text += f"\n\n{job.result['verdict']}" if job.result.get("verdict") else ""
         report = choices.roundtrip_markdown(ctx.workspace, run) if run else ""
-        files = choices.gguf_files(ctx.workspace, run) if run and job.state.finished else None
-        return (text, job.log_tail(15), gr.Timer(active=not job.state.finished), report,
-                gr.update(choices=files) if files is not None else gr.update())
+        finished = bool(run) and job.state.finished
+        files = choices.gguf_files(ctx.workspace, run) if finished else None
+        raw = job.log_tail(200)
+        unchanged = (gr.update(), gr.update())
+        return (text, readable(raw), raw, gr.Timer(active=not job.state.finished), report,
+                gr.update(choices=files) if files is not None else gr.update(),
+                *(export_downloads.refresh(ctx, run) if finished else unchanged),
+                *(quant_updates(run) if finished else unchanged))
 
     def on_stop_clicked(folder):
         # Export steps are single calls (converter, quantiser, save) with no place to pause; every file
@@ -292,6 +309,8 @@ def _wire(ctx: AppContext, ui: SimpleNamespace) -> None:
     ui.run_picker.change(on_run_attach, [ui.run_picker], job_outputs)
     ui.run_picker.change(on_run_change, [ui.run_picker],
                          [ui.quant_boxes, ui.quant_reason, ui.space_gguf, ui.roundtrip_report, ui.backup_out])
+    ui.run_picker.change(lambda run: export_downloads.refresh(ctx, run), [ui.run_picker],
+                         [ui.downloads.picker, ui.downloads.button])
     ui.package_button.click(on_package_clicked, [ui.run_picker], job_outputs)
     ui.merge_button.click(on_merge_clicked, [ui.run_picker], job_outputs)
     ui.gguf_button.click(on_gguf_clicked, [ui.run_picker, ui.quant_boxes], job_outputs)
@@ -303,7 +322,8 @@ def _wire(ctx: AppContext, ui: SimpleNamespace) -> None:
     ui.backup_button.click(on_backup_clicked, [ui.run_picker, ui.backup_out, ui.space_gguf], job_outputs)
     ui.restore_button.click(on_restore_clicked, [ui.restore_path], job_outputs)
     ui.poll_timer.tick(on_poll_tick, [ui.job_folder, ui.run_picker],
-                       [ui.status, ui.log_box, ui.poll_timer, ui.roundtrip_report, ui.space_gguf])
+                       [ui.status, ui.log_box, ui.raw_log, ui.poll_timer, ui.roundtrip_report, ui.space_gguf,
+                        ui.downloads.picker, ui.downloads.button, ui.quant_boxes, ui.quant_reason])
     ui.stop_button.click(on_stop_clicked, [ui.job_folder], [ui.status])
     ui.hub_button.click(on_push_clicked, [ui.run_picker, ui.hub_what, ui.hub_token, ui.hub_repo, ui.hub_private],
                         [ui.status])

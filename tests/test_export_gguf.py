@@ -14,13 +14,48 @@ from tests.export_helpers import make_run
 
 
 @pytest.fixture(scope="module")
-def exported(tmp_path_factory, tiny_model_dir) -> tuple[Path, dict]:
+def merged_dir(tmp_path_factory, tiny_model_dir) -> Path:
     workspace = Workspace(tmp_path_factory.mktemp("gguf_ws")).ensure()
     make_run(workspace, tiny_model_dir)
-    run = open_run(workspace, "run-1")
-    merged = merge.merge_run(workspace, run)
-    out = run.exports / "gguf"
-    return out, gguf.export(merged, out, run.name, ["F16", "Q8_0"])
+    return merge.merge_run(workspace, open_run(workspace, "run-1"))
+
+
+@pytest.fixture(scope="module")
+def exported(merged_dir) -> tuple[Path, dict]:
+    out = merged_dir.parent / "gguf"
+    return out, gguf.export(merged_dir, out, "run-1", ["F16", "Q8_0"])
+
+
+def _tensor_data(path: Path) -> dict[str, tuple[str, bytes]]:
+    from gguf import GGUFReader
+
+    return {t.name: (t.tensor_type.name, t.data.tobytes()) for t in GGUFReader(path).tensors}
+
+
+def test_q8_is_quantised_from_a_lossless_f32_not_from_f16(exported, merged_dir, tmp_path):
+    """Rounding to F16 first and then to Q8_0 changed answers of the real model; the app must not."""
+    out, manifest = exported
+    app_q8 = out / manifest["files"]["Q8_0"]["file"]
+    kept = gguf.export(merged_dir, tmp_path, "kept", ["F16"], keep_intermediate=True)["files"]["F32"]
+    from_f32 = gguf.quantize(tmp_path / kept["file"], "Q8_0", tmp_path / "from-f32.gguf")
+    assert app_q8.read_bytes() == from_f32.read_bytes()
+    # The F16 deliverable holds the converter's F16 weights: quantising it is the old, double-rounded path.
+    from_f16 = gguf.quantize(out / manifest["files"]["F16"]["file"], "Q8_0", tmp_path / "from-f16.gguf")
+    old, new = _tensor_data(from_f16), _tensor_data(app_q8)
+    assert {k: v[0] for k, v in old.items()} == {k: v[0] for k, v in new.items()}, "same tensor types"
+    assert old != new, "the double-rounded Q8_0 differs in its weights; the app's must be the single-rounded one"
+    assert {entry["source"] for entry in manifest["files"].values()} == {"F32"}
+    assert not list(out.glob("*F32*")), "the intermediate is deleted unless asked for"
+
+
+def test_lossless_type_follows_the_merged_weights(tiny_model_dir, tmp_path):
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    assert gguf.lossless_type(tiny_model_dir) == "f32"
+    for dtype, expected in ((torch.bfloat16, "bf16"), (torch.float16, "f16")):
+        AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype=dtype).save_pretrained(tmp_path / expected)
+        assert gguf.lossless_type(tmp_path / expected) == expected
 
 
 def test_q8_gguf_loads_in_llama_cpp_and_produces_tokens(exported):

@@ -2,7 +2,7 @@
 
     python -m core.export adapter RUN
     python -m core.export merge RUN [--dtype auto|float32|bfloat16|float16]
-    python -m core.export gguf RUN --quant Q8_0 [--quant Q4_K_M] [--out PATH]
+    python -m core.export gguf RUN --quant Q8_0 [--quant Q4_K_M] [--out PATH] [--keep-intermediate] [--check]
     python -m core.export roundtrip RUN            # prints the report as JSON
     python -m core.export fuse RUN RUN [...] --weights 0.5 0.5 --method linear|cat|ties|dare [--name N]
     python -m core.export space RUN --target cpu|zerogpu --out DIR [--gguf FILE] [--model-repo ID]
@@ -59,6 +59,10 @@ def parser() -> argparse.ArgumentParser:
                                           choices=("auto", "float32", "bfloat16", "float16"))
     commands.choices["gguf"].add_argument("--quant", action="append", dest="quants",
                                           choices=("F16", "Q8_0", "Q5_K_M", "Q4_K_M"))
+    commands.choices["gguf"].add_argument("--keep-intermediate", action="store_true",
+                                          help="keep the lossless F32 (or BF16) GGUF every file is quantised from")
+    commands.choices["gguf"].add_argument("--check", action="store_true",
+                                          help="run the round-trip check on the files and say which to use")
     commands.choices["roundtrip"].add_argument("--max-new-tokens", type=int, default=24)
     space = commands.choices["space"]
     space.add_argument("--target", choices=("cpu", "zerogpu"), default="cpu")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from core.export import gguf
+from core.export import gguf, verdicts
 from core.export.run import run_settings
 from core.models import DEFAULT_ALIASES, default_model_dir
 from core.workspace import Workspace
@@ -22,9 +22,10 @@ def quant_options(workspace: Workspace, run_name: str) -> tuple[list[tuple[str, 
     if folder is None:
         return [(quant, quant) for quant in gguf.QUANTS], ["Q8_0"], ""
     estimate = gguf.plan(folder)
+    recommended, why = verdicts.gate(estimate.recommended, _roundtrip_report(workspace, run_name))
     labels = [(f"{quant} · ~{estimate.sizes[quant] / 1e6:,.0f} MB"
-               + (" · recommended" if quant == estimate.recommended else ""), quant) for quant in gguf.QUANTS]
-    return labels, [estimate.recommended], estimate.reason
+               + (" · recommended" if quant == recommended else ""), quant) for quant in gguf.QUANTS]
+    return labels, [recommended], f"{why} (Before the check: {estimate.reason})" if why else estimate.reason
 
 
 def gguf_files(workspace: Workspace, run_name: str) -> list[str]:
@@ -39,20 +40,39 @@ def job_folder(workspace: Workspace, run_name: str) -> Path:
 
 
 def roundtrip_markdown(workspace: Workspace, run_name: str) -> str:
-    path = workspace.named(workspace.exports, run_name, "run") / "roundtrip.json"
-    if not path.is_file():
+    """The round-trip report as a table in words, led by what it means for the recommendation."""
+    report = _roundtrip_report(workspace, run_name)
+    if report is None:
         return ""
-    report = json.loads(path.read_text(encoding="utf-8"))
-    rows = ["| model | token agreement | first divergence | perplexity vs F16 |", "|---|---|---|---|"]
+    rows = ["| model | greedy answers vs the reference | token agreement | perplexity vs F16 |", "|---|---|---|---|"]
     for name, entry in report["models"].items():
         ratio = entry.get("perplexity_vs_f16")
-        rows.append(f"| {name} | {entry['agreement']:.0%} | {entry['first_divergence']} | "
+        rows.append(f"| {name} | {verdicts.divergence_text(entry['first_divergence'])} | {entry['agreement']:.0%} | "
                     f"{'' if ratio is None else f'{ratio:.3f}'} |")
     four_bit = report.get("trained_in_4bit") or {}
     note = four_bit.get("note") or (f"Trained on a 4-bit base, not compared here: {four_bit['reason']}."
                                     if four_bit else "")
-    return (f"Reference: {report['reference']}, greedy, {report['max_new_tokens']} new tokens.\n\n" + "\n".join(rows)
-            + (f"\n\n{note}" if note else ""))
+    prompts = "; ".join(f"{i}. {prompt}" for i, prompt in enumerate(report.get("prompts", []), start=1))
+    verdict = verdicts.summary(report, _manifest_recommendation(workspace, run_name))
+    return ("\n\n".join(verdict) + "\n\n" if verdict else "") + (
+        f"Reference: {report['reference']}, greedy, {report['max_new_tokens']} new tokens. Prompts: {prompts}\n\n"
+        + "\n".join(rows) + (f"\n\n{note}" if note else ""))
+
+
+def _roundtrip_report(workspace: Workspace, run_name: str) -> dict | None:
+    path = workspace.named(workspace.exports, run_name, "run") / "roundtrip.json"
+    try:
+        return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+    except ValueError:  # a report cut short by a crash is as good as none: the check can run again
+        return None
+
+
+def _manifest_recommendation(workspace: Workspace, run_name: str) -> str:
+    path = workspace.named(workspace.exports, run_name, "run") / "gguf" / "manifest.json"
+    try:
+        return json.loads(path.read_text(encoding="utf-8")).get("recommended", "") if path.is_file() else ""
+    except ValueError:
+        return ""
 
 
 def _plan_folder(workspace: Workspace, run_name: str) -> Path | None:

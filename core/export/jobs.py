@@ -8,6 +8,7 @@ with the token passed per call, never written to disk.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from pathlib import Path
@@ -16,9 +17,10 @@ from typing import Any
 from core.export import backup as backup_module
 from core.export import gguf as gguf_module
 from core.export import roundtrip as roundtrip_module
+from core.export import verdicts
 from core.export.fuse import FuseSettings, fuse_runs
 from core.export.merge import MergeSettings, ensure_merged, merge_run
-from core.export.package import package_adapter
+from core.export.package import package_adapter, training_system_prompt
 from core.export.run import Run, open_run
 from core.export.space import SpaceSettings, build_space
 from core.workspace import Workspace
@@ -50,13 +52,16 @@ def merge(ctx) -> dict[str, Any]:
 
 
 def gguf(ctx) -> dict[str, Any]:
+    """GGUF files; with `check`, the round-trip check runs on them and its verdict is the result's."""
     workspace, run = _run(ctx)
     quants = list(ctx.params.get("quants") or ["Q8_0"])
     ctx.progress(0, None, "Merging (skipped when the merge is up to date)…")
     merged = ensure_merged(workspace, run)
     out = _out(ctx)
     folder = out if out and out.suffix != ".gguf" else run.exports / "gguf"
-    manifest = gguf_module.export(merged, folder, run.name, quants, progress=ctx.progress)
+    manifest = gguf_module.export(merged, folder, run.name, quants, progress=_logged(ctx),
+                                  keep_intermediate=bool(ctx.params.get("keep_intermediate")),
+                                  system=training_system_prompt(run))
     if out and out.suffix == ".gguf":  # one file asked for by name: the first quantisation requested
         chosen = folder / manifest["files"][quants[0]]["file"]
         if chosen != out:
@@ -65,28 +70,55 @@ def gguf(ctx) -> dict[str, Any]:
         manifest["out"] = str(out)
     for quant, entry in manifest["files"].items():
         ctx.log(f"{quant}: {entry['file']} ({entry['bytes'] / 1e6:.1f} MB, stops at {entry['stop']})")
-    return {"folder": str(folder), **manifest}
+    result = {"folder": str(folder), **manifest}
+    if ctx.params.get("check") and folder == run.exports / "gguf":
+        result["verdict"] = _check(ctx, workspace, run, merged, _exported_ggufs(run))
+        report = json.loads((run.exports / "roundtrip.json").read_text(encoding="utf-8"))
+        result["recommended"] = verdicts.gate(manifest["recommended"], report)[0]  # the check has the last word
+        result.pop("reason")  # by model size alone; the verdict says the rest
+    return result
 
 
 def roundtrip(ctx) -> dict[str, Any]:
     workspace, run = _run(ctx)
     ctx.progress(0, None, "Merging (skipped when the merge is up to date)…")
     merged = ensure_merged(workspace, run)
-    manifest_path = run.exports / "gguf" / "manifest.json"
-    files = {}
-    if manifest_path.is_file():
-        import json
+    verdict = _check(ctx, workspace, run, merged, _exported_ggufs(run))
+    report = json.loads((run.exports / "roundtrip.json").read_text(encoding="utf-8"))
+    return {"report": str(run.exports / "roundtrip.json"), "verdict": verdict,
+            "models": {k: {"agreement": v["agreement"], "perplexity_vs_f16": v.get("perplexity_vs_f16")}
+                       for k, v in report["models"].items()}}
 
-        entries = json.loads(manifest_path.read_text(encoding="utf-8"))["files"]
-        files = {q: run.exports / "gguf" / e["file"] for q, e in entries.items()
-                 if (run.exports / "gguf" / e["file"]).is_file()}
+
+def _check(ctx, workspace: Workspace, run: Run, merged: Path, files: dict[str, Path]) -> str:
+    """The round-trip check on `files`: report written, verdict logged line by line and returned."""
+    ctx.progress(0, None, "Round-trip check: the same greedy prompts through every exported form…")
     report = roundtrip_module.roundtrip(workspace, run, merged, files,
                                         int(ctx.params.get("max_new_tokens", 24)), log=ctx.log)
-    path = roundtrip_module.write_report(run, report)
+    roundtrip_module.write_report(run, report)
+    lines = verdicts.summary(report, _manifest(run).get("recommended", ""))
+    for line in lines:
+        ctx.log(line)
     ctx.progress(1, 1, "Round-trip report written.")
-    return {"report": str(path), "models": {k: {"agreement": v["agreement"],
-                                                "perplexity_vs_f16": v.get("perplexity_vs_f16")}
-                                            for k, v in report["models"].items()}}
+    return " ".join(lines)
+
+
+def _logged(ctx):
+    """`ctx.progress` that also writes each step to the log, so the log reads as the export went."""
+    def progress(step: int, total: int | None, message: str) -> None:
+        ctx.log(message)
+        ctx.progress(step, total, message)
+    return progress
+
+
+def _manifest(run: Run) -> dict[str, Any]:
+    path = run.exports / "gguf" / "manifest.json"
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+
+
+def _exported_ggufs(run: Run) -> dict[str, Path]:
+    folder = run.exports / "gguf"
+    return {q: folder / e["file"] for q, e in _manifest(run).get("files", {}).items() if (folder / e["file"]).is_file()}
 
 
 def fuse(ctx) -> dict[str, Any]:

@@ -103,3 +103,30 @@ def final_metrics(run: Run) -> dict[str, Any]:
             if key != "time" and isinstance(value, (int, float)):
                 metrics[key] = round(value, 4) if isinstance(value, float) else value
     return metrics
+
+
+def training_system_prompt(run: Run, limit: int = 2000) -> str:
+    """The system prompt most of the run's training conversations open with ("" when they have none),
+    read from the first `limit` rows: the prompt the model learnt to answer under, which an Ollama
+    Modelfile should set too."""
+    from collections import Counter
+
+    if not run.settings.dataset:
+        return ""
+    path = Path(run.settings.dataset) / "train.jsonl"
+    counts: Counter[str] = Counter()
+    rows = 0
+    try:
+        with open(path, encoding="utf-8") as handle:
+            for rows, line in enumerate(handle, start=1):
+                if rows > limit:
+                    break
+                try:
+                    first = (json.loads(line).get("messages") or [{}])[0]
+                except (ValueError, AttributeError, IndexError):
+                    continue
+                counts[first.get("content", "") if first.get("role") == "system" else ""] += 1
+    except OSError:
+        return ""
+    prompt, count = counts.most_common(1)[0] if counts else ("", 0)
+    return prompt if isinstance(prompt, str) and count * 2 > max(sum(counts.values()), 1) else ""
