@@ -19,7 +19,7 @@ from core.documents.grounding import GroundedBackend
 from core.errors import BadInputError
 from core.inference import GenerationSettings
 from tabs import documents as documents_ui
-from tabs.common import AppContext, Focus, error_text, gate_note, t
+from tabs.common import AppContext, Focus, error_text, gate_note, refreshed, t
 
 STRINGS = {
     "en": {
@@ -56,7 +56,7 @@ _stops: dict[str, threading.Event] = {}  # per browser session: Stop sets it, th
 
 def build(ctx: AppContext) -> Focus:
     defaults = GenerationSettings()
-    with gr.Tab(t("chat.tab"), id="chat"):
+    with gr.Tab(t("chat.tab"), id="chat") as tab:
         gr.Markdown(t("chat.header"))
         with gr.Row():
             model_picker = gr.Dropdown(_picker_choices(ctx), value="default", label=t("chat.model"), scale=4,
@@ -105,10 +105,8 @@ def build(ctx: AppContext) -> Focus:
                 gr.update(choices=documents_ui.collection_choices(ctx)))
 
     def on_refresh_click(current: str, current_documents: str):
-        choices, collections = _picker_choices(ctx), documents_ui.collection_choices(ctx)
-        return (gr.update(choices=choices, value=current if current in [id_ for _, id_ in choices] else "default"),
-                gr.update(choices=collections,
-                          value=current_documents if current_documents in [n for _, n in collections] else ""))
+        return (refreshed(_picker_choices(ctx), current, "default"),
+                refreshed(documents_ui.collection_choices(ctx), current_documents, ""))
 
     def on_model_change(choice_id: str, progress=gr.Progress()):
         try:
@@ -190,7 +188,9 @@ def build(ctx: AppContext) -> Focus:
             return error_text(error)
 
     ctx.demo.load(on_load, outputs=[model_picker, model_note, collection_picker])
-    refresh_button.click(on_refresh_click, [model_picker, collection_picker], [model_picker, collection_picker])
+    # Opening the tab lists what was trained or exported since the page loaded, as Refresh does.
+    gr.on([refresh_button.click, tab.select], on_refresh_click, [model_picker, collection_picker],
+          [model_picker, collection_picker])
     model_picker.change(on_model_change, model_picker, [model_note, memory])
     send_outputs = [chatbot, conversation, message, status, memory]
     send_button.click(on_send, [message, conversation, *settings_inputs], send_outputs)

@@ -40,6 +40,7 @@ STRINGS = {
     },
 }
 TAB_OF_STEP = {"data": "data", "train": "train", "export": "export", "chat": "chat", "arena": "evaluate"}
+STEP_OF_TAB = {tab: step for step, tab in TAB_OF_STEP.items()}
 MARKS = {"done": "✅", "skipped": "⏭️", "running": "⏳"}
 
 
@@ -88,27 +89,36 @@ def wire(ctx: AppContext, panel: Panel, tabs: gr.Tabs, focus: dict[str, Focus | 
 
     def on_timer_tick(shown: str):
         job = ctx.jobs.snapshot(journey.folder(ctx.workspace))
-        step, value = reached(job)
+        step, _ = reached(job)
         if not step or step == shown:
             return checklist(ctx), gr.Timer(active=not job.state.finished), shown, gr.Tabs(), \
                 *[gr.update() for _ in followed]
-        aims = [target.point_at(value) if tab == TAB_OF_STEP[step] and value is not None else gr.update()
-                for tab, target in followed]
+        # Every tab whose step has something to show is pointed at it, not only the newest step's: two
+        # instant steps (Chat, Arena) often finish within one poll, and Chat must still end on the GGUF.
         return (checklist(ctx), gr.Timer(active=not job.state.finished), step,
-                gr.Tabs(selected=TAB_OF_STEP[step]), *aims)
+                gr.Tabs(selected=TAB_OF_STEP[step]), *aims(job))
+
+    def aims(job) -> list:
+        made = made_so_far(job)
+        return [target.point_at(made[step]) if (step := STEP_OF_TAB[tab]) in made else gr.update()
+                for tab, target in followed]
 
     def on_page_load():
         job = ctx.jobs.snapshot(journey.folder(ctx.workspace))
         started = (journey.folder(ctx.workspace) / "status.json").exists()
+        # After a finished journey, a fresh page opens Chat's picker on the GGUF it made, not the base.
+        chat = made_so_far(job).get("chat") if job.state is State.SUCCEEDED else None
         return ((checklist(ctx) if started else ""), gr.Timer(active=started and not job.state.finished),
-                gr.Accordion(open=first_start(ctx) or (started and not job.state.finished)))
+                gr.Accordion(open=first_start(ctx) or (started and not job.state.finished)),
+                *[target.point_at(chat) if tab == "chat" and chat else gr.update() for tab, target in followed])
 
     panel.start_button.click(on_start_clicked, outputs=[panel.status, panel.timer, panel.shown_step])
     panel.stop_button.click(on_stop_clicked, outputs=[panel.status])
     panel.timer.tick(on_timer_tick, inputs=[panel.shown_step],
                      outputs=[panel.status, panel.timer, panel.shown_step, tabs,
                               *[target.widget for _, target in followed]], show_progress="hidden")
-    ctx.demo.load(on_page_load, outputs=[panel.status, panel.timer, panel.accordion])
+    ctx.demo.load(on_page_load, outputs=[panel.status, panel.timer, panel.accordion,
+                                         *[target.widget for _, target in followed]])
 
 
 def reached(job) -> tuple[str, Any]:
@@ -116,16 +126,29 @@ def reached(job) -> tuple[str, Any]:
 
     Chat and Arena know their model only once their (instant) step is done, so until then the previous
     step stays shown."""
-    made: dict[str, Any] = {}
-    step = ""
+    step, seen = "", {}
     for event in job.events():
-        made.update(event)
-        value = {"train": journey.RUN_NAME, "export": journey.RUN_NAME, "chat": made.get("chat_model"),
-                 "arena": made.get("contenders"), "data": made.get("dataset")}[event["step"]]
-        if value is not None or event["step"] == "data":
+        seen.update(event)
+        if event["step"] == "data" or _value(event["step"], seen) is not None:
             step = event["step"]
-            step_value = value
-    return (step, step_value) if step else ("", None)
+    return (step, made_so_far(job).get(step)) if step else ("", None)
+
+
+def made_so_far(job) -> dict[str, Any]:
+    """What each step has made so far, by step: the dataset, the run, the chat model, the contenders."""
+    made: dict[str, Any] = {}
+    seen: dict[str, Any] = {}
+    for event in job.events():
+        seen.update(event)
+        value = _value(event["step"], seen)
+        if value is not None:
+            made[event["step"]] = value
+    return made
+
+
+def _value(step: str, seen: dict) -> Any:
+    return {"train": journey.RUN_NAME, "export": journey.RUN_NAME, "chat": seen.get("chat_model"),
+            "arena": seen.get("contenders"), "data": seen.get("dataset")}[step]
 
 
 def checklist(ctx: AppContext) -> str:

@@ -92,7 +92,7 @@ TARGET = "core.train.job:run"
 
 
 def build(ctx: AppContext) -> Focus:
-    with gr.Tab(t("train.tab"), id="train"):
+    with gr.Tab(t("train.tab"), id="train") as tab:
         gr.Markdown(t("train.header"))
         preset_picker = gr.Radio(list(PRESETS), value=CPU_PRESET, label=t("train.preset"), elem_id="train-preset")
         preset_note = gr.Markdown()
@@ -175,10 +175,11 @@ def build(ctx: AppContext) -> Focus:
         return (note, start, gr.update(value=preset.model),
                 *[gr.update(value=getattr(preset, field)) for field in FIELDS])
 
-    def on_refresh_click(method):
+    def on_refresh_click(method, dataset):
         versions = train_preference.dataset_choices(ctx, method)
         run_names = [run.name for run in runs.list_runs(ctx.workspace, ctx.jobs)]
-        return (gr.update(choices=versions), gr.update(choices=run_names), gr.update(choices=run_names),
+        newest = versions[0] if versions else None  # a typed path stays: the picker takes custom values
+        return (gr.update(choices=versions, value=dataset or newest), gr.update(choices=run_names), gr.update(choices=run_names),
                 gr.update(choices=versions), gr.update(choices=train_preference.start_choices(ctx)))
 
     def on_check_click(price, currency, *form_values):
@@ -284,8 +285,9 @@ def build(ctx: AppContext) -> Focus:
                     model_box, *setting_widgets]
     ctx.demo.load(on_page_load, outputs=load_outputs)
     preset_picker.change(on_preset_change, preset_picker, [preset_note, start_button, model_box, *setting_widgets])
-    refresh_button.click(on_refresh_click, method_radio,
-                         [dataset_picker, run_picker, compare_picker, queue_picker, start_picker])
+    # Opening the tab lists the datasets saved and runs made since the page loaded, as Refresh does.
+    gr.on([refresh_button.click, tab.select], on_refresh_click, [method_radio, dataset_picker],
+          [dataset_picker, run_picker, compare_picker, queue_picker, start_picker])
     method_radio.change(lambda method: train_preference.on_method_change(ctx, method), method_radio,
                         [dataset_picker, start_picker])
     check_button.click(on_check_click, [price_box, currency_box, *form], [preflight_card, mask_sample, plan_state])
