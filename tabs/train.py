@@ -52,7 +52,8 @@ STRINGS = {
     "en": {
         "train.tab": "🏋️ Train",
         "train.header": "## Train\nLoRA (and QLoRA on CUDA) with TRL and PEFT, with presets, live progress, stop and resume.",
-        "train.preset": "Preset", "train.model": "Base model (\"default\", a folder or a Hub id)",
+        "train.preset": "Preset", "train.preset_unavailable": "Not available on this machine",
+        "train.model": "Base model (\"default\", a folder or a Hub id)",
         "train.dataset": "Dataset version", "train.refresh": "↻ Refresh", "train.settings": "Settings",
         "train.preflight": "Pre-flight", "train.check": "Check", "train.probe": "Probe speed (a few real steps)",
         "train.price": "Price per kWh", "train.currency": "Currency", "train.mask": "Sample: trained tokens highlighted",
@@ -71,7 +72,8 @@ STRINGS = {
     "zh": {
         "train.tab": "🏋️ 训练",
         "train.header": "## 训练\n基于 TRL 与 PEFT 的 LoRA（CUDA 上支持 QLoRA），含预设、实时进度、停止与续训。",
-        "train.preset": "预设", "train.model": "基础模型（\"default\"、文件夹或 Hub ID）",
+        "train.preset": "预设", "train.preset_unavailable": "本机无法使用",
+        "train.model": "基础模型（\"default\"、文件夹或 Hub ID）",
         "train.dataset": "数据集版本", "train.refresh": "↻ 刷新", "train.settings": "设置",
         "train.preflight": "起飞前检查", "train.check": "检查", "train.probe": "测速（真实运行几步）",
         "train.price": "每千瓦时电价", "train.currency": "货币", "train.mask": "样例：高亮部分为参与训练的词元",
@@ -94,7 +96,12 @@ TARGET = "core.train.job:run"
 def build(ctx: AppContext) -> Focus:
     with gr.Tab(t("train.tab"), id="train") as tab:
         gr.Markdown(t("train.header"))
-        preset_picker = gr.Radio(list(PRESETS), value=CPU_PRESET, label=t("train.preset"), elem_id="train-preset")
+        with gr.Row():
+            preset_picker = gr.Radio(list(PRESETS), value=CPU_PRESET, label=t("train.preset"), scale=2,
+                                     elem_id="train-preset")
+            # Presets this machine cannot run sit here, greyed out, each with its reason, before any click.
+            unavailable_presets = gr.Radio([], label=t("train.preset_unavailable"), interactive=False,
+                                           visible=False, scale=3, elem_id="train-preset-unavailable")
         preset_note = gr.Markdown()
         with gr.Row():
             model_box = gr.Dropdown(["default"], value=DEFAULTS.model, allow_custom_value=True,
@@ -165,7 +172,14 @@ def build(ctx: AppContext) -> Focus:
         selected = running.folder.name if running else (run_names[0] if run_names else None)
         return (gr.update(choices=versions, value=versions[0] if versions else None),
                 gr.update(choices=run_names, value=selected), gr.update(choices=run_names),
-                gr.update(choices=versions), *on_preset_change(CPU_PRESET))
+                gr.update(choices=versions), *preset_lists(), *on_preset_change(CPU_PRESET))
+
+    def preset_lists():
+        gates = {name: preset_gate(name, ctx.capabilities(), ctx.device()) for name in PRESETS}
+        refused = {name: gate.reason for name, gate in gates.items() if not gate.ok and name != CPU_PRESET}
+        return (gr.update(choices=[name for name in PRESETS if name not in refused]),
+                gr.update(choices=list(refused), value=None, visible=bool(refused),
+                          info=" ".join(f"🚫 {name}: {reason}" for name, reason in refused.items())))
 
     def on_preset_change(name):
         gate = preset_gate(name, ctx.capabilities(), ctx.device())
@@ -281,7 +295,8 @@ def build(ctx: AppContext) -> Focus:
         except Exception as error:
             return error_text(error), ""
 
-    load_outputs = [dataset_picker, run_picker, compare_picker, queue_picker, preset_note, start_button,
+    load_outputs = [dataset_picker, run_picker, compare_picker, queue_picker, preset_picker, unavailable_presets,
+                    preset_note, start_button,
                     model_box, *setting_widgets]
     ctx.demo.load(on_page_load, outputs=load_outputs)
     preset_picker.change(on_preset_change, preset_picker, [preset_note, start_button, model_box, *setting_widgets])
