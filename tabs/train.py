@@ -9,6 +9,7 @@ multi-GPU panel writes an `accelerate launch` config.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import time
 from pathlib import Path
 
@@ -196,15 +197,18 @@ def build(ctx: AppContext) -> Focus:
         return (gr.update(choices=versions, value=dataset or newest), gr.update(choices=run_names), gr.update(choices=run_names),
                 gr.update(choices=versions), gr.update(choices=train_preference.start_choices(ctx)))
 
-    def on_check_click(price, currency, *form_values):
+    def on_check_click(price, currency, *form_values, progress=gr.Progress()):
         try:
             ctx.require_unlocked("The pre-flight check")  # it loads the model, materialising the default one
             settings = settings_from(*form_values)
             if settings.method != "sft":
                 plan, card, sample = train_preference.check(settings, ctx)
             else:
-                plan = preflight.estimate(settings, ctx.workspace, ctx.device())
-                card, sample = preflight.card(plan), _mask_sample(settings, ctx)
+                progress(0, desc="Loading the tokenizer…")
+                tokenizer = _tokenizer(ctx, settings.model, lambda f, m: progress(f, desc=m))
+                progress(0.5, desc="Tokenising the dataset…")
+                plan = preflight.estimate(settings, ctx.workspace, ctx.device(), tokenizer=tokenizer)
+                card, sample = preflight.card(plan), _mask_sample(settings, tokenizer)
         except Exception as error:  # shown in the card; nothing starts
             return error_text(error), None, {}
         return card, sample, {"plan": dataclasses.asdict(plan), "settings": settings.to_dict()}
@@ -219,8 +223,9 @@ def build(ctx: AppContext) -> Focus:
             folder = ctx.workspace.jobs / f"probe-{time.strftime('%Y%m%d-%H%M%S')}"
             ctx.jobs.submit(folder, "core.train.job:probe", {"settings": settings.to_dict(), "steps": 3,
                             "workspace": str(ctx.workspace.root)}, kind="probe", title="Speed probe", heavy=True)
-            yield preflight.card(plan) + "\n\n⏳ probing…", plan_values
-            job = ctx.jobs.wait(folder, timeout_s=1800, poll_s=1.0)
+            while not (job := ctx.jobs.snapshot(folder)).state.finished:  # say which step, not a bare spinner
+                yield preflight.card(plan) + f"\n\n⏳ probing: {_probe_line(job)}", plan_values
+                time.sleep(1.0)
             if job.error:
                 yield preflight.card(plan) + "\n\n" + error_text(RuntimeError(job.error)), plan_values
                 return
@@ -358,14 +363,34 @@ def _dataset_path(ctx: AppContext, name: str | None) -> str:
     return str(ctx.workspace.named(ctx.workspace.datasets, name, "dataset")) if (name or "").strip() else ""
 
 
-def _mask_sample(settings: TrainSettings, ctx: AppContext):
-    """The first training conversation with its trained tokens highlighted; the lint raises when useless (D7)."""
+def _probe_line(job) -> str:
+    """Where a speed probe is: loading and preparing, then training step k of n."""
+    if job.total:
+        return f"step {job.step} of {job.total}"
+    return job.message or job.state.value
+
+
+def _tokenizer(ctx: AppContext, model: str, progress=None):
+    """The model's tokenizer, kept between Checks (loading it takes seconds); the default model is
+    materialised first if it has not been, with `progress` told."""
+    from core import models
+
+    folder = models.resolve(model, ctx.workspace, progress=progress)
+    config = folder / "tokenizer_config.json"  # a folder replaced in place is loaded anew
+    return _load_tokenizer(str(folder), config.stat().st_mtime if config.is_file() else 0.0)
+
+
+@functools.lru_cache(maxsize=2)
+def _load_tokenizer(folder: str, changed: float):
     from transformers import AutoTokenizer
 
-    from core import models
+    return AutoTokenizer.from_pretrained(folder)
+
+
+def _mask_sample(settings: TrainSettings, tokenizer):
+    """The first training conversation with its trained tokens highlighted; the lint raises when useless (D7)."""
     from core.masks import highlight_trained, lint_masks
 
-    tokenizer = AutoTokenizer.from_pretrained(models.resolve(settings.model, ctx.workspace))
     records, _ = data.load_splits(settings.dataset, settings.eval_share, settings.seed)
     if settings.assistant_only_loss:
         lint_masks(tokenizer, [record["messages"] for record in records[:32]])

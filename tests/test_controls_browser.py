@@ -100,3 +100,20 @@ def test_chat_loads_regenerates_stops_and_marks_models_as_it_says(app_page):
         page.wait_for_function("() => window.statuses.some(s => s.startsWith('…'))")
         fixed.append(wait_for_answer(page, 3) and answers(page)[2])
     assert fixed[0] == fixed[1]  # a typed seed reproduces the answer
+
+
+def test_data_run_says_what_it_is_doing_and_how_far(app_page):
+    from core.journey import sample_files
+
+    page = app_page
+    page.get_by_role("tab", name="Data").click()
+    page.locator("#data-files input[type=file]").set_input_files([str(path) for path in sample_files()])
+    page.locator("#data-detected").get_by_role("cell", name="alpaca", exact=True).first.wait_for()
+    page.evaluate("""() => { window.seen = new Set();
+      new MutationObserver(() => { for (const match of document.body.innerText.matchAll(/reading \\S+ *[^\\n]*/g))
+        window.seen.add(match[0]); }).observe(document.body, {subtree: true, childList: true, characterData: true}); }""")
+    page.locator("#data-run").click()
+    page.locator("#data-report >> text=conversations kept").wait_for(timeout=180_000)
+    seen = page.evaluate("[...window.seen]")
+    names = [path.name for path in sample_files()]
+    assert any(any(name in line for name in names) and "%" in line for line in seen), seen  # which file, how far
