@@ -194,8 +194,9 @@ def build(ctx: AppContext) -> Focus:
         versions = train_preference.dataset_choices(ctx, method)
         run_names = [run.name for run in runs.list_runs(ctx.workspace, ctx.jobs)]
         newest = versions[0] if versions else None  # a typed path stays: the picker takes custom values
-        return (gr.update(choices=versions, value=dataset or newest), gr.update(choices=run_names), gr.update(choices=run_names),
-                gr.update(choices=versions), gr.update(choices=train_preference.start_choices(ctx)))
+        return (gr.update(choices=versions, value=dataset or newest), gr.update(choices=run_names),
+                gr.update(choices=run_names), gr.update(choices=versions),
+                gr.update(choices=train_preference.start_choices(ctx)))
 
     def on_check_click(price, currency, *form_values, progress=gr.Progress()):
         try:

@@ -111,7 +111,8 @@ def test_data_run_says_what_it_is_doing_and_how_far(app_page):
     page.locator("#data-detected").get_by_role("cell", name="alpaca", exact=True).first.wait_for()
     page.evaluate("""() => { window.seen = new Set();
       new MutationObserver(() => { for (const match of document.body.innerText.matchAll(/reading \\S+ *[^\\n]*/g))
-        window.seen.add(match[0]); }).observe(document.body, {subtree: true, childList: true, characterData: true}); }""")
+        window.seen.add(match[0]); })
+      .observe(document.body, {subtree: true, childList: true, characterData: true}); }""")
     page.locator("#data-run").click()
     page.locator("#data-report >> text=conversations kept").wait_for(timeout=180_000)
     seen = page.evaluate("[...window.seen]")
