@@ -1,7 +1,8 @@
 """In a real browser, controls that must not mislead: presets this CPU cannot run are greyed out with the
 reason before any click; Chat says it is loading a model and how long the load took apart from the first
 token; Regenerate gives a new answer unless a seed is fixed; "⏹ stopped" marks only stopped answers; and
-once the conversation switches model, each answer names the model that wrote it.
+once the conversation switches model, each answer names the model that wrote it; Data Run and Train's
+Check say what they are doing and how far, not just a spinner.
 
 The models are the packaged default GGUF and the tiny 2-layer transformers model, placed in the workspace
 as a base model.
@@ -118,3 +119,26 @@ def test_data_run_says_what_it_is_doing_and_how_far(app_page):
     seen = page.evaluate("[...window.seen]")
     names = [path.name for path in sample_files()]
     assert any(any(name in line for name in names) and "%" in line for line in seen), seen  # which file, how far
+
+
+def test_check_says_what_it_is_doing(app_page, tmp_path, tiny_model_dir):
+    from core.workspace import Workspace
+    from tests.test_lists_browser import place_dataset
+
+    place_dataset(Workspace(tmp_path / "workspace"), "hello-data")
+    page = app_page
+    page.get_by_role("tab", name="Train").click()
+    page.locator("#train-refresh").click()
+    page.locator("#train-dataset input").click()
+    page.get_by_role("option", name="hello-data").click()
+    model = page.locator("#train-model input")
+    model.fill(str(tiny_model_dir))
+    model.press("Enter")
+    page.evaluate("""() => { window.seen = new Set();
+      const saying = /(Loading the tokenizer|Tokenising)[^\\n]*/g;
+      new MutationObserver(() => { for (const match of document.body.innerText.matchAll(saying))
+        window.seen.add(match[0]); })
+      .observe(document.body, {subtree: true, childList: true, characterData: true}); }""")
+    page.locator("#train-check").click()
+    page.locator("#train-preflight >> text=/parameters/i").wait_for(timeout=120_000)
+    assert page.evaluate("[...window.seen]"), "Check showed nothing while it worked"
