@@ -118,7 +118,7 @@ def build(ctx: AppContext) -> Focus:
                 price_box = gr.Number(0.30, label=t("train.price"), minimum=0)
                 currency_box = gr.Textbox("EUR", label=t("train.currency"), max_length=8)
                 check_button = gr.Button(t("train.check"), elem_id="train-check")
-                probe_button = gr.Button(t("train.probe"))
+                probe_button = gr.Button(t("train.probe"), elem_id="train-probe")
             preflight_card = gr.Markdown(elem_id="train-preflight")
             mask_sample = gr.HighlightedText(label=t("train.mask"), combine_adjacent=True, elem_id="train-mask")
         with gr.Row():

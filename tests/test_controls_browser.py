@@ -121,7 +121,7 @@ def test_data_run_says_what_it_is_doing_and_how_far(app_page):
     assert any(any(name in line for name in names) and "%" in line for line in seen), seen  # which file, how far
 
 
-def test_check_says_what_it_is_doing(app_page, tmp_path, tiny_model_dir):
+def test_check_and_probe_say_what_they_are_doing(app_page, tmp_path, tiny_model_dir):
     from core.workspace import Workspace
     from tests.test_lists_browser import place_dataset
 
@@ -142,3 +142,12 @@ def test_check_says_what_it_is_doing(app_page, tmp_path, tiny_model_dir):
     page.locator("#train-check").click()
     page.locator("#train-preflight >> text=/parameters/i").wait_for(timeout=120_000)
     assert page.evaluate("[...window.seen]"), "Check showed nothing while it worked"
+
+    page.evaluate("""() => { window.probing = new Set();
+      new MutationObserver(() => { const text = document.querySelector('#train-preflight')?.innerText || '';
+        for (const match of text.matchAll(/probing[^\\n]*/g)) window.probing.add(match[0]); })
+      .observe(document.body, {subtree: true, childList: true, characterData: true}); }""")
+    page.locator("#train-probe").click()
+    page.locator("#train-preflight >> text=/ETA/").wait_for(timeout=300_000)
+    probing = page.evaluate("[...window.probing]")
+    assert any("step" in line and " of " in line for line in probing), probing  # "probing: step k of n"
