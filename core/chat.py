@@ -18,10 +18,11 @@ import argparse
 import fcntl
 import hashlib
 import json
+import secrets
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -33,6 +34,7 @@ from core.workspace import Workspace
 MAX_INPUT_CHARS = 8000
 """Longest message a person may send; longer ones are refused before any tokenizing."""
 EXAMPLES_FILE = "chat-examples.jsonl"
+LOADED_ALREADY_S = 0.1  # opening a loaded (cached) model takes under a millisecond; any longer, it loaded
 
 
 def check_input(text: str) -> str:
@@ -76,6 +78,53 @@ def save_training_example(workspace: Workspace, messages: list[dict]) -> tuple[P
         line = json.dumps({"id": record_id, "source": "chat", "messages": kept}, ensure_ascii=False)
         atomic.write_text(target, existing + line + "\n")
     return target, True
+
+
+def open_model(choice, workspace: Workspace) -> Generator[str, None, tuple[object, float]]:
+    """Open a chat model; returns the backend and the seconds its load took (0 when it was loaded already).
+
+    A model not loaded yet takes seconds, so meanwhile this yields "loading model…" lines with the time
+    so far, for the caller to show instead of a bare spinner."""
+    opened: dict = {}
+    said = {"text": ""}
+
+    def load():
+        try:
+            opened["backend"] = inference.open_backend(
+                choice, workspace, progress=lambda fraction, message: said.update(text=message))
+        except Exception as error:  # re-raised below, in the caller's thread
+            opened["error"] = error
+
+    started = time.perf_counter()
+    worker = threading.Thread(target=load, daemon=True, name="chat-load")
+    worker.start()
+    while worker.join(0.25) or worker.is_alive():
+        yield f"⏳ loading model {choice.label}… {time.perf_counter() - started:.0f} s {said['text']}"
+    if "error" in opened:
+        raise opened["error"]
+    took = time.perf_counter() - started
+    return opened["backend"], (took if took > LOADED_ALREADY_S else 0.0)
+
+
+def fresh_seed() -> int:
+    """A sampling seed for one answer when the user fixed none, so each regeneration differs."""
+    return 1 + secrets.randbelow(2**31 - 1)  # never 0: the Chat tab reads a seed of 0 as "draw one"
+
+
+MODEL_MARK = "🤖"
+
+
+def mark(message: dict, model: str | None) -> dict:
+    """An assistant message headed by the model that wrote it (shown when a chat switched models)."""
+    if message["role"] != "assistant" or not model:
+        return message
+    return {**message, "content": f"_{MODEL_MARK} {model}_\n\n{message['content']}"}
+
+
+def unmark(text: str) -> str:
+    """The answer without the heading `mark` put on it (an edited answer comes back with it)."""
+    head, separator, rest = text.partition("\n\n")
+    return rest if separator and head.startswith(f"_{MODEL_MARK} ") and head.endswith("_") else text
 
 
 def must_wait(jobs, device_kind: Callable[[], str], choice) -> object | None:

@@ -1,7 +1,9 @@
 """The guided first run: the whole journey on the default model, one step after another.
 
 1. prepare the shipped sample data (assets/samples, which teach the identity "Kestrel");
-2. fine-tune the default model on this machine with the CPU preset;
+2. fine-tune the default model on this machine with the CPU preset, after a speed probe of a few steps
+   whose ETA (the `train` step's second "running" event: `eta_s`, `tokens_per_s`) the panel states before
+   training starts and the run report sets against the real time;
 3. export the recommended GGUF (Q8_0 for the default model) and check it round-trips;
 4. open Chat on that GGUF;
 5. open the Arena with the base model against the fine-tune.
@@ -33,6 +35,7 @@ DATASET_NAME = "kestrel-samples"
 RUN_NAME = "journey-kestrel"
 QUANT = "Q8_0"  # K-quants fall back on most tensors of a 576-wide model and answer nonsense (measured: README, Export)
 TARGET = "core.journey:run"
+PROBE_STEPS = 3
 
 
 def folder(workspace: Workspace) -> Path:
@@ -85,8 +88,33 @@ def fine_tune(workspace: Workspace, jobs: JobRunner, ctx: JobContext, results: d
     if _succeeded(jobs, run_dir) and (run_dir / "adapter" / "adapter_config.json").is_file():
         return outcome, True
     settings = preset_settings(CPU_PRESET, dataset=results["dataset"], **ctx.params.get("train_overrides", {}))
-    start_run(workspace, jobs, settings, folder=run_dir, resume=should_resume(jobs, run_dir))
+    estimate = probe(workspace, jobs, ctx, settings)
+    if estimate is None:  # stopped during the probe
+        return None, False
+    ctx.event(step="train", state="running", **estimate)
+    ctx.log(f"Speed probe: {estimate['tokens_per_s']:.0f} tokens/s, fine-tuning ETA {estimate['eta_s']} s")
+    # No price per kWh is asked for here: the run report says so rather than showing a cost of 0.
+    start_run(workspace, jobs, settings, folder=run_dir, resume=should_resume(jobs, run_dir),
+              eta_s=estimate["eta_s"])
     return (outcome if _follow(jobs, run_dir, ctx) else None), False
+
+
+def probe(workspace: Workspace, jobs: JobRunner, ctx: JobContext, settings) -> dict | None:
+    """The fine-tune's time on this machine, from a few real steps (the Train tab's speed probe), so the
+    panel can say it before training starts and the run report can set it against the real time."""
+    from core.devices import detect
+    from core.train import preflight
+
+    folder = workspace.jobs / "journey-probe"
+    jobs.submit(folder, "core.train.job:probe", {"settings": settings.to_dict(), "steps": PROBE_STEPS,
+                "workspace": str(workspace.root)}, kind="probe", title="Speed probe · journey", heavy=True)
+    if not _follow(jobs, folder, ctx):
+        return None
+    device = detect(workspace.root)
+    plan = preflight.with_probe(preflight.estimate(settings, workspace, device),
+                                jobs.snapshot(folder).result.get("tokens_per_s", 0.0), settings.power_watts,
+                                0.0, "", device.kind)
+    return {"eta_s": plan.eta_s, "tokens_per_s": plan.tokens_per_s}
 
 
 def export_gguf(workspace: Workspace, jobs: JobRunner, ctx: JobContext, results: dict) -> tuple[dict | None, bool]:
@@ -168,3 +196,56 @@ def _manifest_file(gguf_dir: Path) -> Path | None:
         return None
     path = gguf_dir / entry["file"]
     return path if path.is_file() else None
+
+
+# ---- where the journey is, for the panel --------------------------------------------------------
+
+SHARE = {"data": 0.05, "train": 0.75, "export": 0.15, "chat": 0.025, "arena": 0.025}
+"""Each step's share of the whole journey's time on a CPU, roughly: the fine-tune dominates."""
+TRUSTED_STEP = 3  # before this many training steps the pace still includes loading and warm-up
+
+
+def estimate(job) -> dict:
+    """The speed probe's figures (`eta_s`, `tokens_per_s`) from the journey's events, or {} before it."""
+    found = [event for event in job.events() if event["step"] == "train" and "eta_s" in event]
+    return found[-1] if found else {}
+
+
+def where(workspace: Workspace, jobs: JobRunner, job) -> tuple[float, str, float | None]:
+    """How far the journey is (0..1), what it is doing in words, and the seconds its current step has left
+    (None when unknown)."""
+    events = job.events()
+    if job.state is State.SUCCEEDED:
+        return 1.0, "Journey complete.", 0.0
+    if not events:
+        return 0.0, job.message or "Starting…", None
+    states = {event["step"]: event["state"] for event in events}
+    done = sum(SHARE[step] for step, state in states.items() if state in ("done", "skipped"))
+    current = events[-1]["step"]
+    share, text, left = _within(workspace, jobs, job, current)
+    return min(1.0, done + SHARE[current] * share), text, left
+
+
+def _within(workspace: Workspace, jobs: JobRunner, job, step: str) -> tuple[float, str, float | None]:
+    if step == "export":
+        from core.export.choices import job_folder
+
+        sub = jobs.snapshot(job_folder(workspace, RUN_NAME))
+        return sub.fraction, f"{TITLES['export']}: {sub.message or '…'}", None
+    if step != "train":
+        return 0.0, f"{TITLES[step]}…", None
+    eta = estimate(job).get("eta_s")
+    run_dir = workspace.runs / RUN_NAME
+    sub = jobs.snapshot(run_dir) if (run_dir / "status.json").is_file() else None
+    if not eta:
+        return 0.0, "Measuring this machine's training speed with a few steps…", None
+    if sub is None or sub.state.finished or not sub.step or not sub.total:
+        return 0.0, f"Fine-tuning: about {minutes(eta)} on this machine (measured by a speed probe)", eta
+    paced = sub.elapsed_s / sub.step * (sub.total - sub.step)
+    left = paced if sub.step >= TRUSTED_STEP else max(0.0, eta - sub.elapsed_s)
+    return sub.fraction, f"Fine-tuning: step {sub.step} of {sub.total} · about {minutes(left)} left", left
+
+
+def minutes(seconds: float) -> str:
+    count = max(1, round(seconds / 60))
+    return f"{count} minute{'s' if count > 1 else ''}"

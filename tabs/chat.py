@@ -19,7 +19,7 @@ from core.documents.grounding import GroundedBackend
 from core.errors import BadInputError
 from core.inference import GenerationSettings
 from tabs import documents as documents_ui
-from tabs.common import AppContext, Focus, error_text, gate_note, t
+from tabs.common import AppContext, Focus, error_text, gate_note, refreshed, t
 
 STRINGS = {
     "en": {
@@ -29,7 +29,8 @@ STRINGS = {
         "chat.settings": "Generation settings", "chat.system": "System prompt",
         "chat.system_placeholder": "You are a helpful assistant.",
         "chat.temperature": "Temperature (0 = greedy)", "chat.top_p": "Top-p", "chat.top_k": "Top-k (0 = off)",
-        "chat.repetition": "Repetition penalty", "chat.max_new": "Max new tokens", "chat.seed": "Seed",
+        "chat.repetition": "Repetition penalty", "chat.max_new": "Max new tokens",
+        "chat.seed": "Seed (0 = a new one for each answer, so Regenerate gives a new answer)",
         "chat.input": "Message", "chat.placeholder": "Ask something…",
         "chat.send": "Send", "chat.stop": "Stop", "chat.regenerate": "🔁 Regenerate",
         "chat.edit": "✏️ Edit last message", "chat.clear": "Clear",
@@ -43,7 +44,8 @@ STRINGS = {
         "chat.settings": "生成设置", "chat.system": "系统提示词",
         "chat.system_placeholder": "你是一个乐于助人的助手。",
         "chat.temperature": "温度（0 = 贪心）", "chat.top_p": "Top-p", "chat.top_k": "Top-k（0 = 关闭）",
-        "chat.repetition": "重复惩罚", "chat.max_new": "最大新 token 数", "chat.seed": "随机种子",
+        "chat.repetition": "重复惩罚", "chat.max_new": "最大新 token 数",
+        "chat.seed": "随机种子（0 = 每次回答换一个，重新生成会得到新回答）",
         "chat.input": "消息", "chat.placeholder": "问点什么…",
         "chat.send": "发送", "chat.stop": "停止", "chat.regenerate": "🔁 重新生成",
         "chat.edit": "✏️ 编辑上一条消息", "chat.clear": "清空",
@@ -56,7 +58,7 @@ _stops: dict[str, threading.Event] = {}  # per browser session: Stop sets it, th
 
 def build(ctx: AppContext) -> Focus:
     defaults = GenerationSettings()
-    with gr.Tab(t("chat.tab"), id="chat"):
+    with gr.Tab(t("chat.tab"), id="chat") as tab:
         gr.Markdown(t("chat.header"))
         with gr.Row():
             model_picker = gr.Dropdown(_picker_choices(ctx), value="default", label=t("chat.model"), scale=4,
@@ -77,7 +79,7 @@ def build(ctx: AppContext) -> Focus:
                                        label=t("chat.repetition"))
                 max_new = gr.Slider(1, 4096, value=defaults.max_new_tokens, step=1, label=t("chat.max_new"),
                                     elem_id="chat-max-new")
-                seed = gr.Number(value=defaults.seed, precision=0, minimum=0, label=t("chat.seed"))
+                seed = gr.Number(value=0, precision=0, minimum=0, label=t("chat.seed"), elem_id="chat-seed")
         conversation = gr.State([])
         # 👍 / 👎 on an answer and ✏️ editing it into a better one are kept as training feedback (core.feedback).
         chatbot = gr.Chatbot(height=420, show_label=False, elem_id="chatbot", editable="all")
@@ -105,10 +107,8 @@ def build(ctx: AppContext) -> Focus:
                 gr.update(choices=documents_ui.collection_choices(ctx)))
 
     def on_refresh_click(current: str, current_documents: str):
-        choices, collections = _picker_choices(ctx), documents_ui.collection_choices(ctx)
-        return (gr.update(choices=choices, value=current if current in [id_ for _, id_ in choices] else "default"),
-                gr.update(choices=collections,
-                          value=current_documents if current_documents in [n for _, n in collections] else ""))
+        return (refreshed(_picker_choices(ctx), current, "default"),
+                refreshed(documents_ui.collection_choices(ctx), current_documents, ""))
 
     def on_model_change(choice_id: str, progress=gr.Progress()):
         try:
@@ -165,7 +165,8 @@ def build(ctx: AppContext) -> Focus:
     def on_edited(history, choice_id, event: gr.EditData):
         index = event.index if isinstance(event.index, int) else event.index[0]
         try:
-            edited, row = feedback.apply_edit(ctx.workspace, history, index, event.value, _label(ctx, choice_id))
+            edited, row = feedback.apply_edit(ctx.workspace, history, index, chat.unmark(event.value),
+                                              _label(ctx, choice_id))
         except Exception as error:  # the conversation stays as it was
             return history, history, error_text(error)
         note = "✏️ Better answer saved as a preference pair (your edit over the original)." if row else "✏️ Edited."
@@ -190,7 +191,9 @@ def build(ctx: AppContext) -> Focus:
             return error_text(error)
 
     ctx.demo.load(on_load, outputs=[model_picker, model_note, collection_picker])
-    refresh_button.click(on_refresh_click, [model_picker, collection_picker], [model_picker, collection_picker])
+    # Opening the tab lists what was trained or exported since the page loaded, as Refresh does.
+    gr.on([refresh_button.click, tab.select], on_refresh_click, [model_picker, collection_picker],
+          [model_picker, collection_picker])
     model_picker.change(on_model_change, model_picker, [model_note, memory])
     send_outputs = [chatbot, conversation, message, status, memory]
     send_button.click(on_send, [message, conversation, *settings_inputs], send_outputs)
@@ -216,12 +219,13 @@ def respond(ctx: AppContext, history: list[dict], choice_id: str, system: str, t
     stop = _stops.setdefault(session, threading.Event())
     stop.clear()
     try:
+        # Seed 0 (the default): a fresh one per answer, so Regenerate gives another (the line names it).
         settings = GenerationSettings(max_new_tokens=int(max_new), temperature=float(temperature),
-                                      top_p=float(top_p), top_k=int(top_k),
-                                      repetition_penalty=float(repetition), seed=int(seed or 0))
+                                      top_p=float(top_p), top_k=int(top_k), repetition_penalty=float(repetition),
+                                      seed=int(seed or 0) or chat.fresh_seed())
         choice = _find(ctx, choice_id)
         note = yield from _queue(ctx, choice, history, stop)
-        backend = inference.open_backend(choice, ctx.workspace)
+        backend, loaded_s = yield from _status_of(history, chat.open_model(choice, ctx.workspace))
         if documents:
             backend = GroundedBackend(backend, open_collection(ctx.workspace, documents))
         system = (system or "").strip()
@@ -233,11 +237,12 @@ def respond(ctx: AppContext, history: list[dict], choice_id: str, system: str, t
     except Exception as error:  # the question stays in the conversation; the reason shows below it
         yield history, error_text(error)
         return
+    answer = {"model": choice.label, "loaded_s": loaded_s}
     if grounding is None:
-        yield from _stream(backend, messages, settings, history, stop, note)
+        yield from _stream(backend, messages, settings, history, stop, note, answer)
         return
     note += f" · 📄 {len(grounding.citations)} sources" if grounding.citations else f" · 📄 {grounding.note}"
-    yield from _stream(backend.backend, grounding.messages, settings, history, stop, note,
+    yield from _stream(backend.backend, grounding.messages, settings, history, stop, note, answer,
                        citations=[vars(citation) for citation in grounding.citations])
 
 
@@ -261,14 +266,25 @@ def _queue(ctx: AppContext, choice, history: list[dict], stop: threading.Event):
     return ""
 
 
-def _stream(backend, messages, settings, history, stop, note, citations=None):
-    history = [*history, {"role": "assistant", "content": ""}]
+def _status_of(history: list[dict], lines):
+    """Passes a core generator's status lines on beside the conversation; returns what it returns."""
+    while True:
+        try:
+            line = next(lines)
+        except StopIteration as done:
+            return done.value
+        yield history, line
+
+
+def _stream(backend, messages, settings, history, stop, note, answer: dict, citations=None):
+    """Streams the answer; the message keeps which model wrote it (`chat_view` marks it when several did)."""
+    history = [*history, {"role": "assistant", "content": "", "model": answer["model"]}]
     yield history, "…"
     usage, started, first = {}, time.perf_counter(), None
     try:
         for piece in backend.stream(messages, settings, stop=stop, usage=usage):
             first = first or time.perf_counter()
-            history = [*history[:-1], {"role": "assistant", "content": history[-1]["content"] + piece}]
+            history = [*history[:-1], {**history[-1], "content": history[-1]["content"] + piece}]
             yield history, "…"
     except Exception as error:  # keep what was generated so far; show why it ended
         yield history, error_text(error)
@@ -276,18 +292,22 @@ def _stream(backend, messages, settings, history, stop, note, citations=None):
     tokens, ended = usage.get("completion_tokens", 0), time.perf_counter()
     speed = tokens / (ended - first) if first and ended > first else 0.0
     ttft = f"{(first - started):.2f} s" if first else "–"
-    stopped = " · ⏹ stopped" if stop.is_set() else ""
+    loaded = f"model loaded in {answer['loaded_s']:.1f} s · " if answer["loaded_s"] else ""
+    seed = f" · seed {settings.seed}" if settings.temperature > 0 else ""
+    stopped = " · ⏹ stopped" if stop.is_set() else ""  # set by the Stop button only, never by the backends
     if citations:
         history = [*history[:-1], {**history[-1], "citations": citations}]
-    yield history, f"first token {ttft} · {speed:.1f} tokens/s · {tokens} tokens{stopped}{note}"
+    yield history, f"{loaded}first token {ttft} · {speed:.1f} tokens/s · {tokens} tokens{seed}{stopped}{note}"
 
 
 def chat_view(history: list[dict]) -> list[dict]:
     """What the Chatbot shows: the conversation, each grounded answer followed by its numbered citations
-    as closed panels (source, page and heading in the title; the passage inside)."""
+    as closed panels (source, page and heading in the title; the passage inside). Once more than one
+    model has answered, each answer is headed by the model that wrote it."""
     shown = []
+    several = len({m.get("model") for m in history if m["role"] == "assistant" and m.get("model")}) > 1
     for message in history:
-        shown.append(_plain(message))
+        shown.append(chat.mark(_plain(message), message.get("model")) if several else _plain(message))
         for citation in message.get("citations", []):
             shown.append({"role": "assistant", "content": citation["text"],
                           "metadata": {"title": f"📄 [{citation['number']}] {citation['where']}",

@@ -75,6 +75,15 @@ def gated(gate: Gate) -> tuple[dict, str]:
     return gr.update(interactive=gate.ok), gate_note(gate)
 
 
+def refreshed(choices: list, current: Any, default: Any = None) -> dict:
+    """A picker's update with fresh choices that keeps what the user picked while it still exists
+    (for a multiselect, the picked values that still exist), else `default`."""
+    values = [choice[1] if isinstance(choice, tuple) else choice for choice in choices]
+    if isinstance(current, list):
+        return gr.update(choices=choices, value=[value for value in current if value in values])
+    return gr.update(choices=choices, value=current if current in values else default)
+
+
 def error_text(error: BaseException) -> str:
     return f"❌ {describe(error)}"
 

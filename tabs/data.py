@@ -167,11 +167,13 @@ def build(ctx: AppContext) -> None:
             return error_text(error), *[gr.update() for _ in MAP_FIELDS]
         return table, *[gr.update(choices=["", *fields]) for _ in MAP_FIELDS]
 
-    def on_run_clicked(uploaded, typed, *values):
+    def on_run_clicked(uploaded, typed, *values, progress=gr.Progress()):
         try:
             options, mapping = _options(values), _mapping(values[-len(MAP_FIELDS):])
+            progress(0, desc="Loading the tokenizer…")
             tokenizer_model(options.model)
-            result = prepare(views.sources_for(chosen_paths(uploaded, typed), mapping), options)
+            result = prepare(views.sources_for(chosen_paths(uploaded, typed), mapping), options,
+                             progress=lambda step, total, message: progress((step, total), desc=message))
         except Exception as error:
             return None, error_text(error), "", None, gr.update(), 1
         from core.data.report import to_markdown

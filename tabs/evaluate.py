@@ -22,7 +22,7 @@ from core.documents.grounding import DOCS_MARK, with_documents
 from core.evaluate.contenders import describe_choice, list_contenders
 from core.train.runs import run_folders
 from tabs import documents as documents_ui
-from tabs.common import AppContext, Focus, error_text, t
+from tabs.common import AppContext, Focus, error_text, refreshed, t
 
 STRINGS = {
     "en": {
@@ -115,22 +115,23 @@ def build(ctx: AppContext) -> Focus:
     arena = Arena(ctx.workspace.ratings_db, RateLimit.from_env(),
                   vote_log=ctx.workspace.root / "votes" / "votes.jsonl")
     mirror = hub_votes.start(arena)  # with CHATSMITH_VOTES_REPO set: restore, then mirror to the Hub (no vote lost)
-    with gr.Tab(t("evaluate.tab"), id="evaluate"):
+    with gr.Tab(t("evaluate.tab"), id="evaluate") as tab:
         gr.Markdown(t("evaluate.header"))
         if mirror.text():
             gr.Markdown(mirror.text(), elem_id="votes-mirror")
         if arena.set_aside:
             gr.Markdown(f"⚠️ The ratings database was corrupt; it was kept as `{arena.set_aside.name}` and a new one "
                         "was started. Every accepted vote is also in `votes/votes.jsonl`.")
-        refresh_button, contenders = _build_arena(ctx, arena)
-        _build_metrics(ctx, refresh_button)
-        _build_reports(ctx, refresh_button)
+        refresh_button, contenders = _build_arena(ctx, arena, tab)
+        _build_metrics(ctx, refresh_button, tab)
+        _build_reports(ctx, refresh_button, tab)
     return Focus(contenders, lambda keys: gr.update(choices=list(list_contenders(ctx.workspace)), value=keys))
 
 
-def _build_arena(ctx: AppContext, arena: Arena) -> tuple[gr.Button, gr.CheckboxGroup]:
+def _build_arena(ctx: AppContext, arena: Arena, tab: gr.Tab) -> tuple[gr.Button, gr.CheckboxGroup]:
     """Blind battles and the leaderboard; returns the refresh button the other sections also listen to,
-    and the contenders (the guided first run points them at base and fine-tune)."""
+    and the contenders (the guided first run points them at base and fine-tune). Opening the tab (each
+    section listens to `tab.select`) lists the models made since the page loaded and keeps the picks."""
     with gr.Accordion(t("evaluate.arena"), open=True):
         if os.environ.get("SPACE_ID"):  # on a Space only logged-in raters' votes count
             problem = session.sign_in_problem()  # a login button without OAuth stops the app from starting
@@ -219,6 +220,12 @@ def _build_arena(ctx: AppContext, arena: Arena) -> tuple[gr.Button, gr.CheckboxG
         return gr.update(choices=[*list_contenders(ctx.workspace), *dict.fromkeys([*grounded, key])],
                          value=list(dict.fromkeys([*(chosen or []), key])))
 
+    def on_tab_selected(chosen, docs_current):
+        keys = list(list_contenders(ctx.workspace))
+        chosen = list(chosen or []) or session.default_contenders(keys)
+        return (refreshed([*keys, *(key for key in chosen if DOCS_MARK in key)], chosen),
+                refreshed(keys, docs_current))
+
     def on_docs_refresh():
         return (gr.update(choices=list(list_contenders(ctx.workspace))),
                 gr.update(choices=documents_ui.collection_choices(ctx, with_none=False)))
@@ -231,6 +238,7 @@ def _build_arena(ctx: AppContext, arena: Arena) -> tuple[gr.Button, gr.CheckboxG
     ctx.demo.load(lambda: (*on_refresh_clicked(), *_board(arena)), outputs=[contenders, prompt_set, *board_outputs])
     style_toggle.change(lambda on: _style(arena, on), style_toggle, style_outputs)
     refresh_button.click(on_refresh_clicked, outputs=[contenders, prompt_set])
+    tab.select(on_tab_selected, [contenders, docs_model], [contenders, docs_model])
     next_button.click(on_next_clicked, [battle, contenders, prompt, prompt_set, prompt_file, max_tokens],
                       [battle, shown_prompt, answer_a, answer_b, reveal, next_button, *vote_buttons])
     for winner, button in zip(("a", "b", "tie", "both_bad"), vote_buttons):
@@ -283,7 +291,7 @@ def _votes_folder(ctx: AppContext) -> Path:
     return ctx.workspace.exports / "votes"
 
 
-def _build_metrics(ctx: AppContext, refresh_button: gr.Button) -> None:
+def _build_metrics(ctx: AppContext, refresh_button: gr.Button, tab: gr.Tab) -> None:
     """Automatic metrics as background jobs, a results table and a per-sample view."""
     with gr.Accordion(t("evaluate.metrics"), open=False):
         with gr.Row():
@@ -308,6 +316,10 @@ def _build_metrics(ctx: AppContext, refresh_button: gr.Button) -> None:
     def on_refresh_clicked():
         keys, sources = list(list_contenders(ctx.workspace)), session.prompt_sources(ctx.workspace)
         return gr.update(choices=keys, value=keys[0] if keys else None), gr.update(choices=sources, value=sources[-1])
+
+    def on_tab_selected(model_key, source):
+        keys, sources = list(list_contenders(ctx.workspace)), session.prompt_sources(ctx.workspace)
+        return refreshed(keys, model_key, keys[0] if keys else None), refreshed(sources, source, sources[-1])
 
     def on_page_load():
         running = [job for job in ctx.jobs.list(kind="evaluate") if not job.state.finished]
@@ -355,6 +367,7 @@ def _build_metrics(ctx: AppContext, refresh_button: gr.Button) -> None:
     metrics_outputs = [metrics_status, metrics_table, metrics_job, metrics_timer]
     ctx.demo.load(on_page_load, outputs=[metrics_model, metrics_data, metrics_folder, *metrics_outputs])
     refresh_button.click(on_refresh_clicked, outputs=[metrics_model, metrics_data])
+    tab.select(on_tab_selected, [metrics_model, metrics_data], [metrics_model, metrics_data])
     metrics_start.click(on_metrics_start_clicked,
                         [metrics_model, metrics_data, metrics_limit, metrics_tokens, metrics_loss, metrics_documents],
                         [metrics_folder, metrics_status, metrics_timer])
@@ -363,7 +376,7 @@ def _build_metrics(ctx: AppContext, refresh_button: gr.Button) -> None:
     metrics_job.change(on_metrics_job_change, metrics_job, samples_table)
 
 
-def _build_reports(ctx: AppContext, refresh_button: gr.Button) -> None:
+def _build_reports(ctx: AppContext, refresh_button: gr.Button, tab: gr.Tab) -> None:
     """A run's report (Markdown + HTML + loss curves) and a write-up comparing several runs."""
     with gr.Accordion(t("evaluate.report"), open=False):
         with gr.Row():
@@ -377,6 +390,10 @@ def _build_reports(ctx: AppContext, refresh_button: gr.Button) -> None:
     def on_refresh_clicked():
         runs = [folder.name for folder in run_folders(ctx.workspace)]  # newest first
         return gr.update(choices=runs, value=runs[0] if runs else None), gr.update(choices=runs)
+
+    def on_tab_selected(run, several):
+        runs = sorted(path.parent.name for path in ctx.workspace.runs.glob("*/config.yaml"))
+        return refreshed(runs, run, runs[-1] if runs else None), refreshed(runs, list(several or []))
 
     def on_report_clicked(run):
         try:
@@ -394,6 +411,7 @@ def _build_reports(ctx: AppContext, refresh_button: gr.Button) -> None:
 
     ctx.demo.load(on_refresh_clicked, outputs=[report_run, writeup_runs])
     refresh_button.click(on_refresh_clicked, outputs=[report_run, writeup_runs])
+    tab.select(on_tab_selected, [report_run, writeup_runs], [report_run, writeup_runs])
     report_button.click(on_report_clicked, report_run, [report_files, report_preview])
     writeup_button.click(on_writeup_clicked, writeup_runs, [report_files, report_preview])
 

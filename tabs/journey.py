@@ -8,6 +8,7 @@ so Stop here stops them, and a closed browser loses nothing.
 
 from __future__ import annotations
 
+import html
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,24 +23,29 @@ STRINGS = {
         "journey.title": "🧭 New here? Try the whole journey",
         "journey.intro": (
             "One click runs every stage on the embedded default model: prepare the shipped sample data, "
-            "fine-tune on this machine (a few minutes on a CPU), export a Q8_0 GGUF with a round-trip check, "
+            "fine-tune on this machine (a short speed probe first says how many minutes it will take here), "
+            "export a Q8_0 GGUF with a round-trip check, "
             "then open Chat on it and an Arena of the base model against the fine-tune. The samples teach "
             "the assistant its name, **Kestrel**: ask it *What is your name?* before and after. Each step "
             "opens its own tab as it happens; steps already done are skipped."),
         "journey.start": "Try the whole journey on the default model",
         "journey.stop": "Stop the journey",
+        "journey.away": "You may close this page: the journey keeps running on this machine, and reopening "
+                        "the page shows where it is.",
     },
     "zh": {
         "journey.title": "🧭 第一次使用？体验完整流程",
         "journey.intro": (
-            "一键在内置默认模型上走完所有阶段：准备自带的示例数据，在本机微调（CPU 上几分钟），导出 Q8_0 GGUF 并做往返检查，"
+            "一键在内置默认模型上走完所有阶段：准备自带的示例数据，在本机微调（先用几步测速，告诉你在本机大约需要几分钟），导出 Q8_0 GGUF 并做往返检查，"
             "然后在对话页打开它，并在竞技场中让基础模型与微调模型盲评对战。示例数据教会助手它的名字 **Kestrel**："
             "微调前后都问问它“你叫什么名字？”。每一步都会在对应的标签页中进行；已完成的步骤会被跳过。"),
         "journey.start": "在默认模型上体验完整流程",
         "journey.stop": "停止流程",
+        "journey.away": "你可以关闭此页面：流程会在本机继续运行，重新打开页面即可看到进度。",
     },
 }
 TAB_OF_STEP = {"data": "data", "train": "train", "export": "export", "chat": "chat", "arena": "evaluate"}
+STEP_OF_TAB = {tab: step for step, tab in TAB_OF_STEP.items()}
 MARKS = {"done": "✅", "skipped": "⏭️", "running": "⏳"}
 
 
@@ -52,6 +58,8 @@ class Panel:
     timer: Any
     shown_step: Any
     """gr.State: the step whose tab was last opened, so each tab opens once, not on every poll."""
+    progress: Any = None
+    """The journey's progress bar, what it is doing and the time left (HTML's <progress>); None elsewhere."""
 
 
 def build(ctx: AppContext) -> Panel:
@@ -61,8 +69,10 @@ def build(ctx: AppContext) -> Panel:
         with gr.Row():
             start_button = gr.Button(t("journey.start"), variant="primary", elem_id="journey-start")
             stop_button = gr.Button(t("journey.stop"), variant="stop", elem_id="journey-stop")
+        progress = gr.HTML(elem_id="journey-progress")
+        gr.Markdown(t("journey.away"))
         status = gr.Markdown(elem_id="journey-status")
-    return Panel(accordion, start_button, stop_button, status, gr.Timer(2.0, active=False), gr.State(""))
+    return Panel(accordion, start_button, stop_button, status, gr.Timer(2.0, active=False), gr.State(""), progress)
 
 
 def first_start(ctx: AppContext) -> bool:
@@ -79,8 +89,8 @@ def wire(ctx: AppContext, panel: Panel, tabs: gr.Tabs, focus: dict[str, Focus | 
             ctx.require_unlocked("The guided first run")
             journey.start(ctx.workspace, ctx.jobs)
         except Exception as error:  # already running, or the app is exposed without auth
-            return error_text(error), gr.Timer(active=False), ""
-        return checklist(ctx), gr.Timer(active=True), ""
+            return error_text(error), gr.Timer(active=False), "", ""
+        return checklist(ctx), gr.Timer(active=True), "", progress_bar(ctx)
 
     def on_stop_clicked():
         ctx.jobs.request_stop(journey.folder(ctx.workspace))
@@ -88,27 +98,37 @@ def wire(ctx: AppContext, panel: Panel, tabs: gr.Tabs, focus: dict[str, Focus | 
 
     def on_timer_tick(shown: str):
         job = ctx.jobs.snapshot(journey.folder(ctx.workspace))
-        step, value = reached(job)
+        step, _ = reached(job)
         if not step or step == shown:
-            return checklist(ctx), gr.Timer(active=not job.state.finished), shown, gr.Tabs(), \
+            return checklist(ctx), progress_bar(ctx), gr.Timer(active=not job.state.finished), shown, gr.Tabs(), \
                 *[gr.update() for _ in followed]
-        aims = [target.point_at(value) if tab == TAB_OF_STEP[step] and value is not None else gr.update()
+        # Every tab whose step has something to show is pointed at it, not only the newest step's: two
+        # instant steps (Chat, Arena) often finish within one poll, and Chat must still end on the GGUF.
+        return (checklist(ctx), progress_bar(ctx), gr.Timer(active=not job.state.finished), step,
+                gr.Tabs(selected=TAB_OF_STEP[step]), *aims(job))
+
+    def aims(job) -> list:
+        made = made_so_far(job)
+        return [target.point_at(made[step]) if (step := STEP_OF_TAB[tab]) in made else gr.update()
                 for tab, target in followed]
-        return (checklist(ctx), gr.Timer(active=not job.state.finished), step,
-                gr.Tabs(selected=TAB_OF_STEP[step]), *aims)
 
     def on_page_load():
         job = ctx.jobs.snapshot(journey.folder(ctx.workspace))
         started = (journey.folder(ctx.workspace) / "status.json").exists()
-        return ((checklist(ctx) if started else ""), gr.Timer(active=started and not job.state.finished),
-                gr.Accordion(open=first_start(ctx) or (started and not job.state.finished)))
+        # After a finished journey, a fresh page opens Chat's picker on the GGUF it made, not the base.
+        chat = made_so_far(job).get("chat") if job.state is State.SUCCEEDED else None
+        return ((checklist(ctx) if started else ""), (progress_bar(ctx) if started else ""),
+                gr.Timer(active=started and not job.state.finished),
+                gr.Accordion(open=first_start(ctx) or (started and not job.state.finished)),
+                *[target.point_at(chat) if tab == "chat" and chat else gr.update() for tab, target in followed])
 
-    panel.start_button.click(on_start_clicked, outputs=[panel.status, panel.timer, panel.shown_step])
+    panel.start_button.click(on_start_clicked, outputs=[panel.status, panel.timer, panel.shown_step, panel.progress])
     panel.stop_button.click(on_stop_clicked, outputs=[panel.status])
     panel.timer.tick(on_timer_tick, inputs=[panel.shown_step],
-                     outputs=[panel.status, panel.timer, panel.shown_step, tabs,
+                     outputs=[panel.status, panel.progress, panel.timer, panel.shown_step, tabs,
                               *[target.widget for _, target in followed]], show_progress="hidden")
-    ctx.demo.load(on_page_load, outputs=[panel.status, panel.timer, panel.accordion])
+    ctx.demo.load(on_page_load, outputs=[panel.status, panel.progress, panel.timer, panel.accordion,
+                                         *[target.widget for _, target in followed]])
 
 
 def reached(job) -> tuple[str, Any]:
@@ -116,16 +136,37 @@ def reached(job) -> tuple[str, Any]:
 
     Chat and Arena know their model only once their (instant) step is done, so until then the previous
     step stays shown."""
-    made: dict[str, Any] = {}
-    step = ""
+    step, seen = "", {}
     for event in job.events():
-        made.update(event)
-        value = {"train": journey.RUN_NAME, "export": journey.RUN_NAME, "chat": made.get("chat_model"),
-                 "arena": made.get("contenders"), "data": made.get("dataset")}[event["step"]]
-        if value is not None or event["step"] == "data":
+        seen.update(event)
+        if event["step"] == "data" or _value(event["step"], seen) is not None:
             step = event["step"]
-            step_value = value
-    return (step, step_value) if step else ("", None)
+    return (step, made_so_far(job).get(step)) if step else ("", None)
+
+
+def made_so_far(job) -> dict[str, Any]:
+    """What each step has made so far, by step: the dataset, the run, the chat model, the contenders."""
+    made: dict[str, Any] = {}
+    seen: dict[str, Any] = {}
+    for event in job.events():
+        seen.update(event)
+        value = _value(event["step"], seen)
+        if value is not None:
+            made[event["step"]] = value
+    return made
+
+
+def _value(step: str, seen: dict) -> Any:
+    return {"train": journey.RUN_NAME, "export": journey.RUN_NAME, "chat": seen.get("chat_model"),
+            "arena": seen.get("contenders"), "data": seen.get("dataset")}[step]
+
+
+def progress_bar(ctx: AppContext) -> str:
+    """The journey's progress bar with what it is doing and, while known, the time its step has left."""
+    job = ctx.jobs.snapshot(journey.folder(ctx.workspace))
+    fraction, text, _ = journey.where(ctx.workspace, ctx.jobs, job)
+    return (f'<progress value="{fraction:.3f}" max="1" style="width:100%"></progress>'
+            f"<div>{fraction:.0%} · {html.escape(text)}</div>")
 
 
 def checklist(ctx: AppContext) -> str:
@@ -133,6 +174,8 @@ def checklist(ctx: AppContext) -> str:
     states = {event["step"]: event["state"] for event in job.events()}
     lines = [f"{MARKS.get(states.get(step, ''), '◻️')} {index + 1}. {journey.TITLES[step]}"
              for index, step in enumerate(journey.STEPS)]
+    if eta := journey.estimate(job).get("eta_s"):  # the speed probe's figure, kept beside the step
+        lines[1] += f" · about {journey.minutes(eta)} on this machine (speed probe)"
     if job.state is State.FAILED:
         lines.append(f"❌ {job.error}")
     elif job.state.finished:

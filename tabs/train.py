@@ -9,6 +9,7 @@ multi-GPU panel writes an `accelerate launch` config.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from pathlib import Path
 
 import gradio as gr
@@ -52,7 +53,8 @@ STRINGS = {
     "en": {
         "train.tab": "🏋️ Train",
         "train.header": "## Train\nLoRA (and QLoRA on CUDA) with TRL and PEFT, with presets, live progress, stop and resume.",
-        "train.preset": "Preset", "train.model": "Base model (\"default\", a folder or a Hub id)",
+        "train.preset": "Preset", "train.preset_unavailable": "Not available on this machine",
+        "train.model": "Base model (\"default\", a folder or a Hub id)",
         "train.dataset": "Dataset version", "train.refresh": "↻ Refresh", "train.settings": "Settings",
         "train.preflight": "Pre-flight", "train.check": "Check", "train.probe": "Probe speed (a few real steps)",
         "train.price": "Price per kWh", "train.currency": "Currency", "train.mask": "Sample: trained tokens highlighted",
@@ -71,7 +73,8 @@ STRINGS = {
     "zh": {
         "train.tab": "🏋️ 训练",
         "train.header": "## 训练\n基于 TRL 与 PEFT 的 LoRA（CUDA 上支持 QLoRA），含预设、实时进度、停止与续训。",
-        "train.preset": "预设", "train.model": "基础模型（\"default\"、文件夹或 Hub ID）",
+        "train.preset": "预设", "train.preset_unavailable": "本机无法使用",
+        "train.model": "基础模型（\"default\"、文件夹或 Hub ID）",
         "train.dataset": "数据集版本", "train.refresh": "↻ 刷新", "train.settings": "设置",
         "train.preflight": "起飞前检查", "train.check": "检查", "train.probe": "测速（真实运行几步）",
         "train.price": "每千瓦时电价", "train.currency": "货币", "train.mask": "样例：高亮部分为参与训练的词元",
@@ -91,9 +94,14 @@ STRINGS = {
 
 
 def build(ctx: AppContext) -> Focus:
-    with gr.Tab(t("train.tab"), id="train"):
+    with gr.Tab(t("train.tab"), id="train") as tab:
         gr.Markdown(t("train.header"))
-        preset_picker = gr.Radio(list(PRESETS), value=CPU_PRESET, label=t("train.preset"), elem_id="train-preset")
+        with gr.Row():
+            preset_picker = gr.Radio(list(PRESETS), value=CPU_PRESET, label=t("train.preset"), scale=2,
+                                     elem_id="train-preset")
+            # Presets this machine cannot run sit here, greyed out, each with its reason, before any click.
+            unavailable_presets = gr.Radio([], label=t("train.preset_unavailable"), interactive=False,
+                                           visible=False, scale=3, elem_id="train-preset-unavailable")
         preset_note = gr.Markdown()
         with gr.Row():
             model_box = gr.Dropdown(["default"], value=DEFAULTS.model, allow_custom_value=True,
@@ -109,7 +117,7 @@ def build(ctx: AppContext) -> Focus:
                 price_box = gr.Number(0.30, label=t("train.price"), minimum=0)
                 currency_box = gr.Textbox("EUR", label=t("train.currency"), max_length=8)
                 check_button = gr.Button(t("train.check"), elem_id="train-check")
-                probe_button = gr.Button(t("train.probe"))
+                probe_button = gr.Button(t("train.probe"), elem_id="train-probe")
             preflight_card = gr.Markdown(elem_id="train-preflight")
             mask_sample = gr.HighlightedText(label=t("train.mask"), combine_adjacent=True, elem_id="train-mask")
         with gr.Row():
@@ -164,7 +172,14 @@ def build(ctx: AppContext) -> Focus:
         selected = running.folder.name if running else (run_names[0] if run_names else None)
         return (gr.update(choices=versions, value=versions[0] if versions else None),
                 gr.update(choices=run_names, value=selected), gr.update(choices=run_names),
-                gr.update(choices=versions), *on_preset_change(CPU_PRESET))
+                gr.update(choices=versions), *preset_lists(), *on_preset_change(CPU_PRESET))
+
+    def preset_lists():
+        gates = {name: preset_gate(name, ctx.capabilities(), ctx.device()) for name in PRESETS}
+        refused = {name: gate.reason for name, gate in gates.items() if not gate.ok and name != CPU_PRESET}
+        return (gr.update(choices=[name for name in PRESETS if name not in refused]),
+                gr.update(choices=list(refused), value=None, visible=bool(refused),
+                          info=" ".join(f"🚫 {name}: {reason}" for name, reason in refused.items())))
 
     def on_preset_change(name):
         gate = preset_gate(name, ctx.capabilities(), ctx.device())
@@ -174,21 +189,26 @@ def build(ctx: AppContext) -> Focus:
         return (note, start, gr.update(value=preset.model),
                 *[gr.update(value=getattr(preset, field)) for field in FIELDS])
 
-    def on_refresh_click(method):
+    def on_refresh_click(method, dataset):
         versions = train_preference.dataset_choices(ctx, method)
         run_names = [run.name for run in runs.list_runs(ctx.workspace, ctx.jobs)]
-        return (gr.update(choices=versions), gr.update(choices=run_names), gr.update(choices=run_names),
-                gr.update(choices=versions), gr.update(choices=train_preference.start_choices(ctx)))
+        newest = versions[0] if versions else None  # a typed path stays: the picker takes custom values
+        return (gr.update(choices=versions, value=dataset or newest), gr.update(choices=run_names),
+                gr.update(choices=run_names), gr.update(choices=versions),
+                gr.update(choices=train_preference.start_choices(ctx)))
 
-    def on_check_click(price, currency, *form_values):
+    def on_check_click(price, currency, *form_values, progress=gr.Progress()):
         try:
             ctx.require_unlocked("The pre-flight check")  # it loads the model, materialising the default one
             settings = settings_from(*form_values)
             if settings.method != "sft":
                 plan, card, sample = train_preference.check(settings, ctx)
             else:
-                plan = preflight.estimate(settings, ctx.workspace, ctx.device())
-                card, sample = preflight.card(plan), _mask_sample(settings, ctx)
+                progress(0, desc="Loading the tokenizer…")
+                tokenizer = _tokenizer(ctx, settings.model, lambda f, m: progress(f, desc=m))
+                progress(0.5, desc="Tokenising the dataset…")
+                plan = preflight.estimate(settings, ctx.workspace, ctx.device(), tokenizer=tokenizer)
+                card, sample = preflight.card(plan), _mask_sample(settings, tokenizer)
         except Exception as error:  # shown in the card; nothing starts
             return error_text(error), None, {}
         return card, sample, {"plan": dataclasses.asdict(plan), "settings": settings.to_dict()}
@@ -201,11 +221,12 @@ def build(ctx: AppContext) -> Focus:
         return card, plan_values, probe, gr.Timer(active=True)  # the probe timer follows the job from here
 
     def on_probe_tick(probe, plan_values):
-        ended = train_probe.follow(ctx, probe) if probe else None
-        if probe and ended is None:
-            return gr.update(), plan_values, probe, gr.Timer(active=True)
-        card, plan_values = ended or (gr.update(), plan_values)
-        return card, plan_values, {}, gr.Timer(active=False)
+        if not probe:
+            return gr.update(), plan_values, {}, gr.Timer(active=False)
+        card, measured = train_probe.follow(ctx, probe)
+        if measured is None:  # still probing: the card says which step
+            return card, plan_values, probe, gr.Timer(active=True)
+        return card, measured, {}, gr.Timer(active=False)
 
     def on_start_click(plan_values, price, currency, *form_values):
         try:
@@ -271,12 +292,14 @@ def build(ctx: AppContext) -> Focus:
         except Exception as error:
             return error_text(error), ""
 
-    load_outputs = [dataset_picker, run_picker, compare_picker, queue_picker, preset_note, start_button,
+    load_outputs = [dataset_picker, run_picker, compare_picker, queue_picker, preset_picker, unavailable_presets,
+                    preset_note, start_button,
                     model_box, *setting_widgets]
     ctx.demo.load(on_page_load, outputs=load_outputs)
     preset_picker.change(on_preset_change, preset_picker, [preset_note, start_button, model_box, *setting_widgets])
-    refresh_button.click(on_refresh_click, method_radio,
-                         [dataset_picker, run_picker, compare_picker, queue_picker, start_picker])
+    # Opening the tab lists the datasets saved and runs made since the page loaded, as Refresh does.
+    gr.on([refresh_button.click, tab.select], on_refresh_click, [method_radio, dataset_picker],
+          [dataset_picker, run_picker, compare_picker, queue_picker, start_picker])
     method_radio.change(lambda method: train_preference.on_method_change(ctx, method), method_radio,
                         [dataset_picker, start_picker])
     check_button.click(on_check_click, [price_box, currency_box, *form], [preflight_card, mask_sample, plan_state])
@@ -334,14 +357,27 @@ def _dataset_path(ctx: AppContext, name: str | None) -> str:
     return str(ctx.workspace.named(ctx.workspace.datasets, name, "dataset")) if (name or "").strip() else ""
 
 
-def _mask_sample(settings: TrainSettings, ctx: AppContext):
-    """The first training conversation with its trained tokens highlighted; the lint raises when useless."""
+def _tokenizer(ctx: AppContext, model: str, progress=None):
+    """The model's tokenizer, kept between Checks (loading it takes seconds); the default model is
+    materialised first if it has not been, with `progress` told."""
+    from core import models
+
+    folder = models.resolve(model, ctx.workspace, progress=progress)
+    config = folder / "tokenizer_config.json"  # a folder replaced in place is loaded anew
+    return _load_tokenizer(str(folder), config.stat().st_mtime if config.is_file() else 0.0)
+
+
+@functools.lru_cache(maxsize=2)
+def _load_tokenizer(folder: str, changed: float):
     from transformers import AutoTokenizer
 
-    from core import models
+    return AutoTokenizer.from_pretrained(folder)
+
+
+def _mask_sample(settings: TrainSettings, tokenizer):
+    """The first training conversation with its trained tokens highlighted; the lint raises when useless."""
     from core.masks import highlight_trained, lint_masks
 
-    tokenizer = AutoTokenizer.from_pretrained(models.resolve(settings.model, ctx.workspace))
     records, _ = data.load_splits(settings.dataset, settings.eval_share, settings.seed)
     if settings.assistant_only_loss:
         lint_masks(tokenizer, [record["messages"] for record in records[:32]])

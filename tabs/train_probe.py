@@ -2,7 +2,7 @@
 
 `start` submits `core.train.job:probe` and returns at once, so no Gradio worker waits the minutes a
 probe can take; the tab then turns its probe timer on. Each tick calls `follow`, which reads the job:
-while it runs nothing changes; once it has ended the card shows the measured speed with the ETA,
+while it runs the card says which step it is at; once it has ended the card shows the measured speed with the ETA,
 energy and cost of the whole run (or the job's error), and the timer goes off.
 """
 
@@ -34,12 +34,12 @@ def start(ctx: AppContext, settings: TrainSettings, plan_values: dict, price, cu
     return preflight.card(plan) + "\n\n⏳ probing…", probe
 
 
-def follow(ctx: AppContext, probe: dict) -> tuple[str, dict] | None:
-    """None while the probe runs; then (the card, the plan values Start uses for the run's ETA)."""
+def follow(ctx: AppContext, probe: dict) -> tuple[str, dict | None]:
+    """(the card, None) while the probe runs; then (the card, the plan values Start uses for the run's ETA)."""
     job = ctx.jobs.snapshot(Path(probe["folder"]))
-    if not job.state.finished:
-        return None
     plan = preflight.Plan(**probe["plan"])
+    if not job.state.finished:
+        return preflight.card(plan) + f"\n\n⏳ probing: {_where(job)}", None
     if job.error:
         return preflight.card(plan) + "\n\n" + error_text(RuntimeError(job.error)), \
             {"plan": probe["plan"], "settings": probe["settings"]}
@@ -47,3 +47,8 @@ def follow(ctx: AppContext, probe: dict) -> tuple[str, dict] | None:
     priced = preflight.with_probe(plan, job.result.get("tokens_per_s", 0.0), settings.power_watts, probe["price"],
                                   probe["currency"], ctx.device().kind)
     return preflight.card(priced), {"plan": dataclasses.asdict(priced), "settings": probe["settings"]}
+
+
+def _where(job) -> str:
+    """Where a speed probe is: loading and preparing, then training step k of n."""
+    return f"step {job.step} of {job.total}" if job.total else (job.message or job.state.value)

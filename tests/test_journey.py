@@ -29,6 +29,11 @@ def test_journey_runs_every_step_then_skips_them_on_a_second_press(workspace, ti
     assert json.loads((workspace.exports / journey.RUN_NAME / "roundtrip.json").read_text())
     assert job.result["contenders"] == ["default-transformers", f"run/{journey.RUN_NAME}"]
     assert job.result["chat_model"] == f"gguf/{journey.RUN_NAME}/gguf/{journey.RUN_NAME}-Q8_0.gguf"
+    # The speed probe's ETA came before training and is set against the real time in the run report.
+    assert journey.estimate(job)["eta_s"] > 0
+    report = (workspace.runs / journey.RUN_NAME / "report.md").read_text(encoding="utf-8")
+    assert "no pre-flight estimate" not in report and "% error" in report
+    assert "no price per kWh was set" in report and "≈ 0.0000" not in report
     # The Train and Export jobs are ordinary jobs, listed in their own tabs.
     assert {j.kind for j in runner.list()} >= {"journey", "train", "export"}
 

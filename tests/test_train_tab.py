@@ -179,8 +179,8 @@ def test_probe_frees_its_worker_at_once_and_the_timer_shows_the_measured_speed(c
 
     assert "probing" in card and timer.active  # returned with the job still running: no worker waits on it
     assert not ctx.jobs.snapshot(probe["folder"]).state.finished
-    still = on_probe_tick(probe, plan_values)  # a tick while the probe runs changes nothing and keeps ticking
-    assert still[2] == probe and still[3].active
+    still = on_probe_tick(probe, plan_values)  # a tick while the probe runs says where it is and keeps ticking
+    assert "⏳ probing: " in still[0] and still[1] == plan_values and still[2] == probe and still[3].active
     assert wait_for(lambda: ctx.jobs.snapshot(probe["folder"]).state.finished, timeout=300)
     card, plan_values, probe_after, timer = on_probe_tick(probe, plan_values)
     assert "**Probe**" in card and "**ETA**" in card, card  # the measured speed, priced for the whole run

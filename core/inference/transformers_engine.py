@@ -77,11 +77,12 @@ class TransformersBackend:
 
         ids = torch.tensor([self.prompt_ids(messages)], device=self.model.device)
         stop = stop or threading.Event()
+        left = threading.Event()  # the consumer left; kept apart from `stop`, which callers read as "Stop clicked"
         streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True)
 
         class _StopRequested(StoppingCriteria):
             def __call__(self, input_ids, scores, **kwargs):
-                return stop.is_set()
+                return stop.is_set() or left.is_set()
 
         arguments = dict(input_ids=ids, attention_mask=torch.ones_like(ids), streamer=streamer,
                          stopping_criteria=[_StopRequested()], eos_token_id=self.eos_ids,
@@ -95,7 +96,7 @@ class TransformersBackend:
             try:
                 yield from streamer
             finally:
-                stop.set()  # the consumer left early (client gone, Stop clicked): end the generate thread
+                left.set()  # the consumer left early (client gone, Stop clicked): end the generate thread
                 worker.join()
             if "error" in result:
                 raise result["error"]

@@ -112,7 +112,8 @@ def report(run_dir: Path, settings: TrainSettings, summary: dict[str, Any], para
             ("Device", f"{summary['device']} · {summary['precision']}"), ("TRL", summary.get("trl", "")),
             ("Duration (this session)", f"{duration:.0f} s"), ("ETA accuracy", eta_line),
             ("Real tokens", f"{summary['real_tokens']:,}"),
-            ("Energy", f"{summary['energy_wh']:.2f} Wh ≈ {energy_kwh * price:.4f} {currency}".strip())]
+            ("Energy", f"{summary['energy_wh']:.2f} Wh ≈ {energy_kwh * price:.4f} {currency} at {price} "
+                       f"{currency}/kWh" if price > 0 else f"{summary['energy_wh']:.2f} Wh (no price per kWh was set, so no cost)")]
     if settings.method != "sft":
         rows.insert(1, ("Method", f"{settings.method.upper()} (beta {settings.beta})"
                                   + (f", from {settings.start_from}" if settings.start_from else "")))

@@ -66,11 +66,12 @@ class Plan:
     """What will not work for this model here (e.g. no GGUF export), said before training."""
 
 
-def estimate(settings: TrainSettings, workspace: Workspace, device: DeviceInfo) -> Plan:
+def estimate(settings: TrainSettings, workspace: Workspace, device: DeviceInfo, tokenizer: Any = None) -> Plan:
+    """The card's figures; pass the model's `tokenizer` when the caller has it loaded already."""
     from transformers import AutoConfig, AutoTokenizer
 
     model_dir = models.resolve(settings.model, workspace)
-    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    tokenizer = tokenizer or AutoTokenizer.from_pretrained(model_dir)
     train_records, _ = data.load_splits(settings.dataset, settings.eval_share, settings.seed)
     _, stats = data.tokenize(tokenizer, train_records, settings.max_length, settings.assistant_only_loss)
     counts = count_parameters(AutoConfig.from_pretrained(model_dir), settings)

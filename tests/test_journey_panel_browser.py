@@ -1,0 +1,56 @@
+"""In a real browser: the guided first run's panel states the fine-tune's time on this machine before
+training starts, says the page may be closed, and shows a progress bar with the time left.
+
+The journey's job folders are written as their workers write them, so nothing trains here; the speed
+probe and the report it feeds are covered by tests/test_journey.py.
+"""
+
+from __future__ import annotations
+
+import time
+
+import psutil
+import pytest
+
+from core import atomic, journey
+from core.workspace import Workspace
+from tests.browser import browser_page, require_chromium, running_app
+from tests.test_lists_browser import write_journey
+
+pytestmark = pytest.mark.browser
+PROGRESS = "#journey-progress"
+
+
+def write_training(workspace: Workspace, step: int, total: int, elapsed_s: float) -> None:
+    folder = workspace.runs / journey.RUN_NAME
+    me = psutil.Process()
+    atomic.write_json(folder / "job.json", {"kind": "train", "title": "Train", "created": 0})
+    atomic.write_json(folder / "status.json", {"state": "running", "step": step, "total": total, "message": "",
+                                               "started": time.time() - elapsed_s, "pid": me.pid,
+                                               "pid_started": me.create_time()})
+
+
+def bar_value(page) -> float:
+    return float(page.locator(f"{PROGRESS} progress").get_attribute("value"))
+
+
+def test_the_panel_states_the_time_before_training_then_shows_a_bar_with_the_time_left(tmp_path):
+    require_chromium()
+    workspace = Workspace(tmp_path / "workspace").ensure()
+    probed = [{"step": "data", "state": "done", "dataset": "kestrel"}, {"step": "train", "state": "running"},
+              {"step": "train", "state": "running", "eta_s": 420.0, "tokens_per_s": 50.0}]
+    write_journey(workspace, probed, "running")
+    with running_app(workspace.root) as url, browser_page() as page:
+        page.goto(url)
+        journey_panel = page.locator("#journey")
+        page.wait_for_function("() => /about 7 minutes on this machine/.test("
+                               "document.querySelector('#journey-progress')?.innerText || '')")
+        assert "about 7 minutes on this machine" in page.locator("#journey-status").inner_text()
+        assert "You may close this page" in journey_panel.inner_text()
+        before = bar_value(page)
+
+        write_training(workspace, step=12, total=30, elapsed_s=120)  # 10 s a step: 18 steps, 3 min left
+        page.wait_for_function("() => /step 12 of 30/.test(document.querySelector('#journey-progress')?.innerText"
+                               " || '')")
+        assert "about 3 minutes left" in page.locator(PROGRESS).inner_text()
+        assert before < bar_value(page) < 1.0
