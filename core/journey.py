@@ -4,7 +4,8 @@
 2. fine-tune the default model on this machine with the CPU preset, after a speed probe of a few steps
    whose ETA (the `train` step's second "running" event: `eta_s`, `tokens_per_s`) the panel states before
    training starts and the run report sets against the real time;
-3. export the recommended GGUF (Q8_0 for the default model) and check it round-trips;
+3. export Q8_0 and F16 GGUFs, check both round-trip, and keep the one the check recommends (Q8_0 unless
+   its greedy answers leave the merged model's early; then F16);
 4. open Chat on that GGUF;
 5. open the Arena with the base model against the fine-tune.
 
@@ -28,12 +29,13 @@ from core.workspace import Workspace
 
 STEPS = ("data", "train", "export", "chat", "arena")
 TITLES = {"data": "Prepare the shipped sample data", "train": "Fine-tune the default model",
-          "export": "Export a Q8_0 GGUF and check it", "chat": "Chat with the GGUF",
+          "export": "Export Q8_0 and F16 GGUFs and check them", "chat": "Chat with the GGUF",
           "arena": "Arena: base against fine-tuned"}
 SAMPLES = Path(__file__).resolve().parent.parent / "assets" / "samples"
 DATASET_NAME = "kestrel-samples"
 RUN_NAME = "journey-kestrel"
 QUANT = "Q8_0"  # K-quants fall back on most tensors of a 576-wide model and answer nonsense (measured: README, Export)
+FALLBACK = "F16"  # what Chat gets when the round-trip check sees the Q8_0 leave the merged model's answers early
 TARGET = "core.journey:run"
 PROBE_STEPS = 3
 
@@ -122,17 +124,17 @@ def export_gguf(workspace: Workspace, jobs: JobRunner, ctx: JobContext, results:
 
     gguf_dir = workspace.exports / RUN_NAME / "gguf"
     roundtrip = workspace.exports / RUN_NAME / "roundtrip.json"
-    existing = _manifest_file(gguf_dir)
-    if existing and roundtrip.is_file():
+    existing = _checked_file(gguf_dir, roundtrip)
+    if existing:
         return {"gguf": str(existing), "roundtrip": str(roundtrip)}, True
     job_dir = job_folder(workspace, RUN_NAME)
     for step, title in (("gguf", f"GGUF {QUANT}"), ("roundtrip", "Round-trip check")):
-        params = {"workspace": str(workspace.root), "run": RUN_NAME, "quants": [QUANT]}
+        params = {"workspace": str(workspace.root), "run": RUN_NAME, "quants": [QUANT, FALLBACK]}
         jobs.submit(job_dir, f"core.export.jobs:{step}", params, kind="export", title=f"{title} · {RUN_NAME}",
                     heavy=True)
         if not _follow(jobs, job_dir, ctx):
             return None, False
-    return {"gguf": str(_manifest_file(gguf_dir)), "roundtrip": str(roundtrip)}, False
+    return {"gguf": str(_checked_file(gguf_dir, roundtrip)), "roundtrip": str(roundtrip)}, False
 
 
 def open_chat(workspace: Workspace, jobs: JobRunner, ctx: JobContext, results: dict) -> tuple[dict, bool]:
@@ -189,12 +191,16 @@ def _saved_dataset(workspace: Workspace) -> Path | None:
     return None
 
 
-def _manifest_file(gguf_dir: Path) -> Path | None:
+def _checked_file(gguf_dir: Path, roundtrip: Path) -> Path | None:
+    """The GGUF the round-trip check recommends, once both files and the check exist."""
+    from core.export.verdicts import gate
+
     try:
-        entry = json.loads((gguf_dir / "manifest.json").read_text(encoding="utf-8"))["files"][QUANT]
+        report = json.loads(roundtrip.read_text(encoding="utf-8"))
+        files = json.loads((gguf_dir / "manifest.json").read_text(encoding="utf-8"))["files"]
+        path = gguf_dir / files[gate(QUANT, report)[0]]["file"]
     except (OSError, ValueError, KeyError):
         return None
-    path = gguf_dir / entry["file"]
     return path if path.is_file() else None
 
 

@@ -24,7 +24,7 @@ STRINGS = {
         "journey.intro": (
             "One click runs every stage on the embedded default model: prepare the shipped sample data, "
             "fine-tune on this machine (a short speed probe first says how many minutes it will take here), "
-            "export a Q8_0 GGUF with a round-trip check, "
+            "export Q8_0 and F16 GGUFs and keep the one the round-trip check recommends, "
             "then open Chat on it and an Arena of the base model against the fine-tune. The samples teach "
             "the assistant its name, **Kestrel**: ask it *What is your name?* before and after. Each step "
             "opens its own tab as it happens; steps already done are skipped."),
@@ -36,7 +36,7 @@ STRINGS = {
     "zh": {
         "journey.title": "🧭 第一次使用？体验完整流程",
         "journey.intro": (
-            "一键在内置默认模型上走完所有阶段：准备自带的示例数据，在本机微调（先用几步测速，告诉你在本机大约需要几分钟），导出 Q8_0 GGUF 并做往返检查，"
+            "一键在内置默认模型上走完所有阶段：准备自带的示例数据，在本机微调（先用几步测速，告诉你在本机大约需要几分钟），导出 Q8_0 和 F16 GGUF，按往返检查的建议选用其一，"
             "然后在对话页打开它，并在竞技场中让基础模型与微调模型盲评对战。示例数据教会助手它的名字 **Kestrel**："
             "微调前后都问问它“你叫什么名字？”。每一步都会在对应的标签页中进行；已完成的步骤会被跳过。"),
         "journey.start": "在默认模型上体验完整流程",

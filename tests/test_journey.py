@@ -92,3 +92,22 @@ def test_the_checklist_marks_each_step(workspace):
     text = panel.checklist(AppContext(workspace))
     assert "⏭️ 1. Prepare" in text and "⏳ 2. Fine-tune" in text and "◻️ 3. Export" in text
     assert "❌ Train failed: out of memory" in text
+
+
+def test_a_q8_0_that_leaves_the_merged_answers_early_hands_chat_the_f16(workspace):
+    gguf_dir = workspace.exports / journey.RUN_NAME / "gguf"
+    gguf_dir.mkdir(parents=True)
+    files = {quant: {"file": f"{journey.RUN_NAME}-{quant}.gguf"} for quant in ("Q8_0", "F16")}
+    for entry in files.values():
+        (gguf_dir / entry["file"]).write_bytes(b"GGUF")
+    (gguf_dir / "manifest.json").write_text(json.dumps({"files": files}))
+    report = {"prompts": ["a", "b"], "models": {"Q8_0": {"first_divergence": [None, 1]},
+                                                  "F16": {"first_divergence": [None, None]}}}
+    roundtrip = workspace.exports / journey.RUN_NAME / "roundtrip.json"
+    roundtrip.write_text(json.dumps(report))
+    outcome, done = journey.export_gguf(workspace, None, None, {})
+    assert done and outcome["gguf"].endswith("F16.gguf")
+
+    report["models"]["Q8_0"]["first_divergence"] = [None, 30]  # a late divergence keeps the smaller file
+    roundtrip.write_text(json.dumps(report))
+    assert journey.export_gguf(workspace, None, None, {})[0]["gguf"].endswith("Q8_0.gguf")
