@@ -104,7 +104,7 @@ def test_after_the_journey_chat_is_on_the_model_it_made(tmp_path):
     label = f"Export · {JOURNEY_GGUF} (GGUF, llama.cpp)"
     with running_app(workspace.root) as url, browser_page() as page:
         page.goto(url)
-        page.wait_for_function("() => /Export a Q8_0/.test(document.querySelector('#journey-status')?.innerText"
+        page.wait_for_function("() => /Export Q8_0 and F16/.test(document.querySelector('#journey-status')?.innerText"
                                " || '')")
         write_journey(workspace, [*before_chat, {"step": "chat", "state": "done", "chat_model": gguf_id},
                                   {"step": "arena", "state": "done",
