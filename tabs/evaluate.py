@@ -42,6 +42,13 @@ STRINGS = {
         "evaluate.vote_tie": "🤝 Tie",
         "evaluate.vote_bad": "👎 Both are bad",
         "evaluate.leaderboard": "Leaderboard",
+        "evaluate.columns": "What the columns mean",
+        "evaluate.columns_text": (
+            "**BT rating**: each model's strength fitted to all votes at once (Bradley-Terry), so the order of "
+            "the votes does not matter; on the Elo scale, where 400 points mean 10-to-1 odds of winning. "
+            "**95 % CI**: the range the rating stays in when the votes are resampled; it shows once a model "
+            "has 5 battles, because with fewer it looks certain without being so. **Elo**: the classic "
+            "rating, updated vote by vote, so it depends on their order; shown for comparison."),
         "evaluate.matrices": "Win rates and battle counts",
         "evaluate.style": "Style control: also rate with answer length and markdown held equal",
         "evaluate.export_jsonl": "Export votes (JSONL)",
@@ -81,6 +88,11 @@ STRINGS = {
         "evaluate.vote_tie": "🤝 平局",
         "evaluate.vote_bad": "👎 都不好",
         "evaluate.leaderboard": "排行榜",
+        "evaluate.columns": "各列的含义",
+        "evaluate.columns_text": (
+            "**BT rating**：用全部投票一次性拟合出的模型强度（Bradley-Terry），与投票顺序无关；采用 Elo 刻度，"
+            "相差 400 分表示 10 比 1 的胜率。**95 % CI**：对投票重抽样时评分所在的范围；模型满 5 场对战后才显示，"
+            "因为场次更少时它看起来很确定，其实并不可靠。**Elo**：传统评分，逐票更新，因此与投票顺序有关，仅作对照。"),
         "evaluate.matrices": "胜率与对战次数",
         "evaluate.style": "风格控制：在回答长度与 Markdown 相同的条件下再评一次分",
         "evaluate.export_jsonl": "导出投票（JSONL）",
@@ -163,6 +175,8 @@ def _build_arena(ctx: AppContext, arena: Arena, tab: gr.Tab) -> tuple[gr.Button,
         reveal = gr.Markdown(elem_id="arena-reveal")
         leaderboard = gr.Dataframe(headers=BOARD_HEADERS, label=t("evaluate.leaderboard"), interactive=False,
                                    elem_id="leaderboard")
+        with gr.Accordion(t("evaluate.columns"), open=False):
+            gr.Markdown(t("evaluate.columns_text"), elem_id="leaderboard-columns")
         advice = gr.Markdown(elem_id="leaderboard-advice")
         style_toggle = gr.Checkbox(False, label=t("evaluate.style"), elem_id="leaderboard-style")
         style_table = gr.Dataframe(headers=STYLE_HEADERS, interactive=False, visible=False,
@@ -273,7 +287,8 @@ def _board(arena: Arena) -> tuple:
     view = session.leaderboard_view(arena)
     matrix_headers = ["", *view["models"]] if view["models"] else None
     return (gr.update(value=view["table"] or None, headers=BOARD_HEADERS),
-            "\n".join([f"**{view['votes']} votes**", *(f"- {line}" for line in view["verdicts"] + view["advice"])]),
+            "\n".join([f"**{session.votes_text(view['votes'])}**",
+                       *(f"- {line}" for line in view["verdicts"] + view["advice"])]),
             plots.ratings_figure(view["rows"]) if view["rows"] else None,
             gr.update(value=view["win_rate"] or None, headers=matrix_headers),
             gr.update(value=view["battles"] or None, headers=matrix_headers))

@@ -90,3 +90,22 @@ def test_leaderboard_command_prints_json(tmp_path):
     assert board["models"][0]["battles"] == 7
     usage = subprocess.run([sys.executable, "-m", "core.evaluate", "--help"], capture_output=True, text=True, check=True)
     assert all(command in usage.stdout for command in ("leaderboard", "metrics", "report", "writeup"))
+
+
+def test_the_leaderboard_says_when_a_model_has_too_few_votes_for_an_interval(workspace):
+    from core.evaluate.arena import Arena
+    from core.evaluate.session import leaderboard_view, votes_text
+
+    arena = Arena(workspace.ratings_db)
+    battle = arena.new_battle(["base", "tuned"], {"messages": [{"role": "user", "content": "Hi"}]}, "r1")
+    arena.save_answers(battle, "Hello!", "Hi there.")
+    arena.vote(battle, "a", "r1", "k-1")
+    view = leaderboard_view(arena, rounds=50)
+    assert votes_text(view["votes"]) == "1 vote" and votes_text(2) == "2 votes"
+    # One vote resamples to itself: an interval of width 0 would look certain, so none is shown.
+    assert [row[2] for row in view["table"]] == ["not enough votes (1 of 5 battles)"] * 2
+    for number in range(2, 6):
+        battle = arena.new_battle(["base", "tuned"], {"messages": [{"role": "user", "content": "Hi"}]}, "r1")
+        arena.save_answers(battle, "Hello!", "Hi there.")
+        arena.vote(battle, "a" if number % 2 else "b", "r1", f"k-{number}")
+    assert all(" – " in row[2] for row in leaderboard_view(arena, rounds=50)["table"])

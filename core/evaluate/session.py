@@ -108,13 +108,29 @@ def reveal_text(view: dict) -> str:
     return f"**{outcome}.** A was **{view['model_a']}**, B was **{view['model_b']}**."
 
 
+CI_MIN_BATTLES = 5
+"""Below this many battles a model's bootstrap interval is too narrow to mean anything: with one vote
+every resample is the same vote, so the interval collapses to a point that looks certain."""
+
+
+def votes_text(count: int) -> str:
+    return f"{count} vote" if count == 1 else f"{count:,} votes"
+
+
+def interval_text(row: dict) -> str:
+    """The 95 % interval of a leaderboard row, or why there is none yet."""
+    if row["battles"] < CI_MIN_BATTLES:
+        return f"not enough votes ({row['battles']} of {CI_MIN_BATTLES} battles)"
+    return f"{row['ci_low']} – {row['ci_high']}"
+
+
 def leaderboard_view(arena: Arena, rounds: int = 500) -> dict:
     """Rows for the leaderboard table, matrices, and the "more votes needed" lines."""
     votes = arena.votes()
     rows = ratings.leaderboard(votes, rounds=rounds)
     models, win_rate, battles = ratings.pair_matrices(votes) if votes else ([], [], [])
     return {"rows": rows, "votes": len(votes),
-            "table": [[r["model"], r["bt"], f"{r['ci_low']} – {r['ci_high']}", r["elo"], r["battles"],
+            "table": [[r["model"], r["bt"], interval_text(r), r["elo"], r["battles"],
                        r["wins"], r["losses"], r["ties"], r["both_bad"]] for r in rows],
             "win_rate": [[m, *("—" if v != v else f"{v:.0%}" for v in row)] for m, row in zip(models, win_rate)],
             "battles": [[m, *(int(v) for v in row)] for m, row in zip(models, battles)], "models": models,
