@@ -53,3 +53,37 @@ def test_turn_twelve_evaluates_only_new_tokens_while_another_chat_shares_the_mod
     cold = "".join(LlamaCppBackend(tiny_gguf).stream(prompt, SAMPLED))
     assert evaluated[0] == backend.count_tokens(prompt)  # the cold model read it all
     assert warm == cold
+
+
+def test_transformers_turn_twelve_reuses_the_previous_turns_cache(varied_model_dir):
+    from core.inference.transformers_engine import TransformersBackend
+
+    backend = TransformersBackend(varied_model_dir)
+    messages = [{"role": "system", "content": "You help Ann."}]
+    for turn in range(1, 12):
+        messages.append(user_turn("Ann", turn))
+        messages.append({"role": "assistant", "content": "".join(backend.stream(messages, SAMPLED))})
+    prompt = messages + [user_turn("Ann", 12)]
+    new_tokens = backend.count_tokens(prompt) - backend.count_tokens(prompt[:-2])
+    assert backend.count_tokens(prompt) > 400 and new_tokens < 60
+    warm, read = answer_counting_forward(backend, prompt)
+    assert read[0] <= new_tokens
+    cold, read = answer_counting_forward(TransformersBackend(varied_model_dir), prompt)
+    assert read[0] == backend.count_tokens(prompt)  # the cold model read it all
+    assert warm == cold
+
+
+def answer_counting_forward(backend, prompt: list[dict]) -> tuple[str, list[int]]:
+    """The answer, and how many tokens each forward pass of the model read (the first: the prompt)."""
+    sizes: list[int] = []
+    real_forward = backend.model.forward
+
+    def counting_forward(*args, **kwargs):
+        sizes.append(kwargs["input_ids"].shape[1])
+        return real_forward(*args, **kwargs)
+
+    backend.model.forward = counting_forward
+    try:
+        return "".join(backend.stream(prompt, SAMPLED)), sizes
+    finally:
+        del backend.model.forward
