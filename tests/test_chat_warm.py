@@ -22,15 +22,17 @@ def default_loaded() -> bool:
     return ("gguf", packaged_gguf().resolve()) in inference._backends.keys()
 
 
-def test_warming_loads_the_default_model_into_the_chat_cache_but_not_when_locked(workspace):
+def test_warming_loads_the_default_model_into_the_chat_cache_but_not_when_locked(workspace, monkeypatch):
+    from core.inference.cache import BackendCache
     from core.inference.warm import warm_default
 
-    inference._backends.close_all()
+    monkeypatch.setattr(inference, "_backends", BackendCache())  # empty, and other tests' models stay open
     said: list[str] = []
     locked = dataclasses.replace(workspace, locked_reason="Served to the network without a login.")
     assert warm_default(locked, said.append) is None and not default_loaded()
     warm_default(workspace, said.append).join(timeout=120)
     assert default_loaded() and said and said[0].startswith(LOADED)
+    inference._backends.close_all()
 
 
 @pytest.mark.browser  # starts the real app
