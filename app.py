@@ -13,6 +13,7 @@ import gradio as gr
 from starlette.middleware import Middleware
 
 from core import access, serve
+from core.inference.warm import warm_default
 from core.workspace import Workspace
 from tabs import chat, data, documents, evaluate, export, improve, journey, system, train
 from tabs.common import AppContext
@@ -96,7 +97,8 @@ def main(argv: list[str] | None = None) -> None:
                      locked_reason=exposure_lock(args.host, args.share, auth))
     ctx.warm_up()
     backoff = access.Backoff()  # one per app: wrong passwords at /login and at /v1 count together
-    build_app(ctx).queue(default_concurrency_limit=4).launch(
+    demo = build_app(ctx).queue(default_concurrency_limit=4)
+    demo.launch(
         server_name=args.host, server_port=args.port, share=args.share, auth=auth,
         max_file_size=MAX_FILE_SIZE, ssr_mode=False, i18n=translations(), show_error=False,
         app_kwargs={
@@ -107,7 +109,10 @@ def main(argv: list[str] | None = None) -> None:
             "middleware": [Middleware(access.LoginBackoff, backoff=backoff),
                            Middleware(access.RaterCookie, key=ctx.signing_key())],
         },
+        prevent_thread_lock=True,  # returns once the page is served, so the model loads after that
     )
+    warm_default(ctx.workspace)  # the first question then finds the default model loaded
+    demo.block_thread()
 
 
 if __name__ == "__main__":

@@ -4,6 +4,11 @@ Both are launched the same way as separate processes, alternating over repetitio
 machine is shared and noisy; the medians and their ratio are printed (goal: ratio <= 1.5).
 
     python bench/startup.py [--repeats 3]
+    python bench/startup.py --first-answer [--repeats 3]
+
+`--first-answer`: from `python app.py` to the page's first HTTP 200, and to the first answer token of
+the default model through `/v1` when a question is sent as soon as the page answers (the model loads in
+the background once the page is up, so this shows what the first question still waits for).
 """
 
 from __future__ import annotations
@@ -54,10 +59,59 @@ def time_to_first_200(command: list[str], port: int, timeout_s: float = 300.0) -
         process.wait(timeout=30)
 
 
+def first_answer(workspace: Path, timeout_s: float = 300.0) -> tuple[float, float]:
+    """Seconds from start to the page's first 200, and to the first streamed answer token via /v1."""
+    import json
+
+    port = free_port()
+    command = [sys.executable, "app.py", "--port", str(port), "--workspace", str(workspace)]
+    started = time.perf_counter()
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               env={**os.environ, "GRADIO_ANALYTICS_ENABLED": "False"})
+    try:
+        while True:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=1)
+                break
+            except OSError:
+                if time.perf_counter() - started > timeout_s:
+                    raise TimeoutError(f"no HTTP 200 within {timeout_s} s") from None
+                time.sleep(0.05)
+        page = time.perf_counter() - started
+        body = json.dumps({"model": "default", "stream": True, "max_tokens": 8,
+                           "messages": [{"role": "user", "content": "Say hello."}]}).encode()
+        request = urllib.request.Request(f"http://127.0.0.1:{port}/v1/chat/completions", data=body,
+                                         headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=timeout_s) as response:
+            for line in response:
+                if line.startswith(b"data: {") and json.loads(line[6:])["choices"][0]["delta"].get("content"):
+                    return page, time.perf_counter() - started
+        raise RuntimeError("the answer had no content")
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def bench_first_answer(repeats: int) -> None:
+    pages, answers = [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        for repeat in range(repeats):
+            page, answer = first_answer(Path(tmp) / f"ws{repeat}")
+            pages.append(page)
+            answers.append(answer)
+            print(f"  run {repeat + 1}: page {page:.2f} s, first answer token via /v1 {answer:.2f} s", flush=True)
+    print(f"from start: page {statistics.median(pages):.2f} s, first answer token of the default model "
+          f"via /v1 {statistics.median(answers):.2f} s (medians of {repeats})")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--first-answer", action="store_true",
+                        help="time from start to the page and to the default model's first answer via /v1")
     args = parser.parse_args()
+    if args.first_answer:
+        return bench_first_answer(args.repeats)
     with tempfile.TemporaryDirectory() as tmp:
         bare = Path(tmp) / "bare_app.py"
         bare.write_text(BARE_APP)

@@ -11,7 +11,8 @@ A page on another site must not make this server work: a request with a foreign 
 and a body that is not `application/json` gets 415, so a cross-site "simple" request (a `text/plain`
 POST, which browsers send without asking) never generates. Every request is bounded (`ApiLimits`):
 its size, its message count, and its wall-clock time; when the time runs out or the client goes away,
-generation stops.
+generation stops. Requests for one model take turns in arrival order (`core.inference.turns`); a
+streamed request that waits receives SSE comment lines `: queued, N ahead`, which clients skip.
 
 `api_routes()` builds the routes for any FastAPI app; app.py passes them to Gradio's own app, so they
 share its port and login. Standalone:
@@ -39,6 +40,7 @@ from core import access, api_schema, inference
 from core.api_schema import ApiError, ApiLimits, find_choice, parse_request
 from core.errors import BadInputError, ChatsmithError, LockedError, describe
 from core.inference import GenerationSettings, ModelChoice
+from core.inference.turns import Line
 from core.workspace import Workspace
 
 WEB_PAGE = Path(__file__).resolve().parent.parent / "assets" / "web" / "index.html"
@@ -67,6 +69,12 @@ def api_routes(workspace: Workspace, choices: Callable[[], list[ModelChoice]],
     `backoff` slows down callers whose credentials were wrong (one is made when not given)."""
     router = APIRouter()
     backoff = backoff or access.Backoff()
+    lines: dict[str, Line] = {}  # one line per loaded model: its requests are served in arrival order
+    lines_lock = threading.Lock()
+
+    def line_for(choice: ModelChoice) -> Line:
+        with lines_lock:
+            return lines.setdefault(str(choice.gguf) if choice.kind == "gguf" else choice.model, Line())
 
     def check_caller(request: Request) -> None:
         if not access.origin_allowed(request.headers.get("origin"), request.headers.get("host")):
@@ -103,10 +111,11 @@ def api_routes(workspace: Workspace, choices: Callable[[], list[ModelChoice]],
         except ChatsmithError as error:
             raise ApiError(500, describe(error), "server_error") from error
         headers = {"X-Chatsmith-Dropped-Messages": str(dropped)}
+        line = line_for(choice)
         if stream:
-            return StreamingResponse(_events(backend, messages, settings, choice.id, stop), headers=headers,
+            return StreamingResponse(_events(backend, messages, settings, choice.id, stop, line), headers=headers,
                                      media_type="text/event-stream")
-        return JSONResponse(_whole(backend, messages, settings, choice.id, stop), headers=headers)
+        return JSONResponse(_whole(backend, messages, settings, choice.id, stop, line), headers=headers)
 
     @router.get("/v1/models")
     def models_route(request: Request):
@@ -172,9 +181,26 @@ def app_routes(workspace: Workspace, jobs, device_kind: Callable[[], str],
                       ApiLimits.from_env(), backoff)
 
 
-def _whole(backend, messages: list[dict], settings: GenerationSettings, model: str, stop: Deadline) -> dict:
+def _waiting(line: Line, ticket: int, stop: Deadline) -> Iterator[int]:
+    """How many requests are ahead of `ticket`, each time that changes, until its turn (or `stop`)."""
+    ahead, told = line.ahead(ticket), 0
+    while ahead and not stop.is_set():
+        if ahead != told:
+            yield ahead
+            told = ahead
+        ahead = line.wait(ticket, ahead, timeout=0.25)
+
+
+def _whole(backend, messages: list[dict], settings: GenerationSettings, model: str, stop: Deadline,
+           line: Line) -> dict:
     usage: dict = {}
-    text = "".join(backend.stream(messages, settings, stop=stop, usage=usage))
+    ticket = line.join()
+    try:
+        for _ in _waiting(line, ticket, stop):
+            pass
+        text = "".join(backend.stream(messages, settings, stop=stop, usage=usage))
+    finally:
+        line.leave(ticket)
     finish, usage = api_schema.finish(usage, settings, stop.expired)
     return {"id": f"chatcmpl-{uuid.uuid4().hex}", "object": "chat.completion", "created": int(time.time()),
             "model": model, "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
@@ -182,13 +208,14 @@ def _whole(backend, messages: list[dict], settings: GenerationSettings, model: s
             "usage": usage}
 
 
-async def _events(backend, messages: list[dict], settings: GenerationSettings, model: str, stop: Deadline):
+async def _events(backend, messages: list[dict], settings: GenerationSettings, model: str, stop: Deadline,
+                  line: Line):
     """Server-sent events. Async, so a client that goes away cancels us here and we can stop decoding.
 
     Starlette never closes a plain generator when the client disconnects, so the model would decode
     for nobody and keep its lock; here cancellation reaches `finally`, which stops and closes it.
     """
-    events = _sse(backend, messages, settings, model, stop)
+    events = _sse(backend, messages, settings, model, stop, line)
     try:
         while (event := await run_in_threadpool(next, events, None)) is not None:
             yield event
@@ -198,7 +225,9 @@ async def _events(backend, messages: list[dict], settings: GenerationSettings, m
 
 
 def _sse(backend, messages: list[dict], settings: GenerationSettings, model: str,
-         stop: Deadline) -> Iterator[str]:
+         stop: Deadline, line: Line) -> Iterator[str]:
+    """The answer as events; while other requests hold the model, a comment line (which SSE clients
+    skip) says how many are ahead, each time that changes."""
     usage: dict = {}
     base = {"id": f"chatcmpl-{uuid.uuid4().hex}", "object": "chat.completion.chunk",
             "created": int(time.time()), "model": model}
@@ -207,14 +236,19 @@ def _sse(backend, messages: list[dict], settings: GenerationSettings, model: str
         payload = {**base, "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
         return f"data: {json.dumps(payload)}\n\n"
 
+    ticket = line.join()
     try:
         yield chunk({"role": "assistant", "content": ""})
+        for ahead in _waiting(line, ticket, stop):
+            yield f": queued, {ahead} ahead\n\n"
         for piece in backend.stream(messages, settings, stop=stop, usage=usage):
             yield chunk({"content": piece})
         yield chunk({}, api_schema.finish(usage, settings, stop.expired)[0])
         yield "data: [DONE]\n\n"
     except ChatsmithError as error:  # the status line is sent already: report in the stream
         yield f"data: {json.dumps({'error': {'message': describe(error), 'type': 'server_error'}})}\n\n"
+    finally:
+        line.leave(ticket)
 
 
 # ---- standalone ---------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from core.inference.prefix_states import shared_prefix
 from core.workspace import Workspace
 
 MAX_TOKENS = 2048  # longer conversations are cut from the left; the reference is at the end
@@ -43,7 +44,7 @@ def sample_loss(model, tokenizer, item) -> tuple[float, int]:
                                          tokenize=False)
     prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
     full_ids = tokenizer(full, add_special_tokens=False)["input_ids"]
-    start = len(prompt_ids) if full_ids[: len(prompt_ids)] == prompt_ids else _common_prefix(prompt_ids, full_ids)
+    start = len(prompt_ids) if full_ids[: len(prompt_ids)] == prompt_ids else shared_prefix(prompt_ids, full_ids)
     labels = [-100] * start + full_ids[start:]
     full_ids, labels = full_ids[-MAX_TOKENS:], labels[-MAX_TOKENS:]
     counted = sum(1 for label in labels[1:] if label != -100)  # the first label has no prediction
@@ -77,7 +78,7 @@ def gguf_losses(path: Path, items) -> list[tuple[float, int]]:
             results.append((0.0, 0))
             continue
         prompt_ids, full_ids = _gguf_token_pair(llama, item)
-        start = _common_prefix(prompt_ids, full_ids)
+        start = shared_prefix(prompt_ids, full_ids)
         cut = max(0, len(full_ids) - GGUF_MAX_TOKENS)
         full_ids, start = full_ids[cut:], max(1, start - cut)
         llama.reset()
@@ -110,12 +111,3 @@ def _nll(logits, ids: list[int], start: int) -> tuple[float, int]:
     log_norm = top[:, 0] + np.log(np.exp(rows - top).sum(axis=1))
     targets = rows[np.arange(len(rows)), ids[start:]]
     return float((log_norm - targets).mean()), len(rows)
-
-
-def _common_prefix(a: list[int], b: list[int]) -> int:
-    count = 0
-    for x, y in zip(a, b):
-        if x != y:
-            break
-        count += 1
-    return count

@@ -23,7 +23,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from core.evaluate.heldout import _common_prefix, sample_loss
+from core.evaluate.heldout import sample_loss
+from core.inference.prefix_states import shared_prefix
 
 FORGETTING_RISE = 0.02
 """A held-out conversation loss more than 2 % above its start is reported as possible forgetting."""
@@ -38,7 +39,7 @@ def answer_logp(model: Any, tokenizer: Any, prompt: list[dict], answer: str,
 
     prompt_ids = _ids(tokenizer, prompt, generation_prompt=True)
     full_ids = _ids(tokenizer, [*prompt, {"role": "assistant", "content": answer}], generation_prompt=False)
-    start = max(_common_prefix(prompt_ids, full_ids), 1)  # the first token has no prediction
+    start = max(shared_prefix(prompt_ids, full_ids), 1)  # the first token has no prediction
     full_ids = full_ids[:max_length]
     if start >= len(full_ids):
         return 0.0, 0

@@ -1,7 +1,9 @@
 """A GGUF through llama-cpp-python: mmap on, threads from the free cores, the GGUF's own chat template.
 
 The prompt is rendered by `core.templates` from the GGUF's `tokenizer.chat_template` (the same text the
-transformers backend builds) and decoded with `create_completion`. llama.cpp stops at the vocabulary's
+transformers backend builds) and decoded with `create_completion`. A conversation's next turn evaluates
+only its new tokens: llama.cpp keeps the prefix it shares with the last prompt, and `PrefixStates` keeps
+that prefix for several conversations taking turns on one model. llama.cpp stops at the vocabulary's
 end-of-generation tokens (ChatML `<|im_end|>` for the default model); the eos text is also a stop string
 for GGUFs whose vocabulary does not mark it.
 """
@@ -14,8 +16,13 @@ from pathlib import Path
 
 from core.errors import ChatsmithError
 from core.inference import MAX_CONTEXT, GenerationSettings, default_threads, render_prompt
+from core.inference.prefix_states import PrefixStates
 from core.models import verify_gguf
 from core import templates
+
+SAVED_STATES_BYTES = 256 << 20
+"""Memory for the saved states of conversations that share the model (KV cache: about 23 kB a token for the
+default model, so some 10 000 tokens of other people's history)."""
 
 
 class LlamaCppBackend:
@@ -33,6 +40,7 @@ class LlamaCppBackend:
         if self.template:
             templates.check(self.template, self.bos, self.eos)  # refuse a hostile template at load, before it runs
         self._lock = threading.Lock()  # one llama context cannot decode two streams at once
+        self._states = PrefixStates(SAVED_STATES_BYTES)  # several conversations each keep their prefix
 
     def prompt_tokens(self, messages: list[dict]) -> list[int]:
         prompt = render_prompt(self.template, messages, self.bos, self.eos, self.path.name)
@@ -56,6 +64,7 @@ class LlamaCppBackend:
             return stop.is_set()
 
         with self._lock:
+            self._states.resume(self._model(), tokens)
             chunks = self._model().create_completion(
                 prompt=tokens, stream=True, max_tokens=settings.max_new_tokens,
                 temperature=settings.temperature, top_p=settings.top_p, top_k=settings.top_k,

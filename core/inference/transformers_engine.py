@@ -7,6 +7,11 @@ switching between the base and any run's adapter never reloads the base.
 Generation runs `model.generate` in a thread and streams through `TextIteratorStreamer`; a stopping
 criterion watches the caller's stop event, and the end-of-turn token (the generation config's eos ids,
 the tokenizer's eos, and ChatML `<|im_end|>` when the template uses it) ends the answer.
+
+The KV cache of the last generation is kept (transformers' `DynamicCache`): when the next prompt, with
+the same adapter, starts with the same tokens (the next turn of that conversation), the cache is cut to
+the shared prefix and `generate` evaluates only the rest. One cache: a turn of another conversation
+replaces it.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from pathlib import Path
 
 from core import templates
 from core.inference import MAX_CONTEXT, GenerationSettings, render_prompt
+from core.inference.prefix_states import shared_prefix
 
 
 class TransformersBackend:
@@ -43,6 +49,7 @@ class TransformersBackend:
         self.context_length = min(getattr(self.model.config, "max_position_embeddings", 2048), MAX_CONTEXT)
         self.eos_ids = self._end_of_turn_ids()
         self._adapters: dict[Path, str] = {}
+        self._kept: tuple | None = None  # (adapter, token ids the cache holds, cache) of the last generation
         self._lock = threading.Lock()  # one request at a time: the active adapter is model state
 
     def add_adapter(self, folder: Path) -> None:
@@ -75,7 +82,8 @@ class TransformersBackend:
         import torch
         from transformers import StoppingCriteria, TextIteratorStreamer
 
-        ids = torch.tensor([self.prompt_ids(messages)], device=self.model.device)
+        prompt = self.prompt_ids(messages)
+        ids = torch.tensor([prompt], device=self.model.device)
         stop = stop or threading.Event()
         left = threading.Event()  # the consumer left; kept apart from `stop`, which callers read as "Stop clicked"
         streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True)
@@ -89,6 +97,8 @@ class TransformersBackend:
                          pad_token_id=self.tokenizer.pad_token_id or self.eos_ids[0],
                          **_sampling(settings))
         with self._lock:
+            if (cache := self._reusable_cache(prompt, adapter)) is not None:
+                arguments["cache"] = cache
             result: dict = {}
             worker = threading.Thread(target=self._generate, args=(arguments, adapter, settings.seed, result),
                                       daemon=True, name="chat-generate")
@@ -111,11 +121,29 @@ class TransformersBackend:
         try:
             torch.manual_seed(seed)
             with self._adapter_context(adapter), torch.inference_mode():
-                output = self.model.generate(**arguments)
-            result["tokens"], result["last"] = output.shape[1] - arguments["input_ids"].shape[1], int(output[0, -1])
+                output = self.model.generate(**arguments, return_dict_in_generate=True)
+            sequence = output.sequences[0]
+            result["tokens"], result["last"] = len(sequence) - arguments["input_ids"].shape[1], int(sequence[-1])
+            if output.cache is not None:
+                held = output.cache.get_seq_length()  # the last token sampled is not in it
+                self._kept = (adapter, sequence[:held].tolist(), output.cache)
         except Exception as error:  # re-raised in the caller's thread
             result["error"] = error
             arguments["streamer"].end()
+
+    def _reusable_cache(self, prompt: list[int], adapter: Path | None):
+        """The last generation's cache cut to the prefix it shares with `prompt`, or None."""
+        kept, self._kept = self._kept, None  # handed to one generation, which keeps a new one
+        # `is_croppable`: cutting puts every layer back as it was (not so once a sliding window has slid).
+        if kept is None or kept[0] != adapter or not getattr(kept[2], "is_croppable", False):
+            return None
+        _, held, cache = kept
+        shared = min(shared_prefix(held, prompt), len(prompt) - 1)  # the last prompt token must run
+        if shared < 1:
+            return None
+        if len(held) > shared:
+            cache.crop(shared - len(held))  # a negative count: how many tokens to remove from the end
+        return cache
 
     def _adapter_context(self, adapter: Path | None):
         if not self._adapters:

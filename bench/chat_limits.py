@@ -1,0 +1,186 @@
+"""Chat against the machine's limits: decode vs the memory-bandwidth bound, and long conversations.
+
+    python bench/chat_limits.py [--workspace DIR] [--part all|bandwidth|turns] [--rounds 3] [--turns 12]
+    (also reached as `python bench/chat_bench.py --part bandwidth|turns`)
+
+1. bandwidth — this machine's memory bandwidth, measured in this run with a large array copy on as many
+   threads as llama.cpp decodes with, and llama.cpp's decode tokens/s of the default model's Q8_0 GGUF
+   against the bound it sets: one token reads about all the weights, so
+       bound (tokens/s) = bandwidth (bytes/s) / GGUF size (bytes).
+   Goal: decode >= 70 % of the bound.
+2. turns — time to first token through the running app's API (`/v1/chat/completions`, streamed), at
+   turn 1 and at turn N (default 12) of a conversation of about 150 tokens a turn (a question of ~75
+   tokens, an answer of up to 75), for the default GGUF and for the default base + a LoRA adapter.
+   Each round is a new conversation. Goal: turn N <= 1.5x turn 1 for the GGUF.
+
+Medians over rounds; a noisy box swings single timings, so measure on a quiet one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from core import inference  # noqa: E402
+from core.workspace import Workspace  # noqa: E402
+
+COPY_BYTES = 512 << 20  # far above any cache, so the copy runs at memory speed
+ANSWER_TOKENS = 75
+TOPICS = ["a lighthouse keeper", "a bakery in Lyon", "the history of tea", "a trip up a volcano",
+          "learning the violin", "a garden through the seasons", "a chess club", "an old railway"]
+
+
+# ---- 1. decode against the memory-bandwidth bound ------------------------------------------------
+
+def copy_bandwidth(threads: int, repeats: int = 5) -> float:
+    """Bytes per second moved (read + written) by the best of `repeats` copies of COPY_BYTES, split over
+    `threads` (numpy releases the GIL while it copies)."""
+    import numpy as np
+
+    source = np.ones(COPY_BYTES // 8)
+    target = np.empty_like(source)
+    parts = [(slice(start, start + len(source) // threads)) for start in range(0, len(source), len(source) // threads)]
+    best = float("inf")
+    with ThreadPoolExecutor(threads) as pool:
+        for _ in range(repeats):
+            started = time.perf_counter()
+            list(pool.map(lambda part: np.copyto(target[part], source[part]), parts))
+            best = min(best, time.perf_counter() - started)
+    return 2 * COPY_BYTES / best
+
+
+def bench_bandwidth(workspace: Workspace, tokens: int, rounds: int) -> None:
+    from chat_bench import PROMPT, decode_rate, q8_gguf  # the decode arm chat_bench already measures
+
+    from core.inference import GenerationSettings
+
+    gguf = q8_gguf(workspace)
+    llama = inference.gguf_backend(gguf)
+    threads = llama._llama.n_threads
+    settings = GenerationSettings(temperature=0, repetition_penalty=1.0, max_new_tokens=tokens)
+    bandwidths, rates = [], []
+    for _ in range(rounds):  # alternate, so both see the same load
+        bandwidths.append(copy_bandwidth(threads))
+        rates.append(decode_rate(llama, settings)[0])
+        print(f"  copy {bandwidths[-1] / 1e9:.1f} GB/s, decode {rates[-1]:.1f} tokens/s", flush=True)
+    bandwidth, rate, size = statistics.median(bandwidths), statistics.median(rates), gguf.stat().st_size
+    bound = bandwidth / size
+    print(f"decode vs memory bandwidth ({threads} threads, prompt '{PROMPT[0]['content'][:30]}…'):\n"
+          f"  bandwidth {bandwidth / 1e9:.1f} GB/s (array copy, bytes read + written), GGUF {size / 1e6:.0f} MB\n"
+          f"  bound = bandwidth / GGUF bytes = {bound:.0f} tokens/s; llama.cpp Q8_0 {rate:.1f} tokens/s "
+          f"-> {rate / bound:.0%} of the bound (goal >= 70 %)")
+
+
+# ---- 2. time to first token at turn 1 and turn N ---------------------------------------------------
+
+def question(topic: str, turn: int) -> str:
+    """About 75 tokens: long enough that a turn of question and answer is about 150."""
+    return (f"Turn {turn}. Tell me more about {topic}. I would like to hear about the people involved, the "
+            f"places, what a normal day looks like, what changed over the years and why, and one detail most "
+            f"people do not know. Please keep it friendly, concrete and short enough to read in a minute, "
+            f"and end with a question for me about {topic}.")
+
+
+def conversation(api, model: str, topic: str, turns: int) -> list[float]:
+    """Time to first token of each turn of one conversation through the API; answers are kept."""
+    messages = [{"role": "system", "content": "You are a friendly, knowledgeable assistant."}]
+    firsts = []
+    for turn in range(1, turns + 1):
+        messages.append({"role": "user", "content": question(topic, turn)})
+        started, first, pieces = time.perf_counter(), None, []
+        stream = api.chat.completions.create(model=model, messages=messages, stream=True, temperature=0.7,
+                                             max_tokens=ANSWER_TOKENS, seed=turn)
+        for chunk in stream:
+            if chunk.choices and chunk.choices[0].delta.content:
+                first = first or time.perf_counter()
+                pieces.append(chunk.choices[0].delta.content)
+        firsts.append((first or time.perf_counter()) - started)
+        messages.append({"role": "assistant", "content": "".join(pieces)})
+    return firsts
+
+
+def lora_adapter(workspace: Workspace) -> str:
+    """An untrained LoRA adapter on the default model, as a run of the workspace (what Chat lists)."""
+    folder = workspace.runs / "bench-adapter" / "adapter"
+    if not (folder / "adapter_config.json").is_file():
+        from peft import LoraConfig, get_peft_model
+
+        from core.models import load_causal_lm, materialize_default_model
+
+        base = load_causal_lm(materialize_default_model(workspace))
+        config = LoraConfig(r=16, lora_alpha=32, target_modules="all-linear", task_type="CAUSAL_LM")
+        get_peft_model(base, config).save_pretrained(folder)
+    return "run/bench-adapter"
+
+
+def bench_turns(workspace: Workspace, rounds: int, turns: int) -> None:
+    import os
+
+    import openai
+
+    from chat_bench import _wait_for
+
+    os.environ.setdefault("CHATSMITH_THREADS", str(inference.default_threads()))
+    models = {"GGUF (llama.cpp)": "default", "base + adapter (transformers)": lora_adapter(workspace)}
+    port = _free_port()
+    log = tempfile.NamedTemporaryFile("w", suffix=".log", delete=False)
+    app = subprocess.Popen([sys.executable, "app.py", "--workspace", str(workspace.root), "--port", str(port)],
+                           cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        _wait_for(f"http://127.0.0.1:{port}/v1/models", app)
+        api = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="-", max_retries=0, timeout=600)
+        for name, model in models.items():
+            conversation(api, model, "warming up", 1)  # loads the model: not what a turn costs
+            first, last = [], []
+            for round_ in range(rounds):
+                times = conversation(api, model, TOPICS[round_ % len(TOPICS)], turns)
+                first.append(times[0])
+                last.append(times[-1])
+                print(f"  {name}: turn 1 {times[0] * 1000:.0f} ms, turn {turns} {times[-1] * 1000:.0f} ms", flush=True)
+            one, many = statistics.median(first), statistics.median(last)
+            goal = " (goal <= 1.5x)" if model == "default" else ""
+            print(f"time to first token, {name}, through /v1 ({os.environ['CHATSMITH_THREADS']} threads): "
+                  f"turn 1 {one * 1000:.0f} ms, turn {turns} {many * 1000:.0f} ms -> {many / one:.2f}x{goal}")
+    finally:
+        app.terminate()
+        app.wait(timeout=30)
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def run(workspace: Workspace, part: str, rounds: int, turns: int = 12, tokens: int = 64) -> None:
+    if part in ("all", "bandwidth"):
+        bench_bandwidth(workspace, tokens, rounds)
+    if part in ("all", "turns"):
+        bench_turns(workspace, rounds, turns)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--workspace", default=str(ROOT / "workspace"))
+    parser.add_argument("--part", choices=["all", "bandwidth", "turns"], default="all")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--turns", type=int, default=12, help="the later turn measured (and the conversation's length)")
+    parser.add_argument("--tokens", type=int, default=64, help="tokens decoded per bandwidth round")
+    args = parser.parse_args()
+    run(Workspace.resolve(args.workspace), args.part, args.rounds, args.turns, args.tokens)
+
+
+if __name__ == "__main__":
+    main()
