@@ -91,3 +91,25 @@ def shipped_documents(tmp_path_factory):
     workspace = Workspace(tmp_path_factory.mktemp("documents_ws")).ensure()
     build_collection(workspace, sorted(p for p in (ROOT / "assets" / "documents").glob("*/*") if p.is_file()), "shipped")
     return workspace
+
+
+def _requirement_names(path: Path) -> set[str]:
+    names = set()
+    for line in path.read_text().splitlines():
+        line = line.split("#")[0].split(";")[0].strip()
+        if line and not line.startswith("-"):
+            names.add(line.split("==")[0].split("[")[0].strip().lower().replace("-", "_"))
+    return names
+
+
+@pytest.fixture
+def app_requirements_only(tmp_path) -> dict[str, str]:
+    """An environment for a subprocess in which only the app's requirements import: every package that only
+    requirements-test.txt adds (pytest, playwright, openai, ...) is shadowed by a module that raises ImportError,
+    as on a machine set up with the README's set-up command."""
+    blocked = tmp_path / "test_requirements_blocked"
+    blocked.mkdir()
+    test_only = _requirement_names(ROOT / "requirements-test.txt") - _requirement_names(ROOT / "requirements.txt")
+    for module in test_only | {"_pytest"}:
+        (blocked / f"{module}.py").write_text(f"raise ImportError('{module} is only in requirements-test.txt')\n")
+    return {**os.environ, "PYTHONPATH": str(blocked)}

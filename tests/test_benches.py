@@ -1,0 +1,56 @@
+"""Every bench runs for a newcomer: `--help` and a short smoke run, in a subprocess where only the app's
+requirements import (a venv made with the README's set-up command has no pytest, playwright or openai)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCHES = sorted(path.name for path in (ROOT / "bench").glob("*.py") if path.name != "__init__.py")
+TINY = "{tiny}"  # replaced by the tiny test model's folder
+
+# bench -> (smoke arguments, a line its report must print). gpu_check's CPU dry run is tested in
+# tests/test_gpu_check.py with the same environment.
+SMOKE = {
+    "data_bench.py": (["--conversations", "300", "--rounds", "1"], "speed-up vs baseline"),
+    "evaluate_bootstrap.py": (["--votes", "200", "--models", "3", "--rounds", "20", "--repeats", "1"], "ratio"),
+    "retrieval_bench.py": (["--dense", "none", "--scale", "1", "--rounds", "1"], "bm25 vs baseline"),
+    "startup.py": (["--repeats", "1"], "ratio:"),
+    "train_bench.py": (["--quick", "--model", TINY, "--rows", "8", "--eval-rows", "2"], "speed-up"),
+    "preference_bench.py": (["--quick", "--model", TINY], "medians over 1 repetitions"),
+    "export_bench.py": (["--model", TINY, "--repeats", "1"], "ratio ours / by hand"),
+    "chat_bench.py": (["--model", TINY, "--tokens", "4", "--rounds", "1"], "time to first token"),
+    "qlora_cpu_bench.py": (["--steps", "2", "--reps", "1", "--new-tokens", "2"], "training, 4-bit ÷ fp32"),
+}
+SLOW = {"startup.py", "train_bench.py", "preference_bench.py", "export_bench.py", "chat_bench.py",
+        "qlora_cpu_bench.py"}
+
+
+def test_every_bench_answers_help_without_the_test_requirements(app_requirements_only):
+    refused = subprocess.run([sys.executable, "-c", "import pytest"], env=app_requirements_only,
+                             capture_output=True, text=True)
+    assert refused.returncode != 0 and "only in requirements-test.txt" in refused.stderr
+    assert set(SMOKE) | {"gpu_check.py"} == set(BENCHES), "a new bench needs a smoke run here"
+    for bench in BENCHES:
+        done = subprocess.run([sys.executable, f"bench/{bench}", "--help"], cwd=ROOT, env=app_requirements_only,
+                              capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0 and done.stdout.startswith("usage:"), f"{bench}: {done.stderr[-2000:]}"
+
+
+@pytest.mark.parametrize("bench", [pytest.param(name, marks=[pytest.mark.slow] if name in SLOW else [])
+                                   for name in sorted(SMOKE)])
+def test_bench_smoke_run_without_the_test_requirements(bench, app_requirements_only, tmp_path, request):
+    arguments, expected = SMOKE[bench]
+    if TINY in arguments:
+        tiny = str(request.getfixturevalue("tiny_model_dir"))
+        arguments = [tiny if argument == TINY else argument for argument in arguments]
+    if bench == "chat_bench.py":
+        arguments += ["--workspace", str(tmp_path / "workspace")]
+    done = subprocess.run([sys.executable, f"bench/{bench}", *arguments], cwd=ROOT, env=app_requirements_only,
+                          capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, f"{bench}: {done.stdout[-2000:]}\n{done.stderr[-4000:]}"
+    assert expected in done.stdout, done.stdout[-2000:]
