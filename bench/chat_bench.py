@@ -12,7 +12,7 @@
    * direct — the same backend called in this process.
    Goal: api <= 1.3x direct.
 
-Arms alternate round by round and medians are printed (the box is shared; STACK.md).
+Arms alternate round by round and medians are printed (the box is shared).
 """
 
 from __future__ import annotations

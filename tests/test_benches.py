@@ -11,7 +11,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCHES = sorted(path.name for path in (ROOT / "bench").glob("*.py") if path.name != "__init__.py")
-TINY = "{tiny}"  # replaced by the tiny test model's folder
+TINY, TINY_64 = "{tiny}", "{tiny_64}"  # replaced by the tiny test models' folders (see conftest.py)
 
 # bench -> (smoke arguments, a line its report must print). gpu_check's CPU dry run is tested in
 # tests/test_gpu_check.py with the same environment.
@@ -24,7 +24,8 @@ SMOKE = {
     "preference_bench.py": (["--quick", "--model", TINY], "medians over 1 repetitions"),
     "export_bench.py": (["--model", TINY, "--repeats", "1"], "ratio ours / by hand"),
     "chat_bench.py": (["--model", TINY, "--tokens", "4", "--rounds", "1"], "time to first token"),
-    "qlora_cpu_bench.py": (["--steps", "2", "--reps", "1", "--new-tokens", "2"], "training, 4-bit ÷ fp32"),
+    "qlora_cpu_bench.py": (["--model", TINY_64, "--steps", "2", "--reps", "1", "--new-tokens", "2"],
+                           "training, 4-bit ÷ fp32"),
 }
 SLOW = {"startup.py", "train_bench.py", "preference_bench.py", "export_bench.py", "chat_bench.py",
         "qlora_cpu_bench.py"}
@@ -45,9 +46,8 @@ def test_every_bench_answers_help_without_the_test_requirements(app_requirements
                                    for name in sorted(SMOKE)])
 def test_bench_smoke_run_without_the_test_requirements(bench, app_requirements_only, tmp_path, request):
     arguments, expected = SMOKE[bench]
-    if TINY in arguments:
-        tiny = str(request.getfixturevalue("tiny_model_dir"))
-        arguments = [tiny if argument == TINY else argument for argument in arguments]
+    fixtures = {TINY: "tiny_model_dir", TINY_64: "tiny_model_64_dir"}
+    arguments = [str(request.getfixturevalue(fixtures[a])) if a in fixtures else a for a in arguments]
     if bench == "chat_bench.py":
         arguments += ["--workspace", str(tmp_path / "workspace")]
     done = subprocess.run([sys.executable, f"bench/{bench}", *arguments], cwd=ROOT, env=app_requirements_only,
