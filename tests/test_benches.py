@@ -20,7 +20,7 @@ SMOKE = {
     "evaluate_bootstrap.py": (["--votes", "200", "--models", "3", "--rounds", "20", "--repeats", "1"], "ratio"),
     "retrieval_bench.py": (["--dense", "none", "--scale", "1", "--rounds", "1"], "bm25 vs baseline"),
     "startup.py": (["--repeats", "1"], "ratio:"),
-    "train_bench.py": (["--quick", "--model", TINY, "--rows", "8", "--eval-rows", "2"], "speed-up"),
+    "train_bench.py": (["--quick", "--model", TINY, "--rows", "8", "--eval-rows", "2"], "(quick mode: one repetition"),
     "preference_bench.py": (["--quick", "--model", TINY], "medians over 1 repetitions"),
     "export_bench.py": (["--model", TINY, "--repeats", "1"], "ratio ours / by hand"),
     "chat_bench.py": (["--model", TINY, "--tokens", "4", "--rounds", "1"], "time to first token"),
