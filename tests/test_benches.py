@@ -27,7 +27,7 @@ SMOKE = {
     "qlora_cpu_bench.py": (["--model", TINY_64, "--steps", "2", "--reps", "1", "--new-tokens", "2"],
                            "training, 4-bit ÷ fp32"),
 }
-SLOW = {"startup.py", "train_bench.py", "preference_bench.py", "export_bench.py", "chat_bench.py",
+SLOW = {"retrieval_bench.py", "startup.py", "train_bench.py", "preference_bench.py", "export_bench.py", "chat_bench.py",
         "qlora_cpu_bench.py"}
 
 
