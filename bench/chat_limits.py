@@ -20,9 +20,7 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -33,6 +31,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from core import inference  # noqa: E402
 from core.workspace import Workspace  # noqa: E402
+from chat_bench import running_app, stream_answer  # noqa: E402
 
 COPY_BYTES = 512 << 20  # far above any cache, so the copy runs at memory speed
 ANSWER_TOKENS = 75
@@ -91,21 +90,15 @@ def question(topic: str, turn: int) -> str:
             f"and end with a question for me about {topic}.")
 
 
-def conversation(api, model: str, topic: str, turns: int) -> list[float]:
+def conversation(api: str, model: str, topic: str, turns: int) -> list[float]:
     """Time to first token of each turn of one conversation through the API; answers are kept."""
     messages = [{"role": "system", "content": "You are a friendly, knowledgeable assistant."}]
     firsts = []
     for turn in range(1, turns + 1):
         messages.append({"role": "user", "content": question(topic, turn)})
-        started, first, pieces = time.perf_counter(), None, []
-        stream = api.chat.completions.create(model=model, messages=messages, stream=True, temperature=0.7,
-                                             max_tokens=ANSWER_TOKENS, seed=turn)
-        for chunk in stream:
-            if chunk.choices and chunk.choices[0].delta.content:
-                first = first or time.perf_counter()
-                pieces.append(chunk.choices[0].delta.content)
-        firsts.append((first or time.perf_counter()) - started)
-        messages.append({"role": "assistant", "content": "".join(pieces)})
+        first, answer = stream_answer(api, model, messages, temperature=0.7, max_tokens=ANSWER_TOKENS, seed=turn)
+        firsts.append(first)
+        messages.append({"role": "assistant", "content": answer})
     return firsts
 
 
@@ -126,19 +119,9 @@ def lora_adapter(workspace: Workspace) -> str:
 def bench_turns(workspace: Workspace, rounds: int, turns: int) -> None:
     import os
 
-    import openai
-
-    from chat_bench import _wait_for
-
     os.environ.setdefault("CHATSMITH_THREADS", str(inference.default_threads()))
     models = {"GGUF (llama.cpp)": "default", "base + adapter (transformers)": lora_adapter(workspace)}
-    port = _free_port()
-    log = tempfile.NamedTemporaryFile("w", suffix=".log", delete=False)
-    app = subprocess.Popen([sys.executable, "app.py", "--workspace", str(workspace.root), "--port", str(port)],
-                           cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        _wait_for(f"http://127.0.0.1:{port}/v1/models", app)
-        api = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="-", max_retries=0, timeout=600)
+    with running_app(workspace) as api:
         for name, model in models.items():
             conversation(api, model, "warming up", 1)  # loads the model: not what a turn costs
             first, last = [], []
@@ -151,17 +134,6 @@ def bench_turns(workspace: Workspace, rounds: int, turns: int) -> None:
             goal = " (goal <= 1.5x)" if model == "default" else ""
             print(f"time to first token, {name}, through /v1 ({os.environ['CHATSMITH_THREADS']} threads): "
                   f"turn 1 {one * 1000:.0f} ms, turn {turns} {many * 1000:.0f} ms -> {many / one:.2f}x{goal}")
-    finally:
-        app.terminate()
-        app.wait(timeout=30)
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def run(workspace: Workspace, part: str, rounds: int, turns: int = 12, tokens: int = 64) -> None:

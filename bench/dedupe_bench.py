@@ -9,8 +9,8 @@ LSH bands; they alternate round by round (a shared box swings single timings) an
 
 * chatsmith  — `core.data.dedupe.NearDuplicates(0.9).flags(texts)`;
 * datasketch — its fastest public path: `MinHash.bulk` over the shingle sets, then `MinHashLSH` query and
-               insert per conversation, each candidate checked against the threshold. datasketch is not
-               in requirements.txt: `pip install datasketch==2.0.0` to run this arm.
+               insert per conversation, each candidate checked against the threshold (datasketch is in
+               requirements.txt for this bench only; the app does not import it).
 """
 
 from __future__ import annotations

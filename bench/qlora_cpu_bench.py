@@ -1,6 +1,6 @@
 """4-bit on a CPU: memory saved against speed lost, on the default model, in one run.
 
-    python bench/qlora_cpu_bench.py [--steps 6] [--reps 2] [--new-tokens 32]
+    python bench/qlora_cpu_bench.py [--steps 6] [--reps 2] [--new-tokens 32] [--model default]
 
 The figures behind the Train tab's rule for 4-bit QLoRA on a CPU. Four arms, each in its own process
 (so its peak RSS is its own), alternating over `--reps` repetitions because this machine is shared:
@@ -46,6 +46,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--steps", type=int, default=6)
     parser.add_argument("--reps", type=int, default=2)
     parser.add_argument("--new-tokens", type=int, default=32)
+    parser.add_argument("--model", default="default", help="the base model: default, a local folder or a Hub id")
     for hidden in ("--arm", "--workspace", "--version"):  # set by the parent for its children
         parser.add_argument(hidden, help=argparse.SUPPRESS)
     return parser.parse_args()
@@ -59,13 +60,13 @@ def compare(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory(prefix="qlora-cpu-bench-") as scratch:
         workspace = Path(scratch) / "ws"
         version = prepare_samples(workspace)
-        resolve_model("default", workspace)  # materialised once, shared by every child
+        args.model = str(resolve_model(args.model, workspace))  # materialised once, shared by every child
         results: dict[str, list[dict]] = {arm: [] for arm in ARMS}
         for rep in range(args.reps):
             for arm in ARMS if rep % 2 == 0 else tuple(reversed(ARMS)):
                 results[arm].append(run_child(arm, args, workspace, version))
                 print(f"rep {rep + 1} {arm:12s}: " + _figures(results[arm][-1]), flush=True)
-        report(results)
+        report(results, args.model)
 
 
 def _figures(result: dict) -> str:
@@ -74,7 +75,7 @@ def _figures(result: dict) -> str:
 
 def run_child(arm: str, args: argparse.Namespace, workspace: Path, version: Path) -> dict:
     command = [sys.executable, __file__, "--arm", arm, "--steps", str(args.steps), "--new-tokens",
-               str(args.new_tokens), "--workspace", str(workspace), "--version", str(version)]
+               str(args.new_tokens), "--workspace", str(workspace), "--version", str(version), "--model", args.model]
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
     line = next((l for l in done.stdout.splitlines() if l.startswith("RESULT ")), None)
     if done.returncode or line is None:
@@ -96,8 +97,8 @@ def train_arm(args: argparse.Namespace) -> dict:
     from core.train.settings import CPU_PRESET, preset_settings
     from core.workspace import Workspace
 
-    settings = preset_settings(CPU_PRESET, dataset=args.version, max_steps=args.steps, eval_steps=0, save_steps=0,
-                               logging_steps=1, load_in_4bit=args.arm == "train-qlora")
+    settings = preset_settings(CPU_PRESET, model=args.model, dataset=args.version, max_steps=args.steps,
+                               eval_steps=0, save_steps=0, logging_steps=1, load_in_4bit=args.arm == "train-qlora")
     clocks: list[tuple[float, float, float]] = []  # (wall, this process's CPU time, wall tokens/s) per step
 
     def event(self, **metrics) -> None:
@@ -128,7 +129,7 @@ def chat_arm(args: argparse.Namespace) -> dict:
     from core import models
     from core.workspace import Workspace
 
-    folder = models.resolve("default", Workspace(Path(args.workspace)))
+    folder = models.resolve(args.model, Workspace(Path(args.workspace)))
     quantized = {}
     if args.arm == "chat-nf4":
         quantized = dict(quantization_config=models.nf4_config(torch.float32), device_map={"": "cpu"})
@@ -150,9 +151,9 @@ def chat_arm(args: argparse.Namespace) -> dict:
             "load_cpu_s": load_cpu_s, "resident_mb": resident_mb, "peak_rss_mb": peak_rss_mb()}
 
 
-def report(results: dict[str, list[dict]]) -> None:
+def report(results: dict[str, list[dict]], model: str) -> None:
     med = {arm: {key: statistics.median(r[key] for r in runs) for key in runs[0]} for arm, runs in results.items()}
-    print(f"\nmedians over {len(results[ARMS[0]])} repetitions (default model, this CPU)")
+    print(f"\nmedians over {len(results[ARMS[0]])} repetitions ({Path(model).name}, this CPU)")
     for arm in ARMS:
         print(f"{arm:12s} {_figures(med[arm])}")
     lora, qlora, fp32, nf4 = (med[arm] for arm in ARMS)

@@ -1,6 +1,7 @@
 """Training speed: the app's path against a plain TRL SFTTrainer with default collation, in one run.
 
     python bench/train_bench.py [--model default] [--rows 64] [--reps 3] [--version DIR]
+    python bench/train_bench.py --quick      # a few minutes: 16 conversations, one repetition, less precise
 
 Both arms train the same model (the default model) with the same LoRA recipe on the same conversations
 (the shipped samples, prepared by the Data stage) for one epoch, so they see the same real (non-pad)
@@ -39,9 +40,11 @@ SAMPLES = sorted(str(p) for p in (ROOT / "assets" / "samples").glob("*") if p.su
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="default")
-    parser.add_argument("--rows", type=int, default=64, help="training conversations per arm (one epoch)")
-    parser.add_argument("--eval-rows", type=int, default=16)
-    parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--rows", type=int, help="training conversations per arm, one epoch (default 64; 16 quick)")
+    parser.add_argument("--eval-rows", type=int, help="held-out conversations (default 16; 4 quick)")
+    parser.add_argument("--reps", type=int, help="alternating repetitions (default 3; 1 quick)")
+    parser.add_argument("--quick", action="store_true",
+                        help="finish in a few minutes on a busy 2-core box: fewer rows, one repetition, less precise")
     parser.add_argument("--version", help="a prepared dataset version (default: prepare the shipped samples)")
     parser.add_argument("--arm", choices=("app", "baseline"), help=argparse.SUPPRESS)  # child process
     parser.add_argument("--workspace", help=argparse.SUPPRESS)
@@ -49,6 +52,13 @@ def main() -> None:
     if args.arm:
         print("RESULT " + json.dumps(run_arm(args)), flush=True)
         return
+    for key, full, quick in (("rows", 64, 16), ("eval_rows", 16, 4), ("reps", 3, 1)):
+        if getattr(args, key) is None:
+            setattr(args, key, quick if args.quick else full)
+    if args.quick:
+        print(f"quick mode: {args.rows} conversations, {args.reps} repetition(s). Less precise than the full run: "
+              "a single pair of arms on a shared box can stray far from the median of several, so take "
+              "the ratio as a rough sign only.", flush=True)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     with tempfile.TemporaryDirectory(prefix="train-bench-") as scratch:
         workspace = Path(scratch) / "ws"
@@ -63,7 +73,7 @@ def main() -> None:
                 print(f"rep {rep + 1} {arm:8s}: {result['tokens_per_s']:7.1f} real tokens/s · "
                       f"peak RSS {result['peak_rss_mb']:6.0f} MB · waste {result['waste']:.3f} · "
                       f"eval loss {result['eval_loss']:.4f}", flush=True)
-        report(results)
+        report(results, args.quick)
 
 
 def prepare_samples(workspace: Path) -> Path:
@@ -206,7 +216,7 @@ def eval_loss(model, settings, workspace) -> float:
     return total / count
 
 
-def report(results: dict) -> None:
+def report(results: dict, quick: bool = False) -> None:
     med = {arm: {key: statistics.median(r[key] for r in runs) for key in runs[0]} for arm, runs in results.items()}
     app, base = med["app"], med["baseline"]
     print("\nmedians over", len(results["app"]), "repetitions")
@@ -219,6 +229,8 @@ def report(results: dict) -> None:
           f"padding waste {app['waste']:.3f} vs {base['waste']:.3f} (goal ≤ 1.10) · "
           f"eval-loss ratio {app['eval_loss'] / base['eval_loss']:.4f} (goal ≤ 1.01) · "
           f"real tokens per arm {int(app['real_tokens'])}")
+    if quick:
+        print("(quick mode: one repetition of few rows; run without --quick for figures to compare or publish)")
 
 
 if __name__ == "__main__":

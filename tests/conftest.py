@@ -23,6 +23,15 @@ os.environ.update({"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_DATAS
                    "HF_HUB_DISABLE_TELEMETRY": "1", "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")})
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items):
+    """Browser tests start the app and Chromium, 10-30 s each: they count as slow too, so that
+    `python -m pytest -m "not slow"` stays a loop of a few minutes. CI runs everything."""
+    for item in items:
+        if item.get_closest_marker("browser") and not item.get_closest_marker("slow"):
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture(autouse=True)
 def _isolated(tmp_path, monkeypatch):
     """Each test: its own HF cache and workspace env, so no state crosses tests."""
@@ -72,6 +81,18 @@ def tiny_model_dir(tmp_path_factory, default_tokenizer_dir) -> Path:
 
 
 @pytest.fixture(scope="session")
+def tiny_model_64_dir(tmp_path_factory, default_tokenizer_dir) -> Path:
+    """The tiny Llama at width 64: bitsandbytes' CPU inference kernel packs rows in blocks of 64 inputs, so
+    a 32-wide layer (no real model has one) fails to evaluate in 4-bit."""
+    from dataclasses import replace
+
+    from tests.families import FAMILIES, build_family
+
+    chatml = replace(FAMILIES["llama3"], template=None, bos="<|im_start|>", eos="<|im_end|>", added=())
+    return build_family(chatml, default_tokenizer_dir, tmp_path_factory.mktemp("tiny_model_64"))
+
+
+@pytest.fixture(scope="session")
 def default_model_dir(tmp_path_factory) -> Path:
     """The real default model materialised once per session (about half a minute)."""
     from core.models import materialize_default_model
@@ -89,7 +110,8 @@ def shipped_documents(tmp_path_factory):
     from core.workspace import Workspace
 
     workspace = Workspace(tmp_path_factory.mktemp("documents_ws")).ensure()
-    build_collection(workspace, sorted(p for p in (ROOT / "assets" / "documents").glob("*/*") if p.is_file()), "shipped")
+    files = sorted(p for p in (ROOT / "assets" / "documents").glob("*/*") if p.is_file())
+    build_collection(workspace, files, "shipped")
     return workspace
 
 
@@ -99,3 +121,25 @@ def version(workspace):
     from tests.train_helpers import write_version
 
     return write_version(workspace.datasets / "v-samples")
+
+
+def _requirement_names(path: Path) -> set[str]:
+    names = set()
+    for line in path.read_text().splitlines():
+        line = line.split("#")[0].split(";")[0].strip()
+        if line and not line.startswith("-"):
+            names.add(line.split("==")[0].split("[")[0].strip().lower().replace("-", "_"))
+    return names
+
+
+@pytest.fixture
+def app_requirements_only(tmp_path) -> dict[str, str]:
+    """An environment for a subprocess in which only the app's requirements import: every package that only
+    requirements-test.txt adds (pytest, playwright, openai, ...) is shadowed by a module that raises ImportError,
+    as on a machine set up with the README's set-up command."""
+    blocked = tmp_path / "test_requirements_blocked"
+    blocked.mkdir()
+    test_only = _requirement_names(ROOT / "requirements-test.txt") - _requirement_names(ROOT / "requirements.txt")
+    for module in test_only | {"_pytest"}:
+        (blocked / f"{module}.py").write_text(f"raise ImportError('{module} is only in requirements-test.txt')\n")
+    return {**os.environ, "PYTHONPATH": str(blocked)}

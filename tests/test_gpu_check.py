@@ -65,9 +65,9 @@ def test_mfu_counts_the_linear_weights_the_estimator_counts(gpu_check):
 
 
 @pytest.mark.slow  # the 4-bit bench and the recipe on the CPU: ~40 s on a busy 2-core box
-def test_dry_run_runs_every_check_on_the_cpu_and_prints_one_table():
+def test_dry_run_runs_every_check_on_the_cpu_and_prints_one_table(app_requirements_only):
     done = subprocess.run([sys.executable, str(SCRIPT), "--dry-run"], cwd=ROOT, capture_output=True, text=True,
-                          timeout=600)
+                          timeout=600, env=app_requirements_only)  # as a newcomer runs it: no test packages
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
     rows = [line for line in done.stdout.splitlines() if line.startswith("| ") and "---" not in line]
     assert [row.split("|")[1].strip() for row in rows] == ["check", "qlora", "estimate", "recipe", "journey"]

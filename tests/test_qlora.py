@@ -6,7 +6,6 @@ bitsandbytes loads NF4 on a CPU, so none of this needs CUDA; only the speed and 
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -30,26 +29,16 @@ def _submit(jobs: JobRunner, run_dir: Path, settings, workspace: Workspace, resu
 
 
 @pytest.fixture(scope="module")
-def base_64(tmp_path_factory, default_tokenizer_dir) -> Path:
-    """The tiny Llama at width 64: bitsandbytes' CPU inference kernel packs rows in blocks of 64 inputs, so
-    a 32-wide layer (no real model has one) fails to evaluate in 4-bit."""
-    from tests.families import FAMILIES, build_family
-
-    chatml = replace(FAMILIES["llama3"], template=None, bos="<|im_start|>", eos="<|im_end|>", added=())
-    return build_family(chatml, default_tokenizer_dir, tmp_path_factory.mktemp("base_64"))
-
-
-@pytest.fixture(scope="module")
-def qlora_run(tmp_path_factory, base_64) -> dict:
+def qlora_run(tmp_path_factory, tiny_model_64_dir) -> dict:
     """A QLoRA run as the Train tab makes one: check, start, Stop after two logged steps, Resume to the end."""
     from transformers import AutoTokenizer
 
     workspace = Workspace(tmp_path_factory.mktemp("qlora_ws")).ensure()
     version = write_version(workspace.datasets / "v-qlora")
-    settings = tiny_settings(base_64, version, load_in_4bit=True, max_steps=8, save_steps=1000, lora_rank=4,
+    settings = tiny_settings(tiny_model_64_dir, version, load_in_4bit=True, max_steps=8, save_steps=1000, lora_rank=4,
                              batch_size=2, eval_steps=4)
     records, _ = load_splits(version, settings.eval_share, settings.seed)
-    lint = lint_masks(AutoTokenizer.from_pretrained(base_64), [r["messages"] for r in records[:32]])
+    lint = lint_masks(AutoTokenizer.from_pretrained(tiny_model_64_dir), [r["messages"] for r in records[:32]])
     card = preflight.card(preflight.estimate(settings, workspace, detect(workspace.root)))
 
     jobs, run_dir = JobRunner(workspace), workspace.runs / RUN
@@ -62,7 +51,7 @@ def qlora_run(tmp_path_factory, base_64) -> dict:
     _submit(jobs, run_dir, runs.read_config(run_dir), workspace, resume=True)
     resumed = jobs.wait(run_dir, timeout_s=240)
     return {"workspace": workspace, "run_dir": run_dir, "lint": lint, "card": card, "stopped": stopped,
-            "stopped_events": stopped_events, "resumed": resumed, "base": base_64}
+            "stopped_events": stopped_events, "resumed": resumed, "base": tiny_model_64_dir}
 
 
 def test_qlora_trains_in_4bit_stops_and_resumes_through_the_job_runner(qlora_run):
