@@ -82,6 +82,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", "7860")))
     parser.add_argument("--share", action="store_true", help="public gradio.live link (needs --auth)")
     parser.add_argument("--auth", default=os.environ.get("CHATSMITH_AUTH"), help="USER:PASSWORD")
+    parser.add_argument("--no-warm", action="store_true",
+                        help="do not load the default chat model once the page is up (it then loads, with its "
+                             "time shown, at the first question)")
     args = parser.parse_args(argv)
     try:
         args.auth = parse_auth(args.auth)
@@ -111,7 +114,8 @@ def main(argv: list[str] | None = None) -> None:
         },
         prevent_thread_lock=True,  # returns once the page is served, so the model loads after that
     )
-    warm_default(ctx.workspace)  # the first question then finds the default model loaded
+    if not args.no_warm:
+        warm_default(ctx.workspace)  # the first question then finds the default model loaded
     demo.block_thread()
 
 

@@ -53,6 +53,7 @@ STRINGS = {
         "chat.save_example": "➕ 保存为训练样本",
     },
 }
+UPDATE_EVERY_S = 0.08  # how often a streaming answer is redrawn
 _stops: dict[str, threading.Event] = {}  # per browser session: Stop sets it, the running answer reads it
 
 
@@ -280,12 +281,16 @@ def _stream(backend, messages, settings, history, stop, note, answer: dict, cita
     """Streams the answer; the message keeps which model wrote it (`chat_view` marks it when several did)."""
     history = [*history, {"role": "assistant", "content": "", "model": answer["model"]}]
     yield history, "…"
-    usage, started, first = {}, time.perf_counter(), None
+    usage, started, first, shown = {}, time.perf_counter(), None, 0.0
     try:
         for piece in backend.stream(messages, settings, stop=stop, usage=usage):
             first = first or time.perf_counter()
             history = [*history[:-1], {**history[-1], "content": history[-1]["content"] + piece}]
-            yield history, "…"
+            # Every yield re-renders the whole chat in the browser: at 50+ tokens/s a busy laptop falls
+            # behind the stream (and behind the Stop click), so send at most one update per frame budget.
+            if time.perf_counter() - shown >= UPDATE_EVERY_S:
+                shown = time.perf_counter()
+                yield history, "…"
     except Exception as error:  # keep what was generated so far; show why it ended
         yield history, error_text(error)
         return

@@ -236,7 +236,9 @@ def _build_arena(ctx: AppContext, arena: Arena, tab: gr.Tab) -> tuple[gr.Button,
 
     def on_tab_selected(chosen, docs_current):
         keys = list(list_contenders(ctx.workspace))
-        chosen = list(chosen or []) or session.default_contenders(keys)
+        chosen = list(chosen or [])
+        if len(chosen) < 2:  # no battle without two: offer the default pair (the newest fine-tune included)
+            chosen = list(dict.fromkeys([*chosen, *session.default_contenders(keys)]))[:2]
         return (refreshed([*keys, *(key for key in chosen if DOCS_MARK in key)], chosen),
                 refreshed(keys, docs_current))
 

@@ -51,4 +51,6 @@ def follow(ctx: AppContext, probe: dict) -> tuple[str, dict | None]:
 
 def _where(job) -> str:
     """Where a speed probe is: loading and preparing, then training step k of n."""
-    return f"step {job.step} of {job.total}" if job.total else (job.message or job.state.value)
+    if not job.total:
+        return job.message or job.state.value
+    return f"step {job.step} of {job.total}" + (f" ({job.message})" if not job.step and job.message else "")

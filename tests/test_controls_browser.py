@@ -33,7 +33,8 @@ def app_page(tmp_path, tiny_model_dir):
     workspace = tmp_path / "workspace"
     (workspace / "models").mkdir(parents=True)
     os.symlink(tiny_model_dir, workspace / "models" / "tiny")
-    with running_app(workspace) as url, browser_page() as page:
+    # Without the background warm-up, so the first question meets a model that is not loaded yet.
+    with running_app(workspace, ["--no-warm"]) as url, browser_page() as page:
         page.goto(url)
         yield page
 

@@ -79,6 +79,7 @@ def probe(ctx: Any) -> dict[str, Any]:
     settings = TrainSettings.from_dict(ctx.params["settings"])
     workspace = Workspace(Path(ctx.params["workspace"])).ensure()
     steps = int(ctx.params.get("steps", 3))
+    ctx.progress(0, steps + 1, "loading the model and data")  # "step 0 of n" from the start, not a bare "Running"
     summary = recipe_for(settings)(settings, Path(ctx.folder), workspace, ctx, max_steps_override=steps + 1)
     shutil.rmtree(Path(ctx.folder) / runs.CHECKPOINTS_DIR, ignore_errors=True)
     events = [event for event in ctx_events(ctx) if "tokens_per_s" in event and event["step"] > 1]
