@@ -167,9 +167,19 @@ def build(ctx: AppContext) -> None:
             return error_text(error), *[gr.update() for _ in MAP_FIELDS]
         return table, *[gr.update(choices=["", *fields]) for _ in MAP_FIELDS]
 
-    def on_run_clicked(uploaded, typed, *values, progress=gr.Progress()):
+    # Each widget bound to the option it sets by name: Gradio hands a handler whose inputs are a set of
+    # components one {component: value} dict, so reordering the widgets can never shift an option.
+    option_widgets = {"nfc": nfc, "html_to_text": html, "drop_empty_turns": drop_empty, "same_role": same_role,
+                      "ends": ends, "exact_dedup": exact_dedup, "near_dup_threshold": near_dup,
+                      "max_tokens": max_tokens, "model": model, "validation_share": validation, "seed": seed,
+                      "max_drop_share": max_drop, "caps": caps, "name": name_value, "author": author_value}
+    mapping_widgets = dict(zip(MAP_FIELDS, mapping))
+
+    def on_run_clicked(form: dict, progress=gr.Progress()):
+        uploaded, typed = form[files], form[paths]
         try:
-            options, mapping = _options(values), _mapping(values[-len(MAP_FIELDS):])
+            options = _options({field: form[widget] for field, widget in option_widgets.items()})
+            mapping = _mapping({field: form[widget] for field, widget in mapping_widgets.items()})
             progress(0, desc="Loading the tokenizer…")
             tokenizer_model(options.model)
             result = prepare(views.sources_for(chosen_paths(uploaded, typed), mapping), options,
@@ -209,13 +219,11 @@ def build(ctx: AppContext) -> None:
             return "", error_text(error), gr.update()
         return str(folder), f"💾 {folder.name}", views.versions_table(ctx.workspace)
 
-    option_inputs = [nfc, html, drop_empty, same_role, ends, exact_dedup, near_dup, max_tokens, model,
-                     validation, seed, max_drop, caps, name_value, author_value, *mapping]
     preview_inputs = [prepared_state, preview_filter, page]
     preview_outputs = [preview_chat, preview_raw, where]
     for trigger in (files.change, paths.blur):
         trigger(on_inputs_changed, [files, paths], [detected, *mapping])
-    run_button.click(on_run_clicked, [files, paths, *option_inputs],
+    run_button.click(on_run_clicked, {files, paths, *option_widgets.values(), *mapping_widgets.values()},
                      [prepared_state, status, report, histogram, preview_filter, page]
                      ).then(on_preview_changed, preview_inputs, preview_outputs)
     for trigger in (preview_filter.change, page.change):
@@ -227,17 +235,17 @@ def build(ctx: AppContext) -> None:
     ctx.demo.load(lambda: views.versions_table(ctx.workspace), outputs=versions)
 
 
-def _options(values) -> PrepareOptions:
-    (nfc, html, drop_empty, same_role, ends, exact_dedup, near_dup, max_tokens, model, validation, seed,
-     max_drop, caps, name_value, author_value) = values[:15]
+def _options(form: dict) -> PrepareOptions:
+    """The cleaning form's values, keyed by `PrepareOptions` field (and the two placeholder names)."""
     return PrepareOptions(
-        nfc=nfc, html_to_text=html, drop_empty_turns=drop_empty, same_role=same_role, ends=ends,
-        exact_dedup=exact_dedup, near_dup_threshold=float(near_dup), max_tokens=int(max_tokens or 0),
-        model=(model or "").strip(), validation_share=float(validation), seed=int(seed or 0),
-        max_drop_share=float(max_drop), caps=views.parse_caps(caps or ""),
-        placeholders={"name": name_value, "author": author_value})
+        nfc=form["nfc"], html_to_text=form["html_to_text"], drop_empty_turns=form["drop_empty_turns"],
+        same_role=form["same_role"], ends=form["ends"], exact_dedup=form["exact_dedup"],
+        near_dup_threshold=float(form["near_dup_threshold"]), max_tokens=int(form["max_tokens"] or 0),
+        model=(form["model"] or "").strip(), validation_share=float(form["validation_share"]),
+        seed=int(form["seed"] or 0), max_drop_share=float(form["max_drop_share"]),
+        caps=views.parse_caps(form["caps"] or ""), placeholders={"name": form["name"], "author": form["author"]})
 
 
-def _mapping(values) -> ColumnMapping | None:
-    chosen = {name: value for name, value in zip(MAP_FIELDS, values) if value}
+def _mapping(form: dict) -> ColumnMapping | None:
+    chosen = {name: value for name, value in form.items() if value}
     return ColumnMapping(**chosen) if chosen.keys() - {"role", "content"} else None

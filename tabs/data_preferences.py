@@ -61,4 +61,5 @@ def build_section(ctx: AppContext) -> None:
         return (f"💾 {found['pairs']:,} pairs and {found['unpaired']:,} rated answers saved as `{folder}`; pick it in "
                 f"Train with method DPO (pairs) or KTO.", to_markdown(found))
 
-    build_button.click(on_build_clicked, [arena, chat, skip, validation, name, files], [status, report])
+    build_button.click(on_build_clicked, [arena, chat, skip, validation, name, files], [status, report],
+                       api_name="build_preferences")

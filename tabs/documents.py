@@ -106,7 +106,7 @@ def build_panel(ctx: AppContext, collection_picker: gr.Dropdown) -> None:
             return error_text(error)
 
     build_button.click(on_build_clicked, [files, paths, name, chunk_tokens, overlap, embedding],
-                       [report, collection_picker])
+                       [report, collection_picker], api_name="build_collection")
     for trigger in (search_button.click, question.submit):
         trigger(on_search_clicked, [collection_picker, question], results)
 

@@ -146,7 +146,7 @@ def test_locked_mode_keeps_every_client_name_inside_the_workspace(tmp_path, monk
     command = [sys.executable, "app.py", "--workspace", str(workspace), "--port", str(port), "--host", "0.0.0.0"]
     with running_server(command, ROOT, port, tmp_path / "app.log") as url:
         app = Client(url, verbose=False)
-        for endpoint in ("/on_inputs_changed", "/on_run_clicked", "/on_build_clicked"):  # a server path, by anyone
+        for endpoint in ("/on_inputs_changed", "/on_run_clicked", "/build_collection"):  # a server path, by anyone
             answer = json.dumps(_call(app, endpoint, [], str(secret)), default=str)
             assert "is disabled" in answer and "upload them instead" in answer and "hunter2" not in answer
         note, _ = _call(app, "/on_generate_click", "fsdp", 2, "../../X")
