@@ -63,7 +63,7 @@ def bench_bandwidth(workspace: Workspace, tokens: int, rounds: int) -> None:
 
     from core.inference import GenerationSettings
 
-    gguf = q8_gguf(workspace)
+    gguf = q8_gguf(workspace, "default")
     llama = inference.gguf_backend(gguf)
     threads = llama._llama.n_threads
     settings = GenerationSettings(temperature=0, repetition_penalty=1.0, max_new_tokens=tokens)
