@@ -33,7 +33,7 @@ def test_distinct_ggufs_requested_through_the_api_stay_bounded(tmp_path, tiny_mo
         (workspace / "exports" / "many").mkdir(parents=True, exist_ok=True)
         shutil.copyfile(source, workspace / "exports" / "many" / name)
     monkeypatch.setenv("CHATSMITH_MAX_MODELS", "2")
-    with running_app(workspace) as url:
+    with running_app(workspace, ["--no-warm"]) as url:  # only the requested models in the cache
         for count, name in enumerate(names, start=1):
             body = {"model": f"gguf/many/{name}", "max_tokens": 2, "messages": [{"role": "user", "content": "Hi"}]}
             status, _, answer = _post(f"{url}/v1/chat/completions", json.dumps(body).encode(),
