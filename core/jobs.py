@@ -107,12 +107,16 @@ class JobContext:
             handle.write(json.dumps(record) + "\n")
 
     def progress(self, step: int, total: int | None = None, message: str | None = None) -> None:
+        # A new phase (message) or length (total) is written at once; only step counts are throttled,
+        # so a short phase such as "loading the model" is never lost between two writes.
+        new_phase = (total is not None and total != self._status.get("total")) or \
+            (message is not None and message != self._status.get("message"))
         self._status["step"] = step
         if total is not None:
             self._status["total"] = total
         if message is not None:
             self._status["message"] = message
-        if time.time() - self._last_write >= STATUS_INTERVAL_S:
+        if new_phase or time.time() - self._last_write >= STATUS_INTERVAL_S:
             self._write()
 
     def should_stop(self) -> bool:
