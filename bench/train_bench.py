@@ -15,7 +15,10 @@ tokens and the same assistant-token masks. Only batching differs:
 Each arm runs in its own process (so its peak RSS is its own), alternating over `--reps` repetitions
 because this machine is shared; medians are printed: real tokens/s and their ratio, peak RSS and its
 ratio, padding waste (processed ÷ real tokens) and the eval loss of both on held-out conversations.
-Goals: ≥ 2.0× tokens/s, RSS ≤ 1.0×, waste ≤ 1.10, eval-loss ratio ≤ 1.01.
+It also prints each arm's model FLOPs utilisation: the epoch's model FLOPs, counted from the model's shapes
+and the conversations' lengths, over the seconds it took, over this machine's fp32 matmul peak measured in
+the same run before and after the arms (`bench/_flops.py` holds the formula and prints nothing else).
+Goals: ≥ 2.0× tokens/s, MFU ≥ 60 % for the app, RSS ≤ 1.0×, waste ≤ 1.10, eval-loss ratio ≤ 1.01.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from bench._flops import lora_training_flops, matmul_peak_gflops  # noqa: E402
 BATCH = 8  # conversations per optimizer step, in both arms
 SAMPLES = sorted(str(p) for p in (ROOT / "assets" / "samples").glob("*") if p.suffix in (".json", ".jsonl", ".csv"))
 
@@ -65,15 +69,22 @@ def main() -> None:
         version = Path(args.version) if args.version else prepare_samples(workspace)
         subset = make_subset(version, Path(scratch) / "subset", args.rows, args.eval_rows)
         model = str(resolve_model(args.model, workspace))  # materialised once, shared by every child
+        flops, config = epoch_flops(model, subset)
+        peaks = [matmul_peak_gflops(config)]
+        print(f"fp32 matmul peak before the arms: {peaks[0]:.1f} GFLOP/s · model FLOPs of the epoch "
+              f"{flops / 1e12:.2f} TFLOP", flush=True)
         results = {"app": [], "baseline": []}
         for rep in range(args.reps):
             for arm in ("baseline", "app") if rep % 2 else ("app", "baseline"):
                 result = run_child(arm, model, subset, workspace)
+                result["gflops_per_s"] = flops / result["seconds"] / 1e9
                 results[arm].append(result)
                 print(f"rep {rep + 1} {arm:8s}: {result['tokens_per_s']:7.1f} real tokens/s · "
-                      f"peak RSS {result['peak_rss_mb']:6.0f} MB · waste {result['waste']:.3f} · "
-                      f"eval loss {result['eval_loss']:.4f}", flush=True)
-        report(results, args.quick)
+                      f"{result['gflops_per_s']:6.1f} model GFLOP/s · peak RSS {result['peak_rss_mb']:6.0f} MB · "
+                      f"waste {result['waste']:.3f} · eval loss {result['eval_loss']:.4f}", flush=True)
+        peaks.append(matmul_peak_gflops(config))
+        print(f"fp32 matmul peak after the arms: {peaks[1]:.1f} GFLOP/s", flush=True)
+        report(results, max(peaks), args.quick)
 
 
 def prepare_samples(workspace: Path) -> Path:
@@ -216,7 +227,22 @@ def eval_loss(model, settings, workspace) -> float:
     return total / count
 
 
-def report(results: dict, quick: bool = False) -> None:
+def epoch_flops(model: str, subset: Path) -> tuple[float, object]:
+    """Model FLOPs of one epoch over the subset's training conversations, tokenised as both arms do."""
+    from transformers import AutoConfig, AutoTokenizer
+
+    from core.train import data
+
+    config = AutoConfig.from_pretrained(model)
+    records = data.read_jsonl(subset / "train.jsonl")
+    settings = bench_settings(model, str(subset))
+    rows, _ = data.tokenize(AutoTokenizer.from_pretrained(model), records, settings.max_length, True)
+    # a token is scored when the next one is trained: the label shift leaves the last position unscored
+    lengths = [(len(row["input_ids"]), sum(row["assistant_masks"][1:])) for row in rows]
+    return lora_training_flops(config, lengths, settings.lora_rank), config
+
+
+def report(results: dict, peak_gflops: float, quick: bool = False) -> None:
     med = {arm: {key: statistics.median(r[key] for r in runs) for key in runs[0]} for arm, runs in results.items()}
     app, base = med["app"], med["baseline"]
     print("\nmedians over", len(results["app"]), "repetitions")
@@ -224,6 +250,12 @@ def report(results: dict, quick: bool = False) -> None:
     for arm in ("baseline", "app"):
         m = med[arm]
         print(f"{arm:10s} {m['tokens_per_s']:9.1f} {m['peak_rss_mb']:12.0f} {m['waste']:6.3f} {m['eval_loss']:10.4f}")
+    pairs = [a["tokens_per_s"] / b["tokens_per_s"] for a, b in zip(results["app"], results["baseline"])]
+    print("pairs (app ÷ baseline, in run order): " + ", ".join(f"{p:.2f}×" for p in pairs)
+          + f" · spread {min(pairs):.2f}–{max(pairs):.2f}×")
+    print(f"MFU against the best fp32 matmul rate measured in this run ({peak_gflops:.1f} GFLOP/s): "
+          f"app {app['gflops_per_s'] / peak_gflops:.1%} (goal ≥ 60 %), baseline {base['gflops_per_s'] / peak_gflops:.1%}"
+          " · each pair: " + ", ".join(f"{r['gflops_per_s'] / peak_gflops:.0%}" for r in results["app"]))
     print(f"\nspeed-up {app['tokens_per_s'] / base['tokens_per_s']:.2f}× (goal ≥ 2.0) · "
           f"RSS {app['peak_rss_mb'] / base['peak_rss_mb']:.2f}× (goal ≤ 1.0) · "
           f"padding waste {app['waste']:.3f} vs {base['waste']:.3f} (goal ≤ 1.10) · "
