@@ -14,7 +14,7 @@ from core.data import ColumnMapping, PrepareOptions, prepare, save_version, view
 from core.data.options import UploadLimits
 from tabs import data_preferences
 from tabs import documents as documents_ui
-from tabs.common import AppContext, error_text, t
+from tabs.common import TRAINED_COLOURS, AppContext, error_text, t
 
 DEFAULTS = PrepareOptions()
 MAP_FIELDS = ("instruction", "input", "output", "system", "messages", "role", "content")
@@ -135,7 +135,7 @@ def build(ctx: AppContext) -> None:
                 preview_raw = gr.JSON(label=t("data.raw"), elem_id="data-preview-raw")
             template_button = gr.Button(t("data.template"), elem_id="data-template")
             template_out = gr.HighlightedText(label=t("data.template_out"), elem_id="data-template-out",
-                                              color_map={"trained": "#7fd17f"})
+                                              color_map=TRAINED_COLOURS)
         with gr.Row():
             dataset_name = gr.Textbox("kestrel", label=t("data.dataset_name"), elem_id="data-name")
             save_button = gr.Button(t("data.save"), variant="primary", elem_id="data-save")
