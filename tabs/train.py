@@ -11,12 +11,6 @@ pickers' refresh, the compare view and the multi-GPU panel that writes an `accel
 
 from __future__ import annotations
 
-import dataclasses
-import functools
-from pathlib import Path
-
-import gradio as gr
-
 import functools
 from pathlib import Path
 from types import SimpleNamespace
