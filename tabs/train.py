@@ -72,7 +72,6 @@ STRINGS = {
 }
 
 
-
 def build(ctx: AppContext) -> Focus:
     with gr.Tab(t("train.tab"), id="train") as tab:
         gr.Markdown(t("train.header"))
