@@ -74,14 +74,14 @@ def build_settings() -> list:
 def _setting_widget(name: str):
     value, label, info = getattr(DEFAULTS, name), t(f"train.f.{name}"), field_notes()[name]
     if name in CHOICES:
-        return gr.Dropdown(list(CHOICES[name]), value=value, label=label, info=info, min_width=200)
+        return gr.Dropdown(list(CHOICES[name]), value=value, label=label, info=info, min_width=160)
     if isinstance(value, bool):
-        return gr.Checkbox(value=value, label=label, info=info, min_width=200)
+        return gr.Checkbox(value=value, label=label, info=info, min_width=160)
     if isinstance(value, int):
-        return gr.Number(value, precision=0, label=label, info=info, min_width=200)
+        return gr.Number(value, precision=0, label=label, info=info, min_width=160)
     if isinstance(value, float):
-        return gr.Number(value, label=label, info=info, min_width=200)
-    return gr.Textbox(value, label=label, info=info, min_width=200)
+        return gr.Number(value, label=label, info=info, min_width=160)
+    return gr.Textbox(value, label=label, info=info, min_width=160)
 
 
 def typed(name: str, value):
