@@ -8,7 +8,8 @@ going when the browser tab closes or the app restarts. The worker writes:
 * `events.jsonl` — one JSON object per metric event (loss, learning rate, tokens/s, ...), appended;
 * `log.txt`     — human-readable log lines (the worker's stdout and stderr go there too).
 
-A stop is requested by creating `stop.requested`; targets poll `JobContext.should_stop()` and finish
+This module starts, lists, polls and stops jobs (`JobRunner`); what runs inside the worker is
+`core.job_worker`. A stop is requested by creating `stop.requested`; targets poll `JobContext.should_stop()` and finish
 gracefully (training saves a checkpoint first). Jobs marked `heavy` take the workspace's accelerator
 lock, an `flock` that the OS releases when the holder dies, so only one heavy job runs at a time, later
 ones wait as "queued", and a crashed worker never leaves an orphaned lock. A job
@@ -17,42 +18,26 @@ whose status says running or queued but whose process is gone is reported as int
 
 from __future__ import annotations
 
-import fcntl
-import importlib
-import json
 import os
 import signal
 import subprocess
 import sys
 import threading
 import time
-import traceback
 from dataclasses import dataclass, field
-from enum import Enum
 from pathlib import Path
 from typing import Any
 
 from core import atomic
-from core.errors import JobBusyError, describe
+from core.errors import JobBusyError
+from core.job_worker import (EVENTS_FILE, JOB_FILE, LOG_FILE, STATUS_FILE, STOP_FILE, JobContext, State,
+                             process_start, read_events, read_json, run_worker, tail)
 from core.workspace import Workspace
 
-JOB_FILE, STATUS_FILE, EVENTS_FILE, LOG_FILE, STOP_FILE = (
-    "job.json", "status.json", "events.jsonl", "log.txt", "stop.requested")
+__all__ = ["EVENTS_FILE", "JOB_FILE", "LOG_FILE", "STATUS_FILE", "STOP_FILE", "JobContext", "JobRunner",
+           "JobSnapshot", "State", "read_events", "run_worker", "tail"]
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-STATUS_INTERVAL_S = 0.5  # progress writes are throttled to this; final states are always written
-
-
-class State(str, Enum):
-    QUEUED = "queued"
-    RUNNING = "running"
-    SUCCEEDED = "succeeded"
-    FAILED = "failed"
-    STOPPED = "stopped"
-    INTERRUPTED = "interrupted"
-
-    @property
-    def finished(self) -> bool:
-        return self not in (State.QUEUED, State.RUNNING)
 
 
 @dataclass(frozen=True)
@@ -89,47 +74,6 @@ class JobSnapshot:
         return tail(self.folder / LOG_FILE, lines)
 
 
-class JobContext:
-    """Handed to a job's target inside the worker: its parameters and the ways to report back."""
-
-    def __init__(self, folder: Path, params: dict[str, Any]):
-        self.folder = folder
-        self.params = params
-        self._status: dict[str, Any] = _read_json(folder / STATUS_FILE)
-        self._last_write = 0.0
-
-    def log(self, line: str) -> None:
-        print(line, flush=True)  # stdout is log.txt
-
-    def event(self, **metrics: Any) -> None:
-        record = {"time": round(time.time(), 3), **metrics}
-        with open(self.folder / EVENTS_FILE, "a", encoding="utf-8") as handle:
-            handle.write(json.dumps(record) + "\n")
-
-    def progress(self, step: int, total: int | None = None, message: str | None = None) -> None:
-        # A new phase (message) or length (total) is written at once; only step counts are throttled,
-        # so a short phase such as "loading the model" is never lost between two writes.
-        new_phase = (total is not None and total != self._status.get("total")) or \
-            (message is not None and message != self._status.get("message"))
-        self._status["step"] = step
-        if total is not None:
-            self._status["total"] = total
-        if message is not None:
-            self._status["message"] = message
-        if new_phase or time.time() - self._last_write >= STATUS_INTERVAL_S:
-            self._write()
-
-    def should_stop(self) -> bool:
-        return (self.folder / STOP_FILE).exists()
-
-    def _set(self, **values: Any) -> None:
-        self._status.update(values)
-        self._write()
-
-    def _write(self) -> None:
-        atomic.write_json(self.folder / STATUS_FILE, self._status)
-        self._last_write = time.time()
-
 
 class JobRunner:
     """Starts, lists, polls and stops jobs in one workspace. Holds no state of its own."""
@@ -162,12 +106,12 @@ class JobRunner:
                 start_new_session=True, env={**os.environ, "PYTHONPATH": _pythonpath()},
             )
         threading.Thread(target=process.wait, daemon=True).start()  # reap it, so it never lingers as a zombie
-        _merge_status(folder, pid=process.pid, pid_started=_process_start(process.pid))
+        _merge_status(folder, pid=process.pid, pid_started=process_start(process.pid))
         return self.snapshot(folder)
 
     def snapshot(self, folder: Path) -> JobSnapshot:
         folder = Path(folder)
-        spec, status = _read_json(folder / JOB_FILE), _read_json(folder / STATUS_FILE)
+        spec, status = read_json(folder / JOB_FILE), read_json(folder / STATUS_FILE)
         state = State(status.get("state", State.INTERRUPTED.value))
         starting = status.get("pid") is None and time.time() - spec.get("created", 0) < 10
         if not state.finished and not starting and not _alive(status.get("pid"), status.get("pid_started")):
@@ -190,7 +134,7 @@ class JobRunner:
     def heavy_job(self) -> JobSnapshot | None:
         """The heavy job holding the accelerator (else one waiting for it), if any."""
         active = [job for job in self.list()
-                  if not job.state.finished and _read_json(job.folder / JOB_FILE).get("heavy")]
+                  if not job.state.finished and read_json(job.folder / JOB_FILE).get("heavy")]
         return min(active, key=lambda job: job.state is not State.RUNNING, default=None)
 
     def request_stop(self, folder: Path) -> None:
@@ -198,7 +142,7 @@ class JobRunner:
 
     def kill(self, folder: Path) -> None:
         """Hard stop, for a job that ignores its stop request."""
-        status = _read_json(Path(folder) / STATUS_FILE)
+        status = read_json(Path(folder) / STATUS_FILE)
         if _alive(status.get("pid"), status.get("pid_started")):
             os.killpg(status["pid"], signal.SIGKILL)
 
@@ -211,95 +155,12 @@ class JobRunner:
             time.sleep(poll_s)
 
 
-def read_events(folder: Path) -> list[dict[str, Any]]:
-    """All complete event lines; a line half-written at this instant is skipped, not an error."""
-    path = Path(folder) / EVENTS_FILE
-    if not path.exists():
-        return []
-    events = []
-    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
-        try:
-            events.append(json.loads(line))
-        except ValueError:
-            continue
-    return events
-
-
-def tail(path: Path, lines: int) -> str:
-    if not path.exists():
-        return ""
-    with open(path, "rb") as handle:
-        handle.seek(0, os.SEEK_END)
-        handle.seek(max(0, handle.tell() - 64 * 1024))
-        text = handle.read().decode("utf-8", errors="replace")
-    return "\n".join(text.splitlines()[-lines:])
-
-
-def run_worker(folder: Path) -> int:
-    """The worker process: wait for the accelerator if heavy, run the target, record how it ended."""
-    spec = _read_json(folder / JOB_FILE)
-    context = JobContext(folder, spec["params"])
-    lock_handle = None
-    try:
-        context._set(pid=os.getpid(), pid_started=_process_start(os.getpid()))
-        if spec.get("heavy"):
-            lock_handle = _acquire_accelerator(folder, context)
-            if lock_handle is None:
-                context._set(state=State.STOPPED.value, ended=time.time(), message="Stopped while queued.")
-                return 0
-        context._set(state=State.RUNNING.value, started=time.time(), message="Running…")
-        module_name, function_name = spec["target"].split(":")
-        result = getattr(importlib.import_module(module_name), function_name)(context)
-        stopped = context.should_stop()
-        context._set(state=(State.STOPPED if stopped else State.SUCCEEDED).value, ended=time.time(),
-                     result=result or {}, message=(result or {}).get("message", "Stopped." if stopped else "Done."))
-        return 0
-    except BaseException as error:  # noqa: BLE001 - every failure must reach status.json
-        traceback.print_exc()
-        context._set(state=State.FAILED.value, ended=time.time(), error=describe(error),
-                     message="Failed.")
-        return 1
-    finally:
-        if lock_handle is not None:
-            lock_handle.close()
-
-
-def _acquire_accelerator(folder: Path, context: JobContext):
-    lock_path = folder.parent.parent / "jobs" / "accelerator.lock"
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
-    handle = open(lock_path, "w")
-    while True:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return handle
-        except BlockingIOError:
-            if context.should_stop():
-                handle.close()
-                return None
-            context._set(message="Queued: waiting for the running job to release the accelerator.")
-            time.sleep(1.0)
-
 
 def _merge_status(folder: Path, **values: Any) -> None:
-    status = _read_json(folder / STATUS_FILE)
+    status = read_json(folder / STATUS_FILE)
     status.update(values)
     atomic.write_json(folder / STATUS_FILE, status)
 
-
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-
-
-def _process_start(pid: int) -> float | None:
-    import psutil
-
-    try:
-        return psutil.Process(pid).create_time()
-    except psutil.Error:
-        return None
 
 
 def _alive(pid: int | None, started: float | None) -> bool:

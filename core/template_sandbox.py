@@ -12,17 +12,14 @@ allocates a gigabyte in one C call where no time limit can interrupt. So every w
 in one step is estimated first and refused with `SecurityError` when too big: the operators `*`, `+`,
 `%`, `**` and `~`; the filters center, indent, wordwrap, replace, join, format, batch, tojson, string
 and pprint; the str methods center, ljust, rjust, zfill, expandtabs, replace, join, format and
-format_map; and the rendered output as a whole. Values are measured by `weight` (about the length of
-their text), which walks containers without building their text.
+format_map; and the rendered output as a whole. The measuring and the budget are in
+`core.template_budget`; `budget` and `weight` are re-exported here.
 """
 
 from __future__ import annotations
 
-import contextlib
-import contextvars
 import functools
 import json
-import re
 from datetime import datetime
 
 import jinja2
@@ -33,93 +30,10 @@ from jinja2.exceptions import SecurityError
 from jinja2.ext import Extension
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-MIN_BUDGET = 1_000_000
-"""The smallest size budget, in characters; a render's grows with its messages (see `budget`)."""
-_budget = contextvars.ContextVar("template_size_budget", default=MIN_BUDGET)
-_NUMBERS = re.compile(r"\d+")
+from core.template_budget import (ESTIMATES, MIN_BUDGET, binop_size, budget, format_size, refuse_over, size_budget,
+                                  weight, width_of)
 
-
-@contextlib.contextmanager
-def budget(input_chars: int):
-    """Within the block, values may grow to a million characters plus four times the input's."""
-    token = _budget.set(MIN_BUDGET + 4 * input_chars)
-    try:
-        yield
-    finally:
-        _budget.reset(token)
-
-
-def size_budget() -> int:
-    return _budget.get()
-
-
-def weight(value, limit: int | None = None) -> int:
-    """About how many characters `value` is as text; stops counting once past `limit`."""
-    limit = size_budget() if limit is None else limit
-    total, stack = 0, [value]
-    while stack and total <= limit:
-        item = stack.pop()
-        if isinstance(item, str):
-            total += len(item)
-        elif isinstance(item, (list, tuple, set, frozenset)):
-            total += 2 + len(item)
-            stack.extend(item)
-        elif isinstance(item, dict):
-            total += 2 + len(item)
-            stack.extend(item.keys())
-            stack.extend(item.values())
-        else:
-            total += 8 if not isinstance(item, int) else 8 + item.bit_length() // 3
-    return total
-
-
-def _refuse_over(size: int, what: str) -> None:
-    if size > size_budget():
-        raise SecurityError(f"{what} would build about {size:,} characters, over the budget of {size_budget():,}")
-
-
-def _text(value) -> str:
-    """`value` as the text a filter would work on, refused first if that text would be too big."""
-    if isinstance(value, str):
-        return value
-    _refuse_over(weight(value), "turning a value into text")
-    return str(value)
-
-
-def _width(value) -> int:
-    return len(value) if isinstance(value, str) else max(0, int(value)) if isinstance(value, (int, float)) else 0
-
-
-def _format_size(text: str, args, kwargs) -> int:
-    """An upper bound for `text % args` or `text.format(...)`: widths written in the text or passed as
-    numbers (`%*s`) are counted in full, as if each were used."""
-    values = [*args, *kwargs.values()] if isinstance(args, (list, tuple)) else [args, *kwargs.values()]
-    widths = sum(int(number) for number in _NUMBERS.findall(text)) + sum(
-        abs(value) for value in values if isinstance(value, int) and not isinstance(value, bool))
-    return len(text) + widths + sum(weight(value) for value in values)
-
-
-def _replace_size(text, old, new, count=None) -> int:
-    text, old, new = _text(text), str(old), str(new)
-    hits = len(text) + 1 if old == "" else text.count(old)
-    if isinstance(count, int) and count >= 0:
-        hits = min(hits, count)
-    return len(text) + hits * max(0, len(new) - len(old))
-
-
-# What a str method or filter would build, from its arguments (the value first).
-_ESTIMATES = {
-    "center": lambda text, width=80, *rest: max(len(_text(text)), _width(width)),
-    "ljust": lambda text, width, *rest: max(len(text), _width(width)),
-    "rjust": lambda text, width, *rest: max(len(text), _width(width)),
-    "zfill": lambda text, width: max(len(text), _width(width)),
-    "expandtabs": lambda text, tabsize=8: len(text) + text.count("\t") * _width(tabsize),
-    "replace": _replace_size,
-    "indent": lambda text, width=4, *rest, **options: len(_text(text)) + (_text(text).count("\n") + 1) * _width(width),
-    "wordwrap": lambda text, width=79, breaks=True, wrapstring=None, *rest, **options:
-        len(_text(text)) * (1 + len(str(wrapstring or "\n"))) + 1,
-    "format": lambda text, *args, **kwargs: _format_size(_text(text), args, kwargs),
-}
+__all__ = ["MIN_BUDGET", "BoundedSandbox", "budget", "environment", "size_budget", "weight"]
 
 
 def _bounded_filter(name: str, original):
@@ -128,7 +42,7 @@ def _bounded_filter(name: str, original):
 
     @functools.wraps(original)
     def bounded(*args, **kwargs):
-        _refuse_over(_ESTIMATES[name](*args[skip:], **kwargs), f"the filter '{name}'")
+        refuse_over(ESTIMATES[name](*args[skip:], **kwargs), f"the filter '{name}'")
         return original(*args, **kwargs)
 
     return bounded
@@ -137,13 +51,13 @@ def _bounded_filter(name: str, original):
 @jinja2.pass_eval_context
 def _join(eval_ctx, value, d: str = "", attribute=None):
     items = list(value)
-    _refuse_over(sum(weight(item) for item in items) + len(d) * len(items), "the filter 'join'")
+    refuse_over(sum(weight(item) for item in items) + len(d) * len(items), "the filter 'join'")
     return jinja_filters.sync_do_join(eval_ctx, items, d, attribute)
 
 
 def _batch(value, linecount: int, fill_with=None):
     if fill_with is not None:
-        _refuse_over(_width(linecount), "the filter 'batch'")
+        refuse_over(width_of(linecount), "the filter 'batch'")
     return jinja_filters.do_batch(value, linecount, fill_with)
 
 
@@ -151,7 +65,7 @@ def _whole(name: str, original):
     """A filter whose output is about the size of its whole input (tojson, string, pprint)."""
     @functools.wraps(original)
     def bounded(value, *args, **kwargs):
-        _refuse_over(weight(value), f"the filter '{name}'")
+        refuse_over(weight(value), f"the filter '{name}'")
         return original(value, *args, **kwargs)
 
     return bounded
@@ -231,32 +145,32 @@ class BoundedSandbox(ImmutableSandboxedEnvironment):
         collected, total = [], 0
         for piece in pieces:
             total += len(piece)
-            _refuse_over(total, "the rendered prompt")
+            refuse_over(total, "the rendered prompt")
             collected.append(piece)
         return "".join(collected)
 
     def bounded_concat(self, values) -> str:
-        _refuse_over(sum(weight(value) for value in values), "'~'")
+        refuse_over(sum(weight(value) for value in values), "'~'")
         return "".join(map(str, values))
 
     def call_binop(self, context, operator, left, right):
         if operator in ("*", "+"):
-            _refuse_over(_binop_size(operator, left, right), f"'{operator}'")
+            refuse_over(binop_size(operator, left, right), f"'{operator}'")
         if operator == "**" and isinstance(left, (int, float)) and isinstance(right, (int, float)) \
                 and abs(left) > 1 and right > 64:
             raise SecurityError("the template computes an oversized power")
         if operator == "%" and isinstance(left, str):
-            _refuse_over(_format_size(left, right, {}), "'%'")
+            refuse_over(format_size(left, right, {}), "'%'")
         return super().call_binop(context, operator, left, right)
 
     def call(__self, __context, __obj, *args, **kwargs):  # noqa: N805 (Jinja's own signature)
         name = getattr(__obj, "__name__", "")
         target = getattr(__obj, "__self__", None)
-        if isinstance(target, str) and name in _ESTIMATES and name not in ("indent", "wordwrap"):
-            _refuse_over(_ESTIMATES[name](target, *args, **kwargs), f"str.{name}")
+        if isinstance(target, str) and name in ESTIMATES and name not in ("indent", "wordwrap"):
+            refuse_over(ESTIMATES[name](target, *args, **kwargs), f"str.{name}")
         if isinstance(target, str) and name == "join" and args:
             items = list(args[0])
-            _refuse_over(sum(weight(item) for item in items) + len(target) * len(items), "str.join")
+            refuse_over(sum(weight(item) for item in items) + len(target) * len(items), "str.join")
             args = (items, *args[1:])
         return super().call(__context, __obj, *args, **kwargs)
 
@@ -269,23 +183,12 @@ class BoundedSandbox(ImmutableSandboxedEnvironment):
         @functools.wraps(wrapped)
         def bounded(*args, **kwargs):
             mapping = args[0] if value.__name__ == "format_map" and args else kwargs
-            _refuse_over(_format_size(text, args if value.__name__ == "format" else (), dict(mapping)),
+            refuse_over(format_size(text, args if value.__name__ == "format" else (), dict(mapping)),
                          f"str.{value.__name__}")
             return wrapped(*args, **kwargs)
 
         return bounded
 
-
-def _binop_size(operator: str, left, right) -> int:
-    sized = (str, list, tuple)
-    if operator == "+":
-        return weight(left) + weight(right) if isinstance(left, sized) and isinstance(right, sized) else 0
-    for value, count in ((left, right), (right, left)):
-        if isinstance(value, sized) and isinstance(count, int):
-            return weight(value) * max(0, count)
-    if isinstance(left, int) and isinstance(right, int):  # repeated squaring builds a huge integer
-        return (left.bit_length() + right.bit_length()) // 3
-    return 0
 
 
 def environment() -> BoundedSandbox:

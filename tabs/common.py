@@ -13,7 +13,14 @@ from gradio.i18n import I18nData
 from core.devices import Capabilities, DeviceInfo, Gate, capabilities, detect
 from core.errors import LockedError, describe
 from core.jobs import JobRunner
+from core.masks import TRAINED
 from core.workspace import Workspace
+
+
+TRAINED_COLOURS = {TRAINED: "#7fd17f", "chosen": "#7fd17f", "rejected": "#f4a261"}
+"""One colour map for every highlight of trained tokens (the Data tab's template view, the Train tab's mask
+sample): trained tokens green wherever they are shown, untrained ones (no label) plain; a preference pair's
+chosen answer green and its rejected one orange."""
 
 
 def t(key: str) -> I18nData:

@@ -12,9 +12,10 @@ import gradio as gr
 
 from core.data import ColumnMapping, PrepareOptions, prepare, save_version, views
 from core.data.options import UploadLimits
+from core.data.versions import newest_report
 from tabs import data_preferences
 from tabs import documents as documents_ui
-from tabs.common import AppContext, error_text, t
+from tabs.common import TRAINED_COLOURS, AppContext, error_text, t
 
 DEFAULTS = PrepareOptions()
 MAP_FIELDS = ("instruction", "input", "output", "system", "messages", "role", "content")
@@ -84,7 +85,7 @@ STRINGS = {
 
 
 def build(ctx: AppContext) -> None:
-    with gr.Tab(t("data.tab"), id="data"):
+    with gr.Tab(t("data.tab"), id="data") as tab:
         gr.Markdown(t("data.header"))
         prepared_state = gr.State(None)
         with gr.Row():
@@ -135,7 +136,7 @@ def build(ctx: AppContext) -> None:
                 preview_raw = gr.JSON(label=t("data.raw"), elem_id="data-preview-raw")
             template_button = gr.Button(t("data.template"), elem_id="data-template")
             template_out = gr.HighlightedText(label=t("data.template_out"), elem_id="data-template-out",
-                                              color_map={"trained": "#7fd17f"})
+                                              color_map=TRAINED_COLOURS)
         with gr.Row():
             dataset_name = gr.Textbox("kestrel", label=t("data.dataset_name"), elem_id="data-name")
             save_button = gr.Button(t("data.save"), variant="primary", elem_id="data-save")
@@ -233,6 +234,20 @@ def build(ctx: AppContext) -> None:
     template_button.click(on_template_clicked, [*preview_inputs, model], [template_out, status])
     save_button.click(on_save_clicked, [prepared_state, dataset_name], [saved_path, status, versions])
     ctx.demo.load(lambda: views.versions_table(ctx.workspace), outputs=versions)
+
+    def on_data_opened(prepared):
+        """With nothing prepared in this page, the newest saved version's report, so the tab is not blank."""
+        shown = None if prepared is not None else newest_report(ctx.workspace)
+        if shown is None:
+            return gr.update(), gr.update(), gr.update(), gr.update()
+        folder, text, report_data = shown
+        try:
+            figure = views.histogram_figure(report_data)
+        except (KeyError, TypeError, IndexError):  # an older report without the histogram: the text still shows
+            figure = None
+        return f"📂 The newest saved dataset, `{folder.name}`; **Run** prepares a new one.", text, figure, str(folder)
+
+    gr.on([ctx.demo.load, tab.select], on_data_opened, prepared_state, [status, report, histogram, saved_path])
 
 
 def _options(form: dict) -> PrepareOptions:

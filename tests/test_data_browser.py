@@ -44,3 +44,22 @@ def test_upload_detect_run_preview_and_save(tmp_path):
         assert sorted(p.name for p in (workspace / "uploads").iterdir()) == [
             "everyday_sharegpt.json", "identity_alpaca.json"]
         screenshot(page, "data-saved")
+
+
+def test_the_tab_shows_the_newest_saved_version_when_nothing_is_loaded(tmp_path):
+    """After the guided first run (or any earlier session), opening the page shows the saved dataset."""
+    from core.data import PrepareOptions, prepare, save_version
+    from core.workspace import Workspace
+
+    require_chromium()
+    workspace = Workspace(tmp_path / "workspace").ensure()
+    prepared = prepare([SAMPLES / "identity_alpaca.json"], PrepareOptions(model="", near_dup_threshold=0))
+    folder = save_version(workspace, prepared, "Saved earlier")
+    with running_app(workspace.root) as url, browser_page() as page:
+        page.goto(url)
+        page.get_by_role("tab", name="Data").click()
+        page.locator("#data-report >> text=Data report: Saved earlier").wait_for(timeout=60_000)
+        assert f"{prepared.report['kept']} conversations kept" in page.locator("#data-report").inner_text()
+        assert folder.name in page.locator("#data-status").inner_text()
+        saved = page.locator("#data-saved-path textarea, #data-saved-path input").first
+        assert saved.input_value() == str(folder)

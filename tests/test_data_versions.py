@@ -49,6 +49,22 @@ def test_list_versions_newest_first(workspace, tmp_path):
     assert list_versions(workspace) == [second, first]
 
 
+def test_the_newest_conversation_version_comes_back_with_its_saved_report(workspace, tmp_path):
+    from core.data.versions import newest_report
+
+    assert newest_report(workspace) is None
+    older = save_version(workspace, prepare([sample_file(tmp_path, 5)], FAST), "older")
+    newer = save_version(workspace, prepare([sample_file(tmp_path, 7)], FAST), "Arithmetic drills")
+    data = json.loads((older / "dataset.json").read_text())
+    data["created"] = "2000-01-01T00:00:00Z"
+    (older / "dataset.json").write_text(json.dumps(data))
+    folder, text, report = newest_report(workspace)
+    assert folder == newer and text.startswith("# Data report: Arithmetic drills") and report["kept"] == 7
+    meta = json.loads((newer / "dataset.json").read_text())
+    (newer / "dataset.json").write_text(json.dumps({**meta, "kind": "preferences"}))  # shown in its own section
+    assert newest_report(workspace)[0] == older
+
+
 def test_cli_prepare_writes_the_files_and_reports(tmp_path):
     out = tmp_path / "out"
     result = subprocess.run(

@@ -13,6 +13,7 @@ from core.errors import BadInputError, CapabilityError
 from core.train import runs, start
 from core.train.settings import GPU_PRESET, TrainSettings, preset_settings
 from tabs import train as train_tab
+from tabs import train_runs, train_settings
 from tabs.common import AppContext
 from tests.train_helpers import write_version
 
@@ -49,8 +50,28 @@ def test_every_setting_has_one_labelled_widget_showing_its_default(ctx):
         label = {"method": "train.method", "beta": "train.beta"}.get(field.name, f"train.f.{field.name}")
         [widget] = [block for block in inputs if getattr(block.label, "key", None) == label]  # translated labels
         assert widget.value == getattr(defaults, field.name), field.name
-    assert set(train_tab.LABELS_EN) == set(train_tab.LABELS_ZH)
-    assert train_tab._typed("batch_size", 4.0) == 4 and train_tab._typed("learning_rate", None) == 2e-4
+    assert set(train_settings.LABELS_EN) == set(train_settings.LABELS_ZH)
+    assert train_settings.typed("batch_size", 4.0) == 4 and train_settings.typed("learning_rate", None) == 2e-4
+
+
+def test_settings_sit_in_labelled_sections_and_each_explains_itself_with_its_field_docstring(ctx):
+    import gradio as gr
+
+    from core.train.config_file import field_notes
+
+    with gr.Blocks() as demo:
+        ctx.demo = demo
+        train_tab.build(ctx)
+    sections = [block for block in demo.blocks.values() if isinstance(block, gr.Accordion)
+                and getattr(block.label, "key", "").startswith("train.s.")]
+    assert len(sections) == 5 and all(key in train_settings.STRINGS["en"] for key in train_settings.SECTIONS)
+    assert sorted(name for names in train_settings.SECTIONS.values() for name in names) == \
+        sorted(train_settings.FIELDS)  # every setting in exactly one section
+    widgets = {getattr(getattr(block, "label", None), "key", None): block for block in demo.blocks.values()}
+    for name in train_settings.FIELDS:
+        info = widgets[f"train.f.{name}"].info
+        assert info and info == field_notes()[name], name
+    assert widgets["train.f.max_steps"].info == "Optimizer steps to run; 0 means use epochs."
 
 
 def _fake_run(ctx, name, state, error="", events=()):
@@ -72,14 +93,14 @@ def test_a_run_that_ran_out_of_memory_shows_the_advice_and_why_resume_is_off(ctx
               "Try, in this order: halve batch_size to 4 and double grad_accum to 2 (same effective batch)")
     _fake_run(ctx, "oom-run", "failed", advice, [{"step": 1, "loss": 2.5, "learning_rate": 1e-4}])
 
-    steps, progress, loss, lr, log, command, resume, stop, _ = train_tab._run_view(ctx, "oom-run")
+    steps, progress, loss, lr, log, command, resume, stop, _, raw = train_runs.run_view(ctx, "oom-run")
 
     assert steps == "3 / 10"
     assert "failed" in progress and "halve batch_size to 4" in progress
     assert "No complete checkpoint" in progress
     assert resume["interactive"] is False and stop["interactive"] is False
     assert list(loss["metric"]) == ["loss"] and list(lr["value"]) == [1e-4]
-    assert "step 3/10" in log and "--resume" in command
+    assert "step 3/10 · loss 2.1" in log and "step 3/10: loss=2.1" in raw and "--resume" in command
 
 
 def test_a_stopped_run_with_a_checkpoint_offers_resume(ctx):
@@ -89,16 +110,16 @@ def test_a_stopped_run_with_a_checkpoint_offers_resume(ctx):
     for name in ("trainer_state.json", "optimizer.pt", runs.COMPLETE_MARKER):
         (checkpoint / name).write_text("{}")
 
-    *_, resume, _, _ = train_tab._run_view(ctx, "stopped-run")
+    *_, resume, _, _, _ = train_runs.run_view(ctx, "stopped-run")
 
     assert resume["interactive"] is True
 
 
 def test_start_refuses_qlora_on_a_cpu_and_a_missing_dataset_before_making_a_run(ctx, version):
     with pytest.raises(CapabilityError, match="NVIDIA GPU"):
-        train_tab._start_run(ctx, preset_settings(GPU_PRESET, dataset=str(version)), {}, 0.3, "EUR")
+        train_runs.start_named(ctx, preset_settings(GPU_PRESET, dataset=str(version)), {}, 0.3, "EUR")
     with pytest.raises(BadInputError, match="No train.jsonl"):
-        train_tab._start_run(ctx, TrainSettings(dataset=str(ctx.workspace.datasets / "nope")), {}, 0.3, "EUR")
+        train_runs.start_named(ctx, TrainSettings(dataset=str(ctx.workspace.datasets / "nope")), {}, 0.3, "EUR")
     assert list(ctx.workspace.runs.iterdir()) == []
 
 
@@ -125,12 +146,14 @@ def test_start_from_the_tab_trains_and_the_live_view_follows_it(ctx, tiny_model_
     from tests.train_helpers import tiny_settings
 
     plan = {"plan": {"eta_s": 30.0}, "settings": tiny_settings(tiny_model_dir, version).to_dict()}
-    name = train_tab._start_run(ctx, tiny_settings(tiny_model_dir, version), plan, 0.30, "EUR")
+    name = train_runs.start_named(ctx, tiny_settings(tiny_model_dir, version), plan, 0.30, "EUR")
     job = ctx.jobs.wait(ctx.workspace.runs / name, timeout_s=240)
 
     assert job.state.value == "succeeded", job.error
-    steps, progress, loss, *_ = train_tab._run_view(ctx, name)
+    steps, progress, loss, _, log, *_, raw = train_runs.run_view(ctx, name)
     assert steps == "2 / 2" and "succeeded" in progress
+    # The log reads as words; transformers' dicts stay in the raw log folded beneath it.
+    assert "{'" in raw and "{'" not in log and "step 2/2 · loss " in log and "validation loss" in log, log
     assert sorted(loss[loss["metric"] == "loss"]["step"]) == [1, 2]
     assert list(loss[loss["metric"] == "eval_loss"]["step"]) == [2]  # the final eval, on validation.jsonl
     assert job.result["eta_s"] == 30.0  # the pre-flight ETA travels with the run and is scored against it
@@ -151,12 +174,12 @@ def test_preference_runs_get_their_datasets_check_plot_and_before_after_lines(ct
     assert [kind for _, kind in sample] == [None, "chosen", None, "rejected"]
     assert "Kestrel" in sample[1][0] and "<|im_end|>" in sample[1][0]  # the answer and its end-of-turn token
 
-    name = train_tab._start_run(ctx, settings, {}, 0.0, "")
+    name = train_runs.start_named(ctx, settings, {}, 0.0, "")
     job = ctx.jobs.wait(ctx.workspace.runs / name, timeout_s=240)
 
     assert job.state.value == "succeeded", job.error
-    view = train_tab._run_view(ctx, name)
-    progress, preference_plot = view[1], view[-1]
+    view = train_runs.run_view(ctx, name)
+    progress, preference_plot = view[1], view[8]
     assert "Held-out preference accuracy" in progress and "reward margin" in progress
     assert {"reward_margin", "preference_accuracy", "eval_preference_accuracy"} <= set(preference_plot["metric"])
 
@@ -173,7 +196,7 @@ def test_probe_frees_its_worker_at_once_and_the_timer_shows_the_measured_speed(c
     demo = app.build_app(ctx)
     on_probe_click, on_probe_tick = _handler(demo, "on_probe_click"), _handler(demo, "on_probe_tick")
     settings = tiny_settings(tiny_model_dir, version)
-    form = [settings.model, version.name, "sft", settings.beta, "", *[getattr(settings, f) for f in train_tab.FIELDS]]
+    form = [settings.model, version.name, "sft", settings.beta, "", *[getattr(settings, f) for f in train_settings.FIELDS]]
 
     card, plan_values, probe, timer = on_probe_click(0.30, "EUR", {}, *form)
 
@@ -186,3 +209,16 @@ def test_probe_frees_its_worker_at_once_and_the_timer_shows_the_measured_speed(c
     assert "**Probe**" in card and "**ETA**" in card, card  # the measured speed, priced for the whole run
     assert plan_values["plan"]["tokens_per_s"] > 0 and plan_values["settings"] == settings.to_dict()
     assert probe_after == {} and timer.active is False
+
+
+def test_trained_tokens_have_the_same_colour_in_the_data_and_train_tabs(ctx):
+    import app
+    from core.masks import TRAINED
+    from tabs.common import TRAINED_COLOURS
+
+    demo = app.build_app(ctx)
+    highlights = {block.elem_id: block for block in demo.blocks.values()
+                  if getattr(block, "elem_id", None) in ("train-mask", "data-template-out")}
+    assert set(highlights) == {"train-mask", "data-template-out"}
+    assert highlights["train-mask"].color_map == highlights["data-template-out"].color_map == TRAINED_COLOURS
+    assert TRAINED_COLOURS[TRAINED] == "#7fd17f"  # green: what the Data tab always showed

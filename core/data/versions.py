@@ -3,7 +3,7 @@
 Contract: `save_version(workspace, prepared, name)` writes `{slug}-{hash12}/` holding `train.jsonl`,
 `validation.jsonl`, `report.json`, `report.md`, `README.md` (dataset card) and `dataset.json`, atomically;
 saving the same content again returns the existing folder untouched. `list_versions` gives the folders
-newest first; `load_split` reads one split back as canonical records. `write_files` writes the same files
+newest first; `newest_report` the newest conversation version with the report saved in it; `load_split` reads one split back as canonical records. `write_files` writes the same files
 into any folder (the CLI's `--out`), one atomic file at a time.
 """
 
@@ -77,6 +77,20 @@ def list_versions(workspace: Workspace) -> list[Path]:
             continue  # a partial or foreign folder is not a version
         versions.append((created, folder.stat().st_mtime, folder))
     return [folder for *_, folder in sorted(versions, reverse=True)]
+
+
+def newest_report(workspace: Workspace) -> tuple[Path, str, dict] | None:
+    """(folder, report.md, report.json) of the newest saved conversation version, or None when there is
+    none. Preference versions are skipped: the Data tab shows those in their own section."""
+    for folder in list_versions(workspace):
+        try:
+            if json.loads((folder / "dataset.json").read_text(encoding="utf-8")).get("kind"):
+                continue
+            report = json.loads((folder / "report.json").read_text(encoding="utf-8"))
+            return folder, (folder / "report.md").read_text(encoding="utf-8"), report
+        except (OSError, ValueError):
+            continue  # a version whose report cannot be read is skipped, not shown half
+    return None
 
 
 def load_split(version_dir: str | Path, split: str) -> list[dict]:

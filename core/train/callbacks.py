@@ -1,7 +1,7 @@
 """Trainer plumbing: events for the live plot, the stop flag, power readings and checkpoint markers.
 
 Contract: `ProgressCallback` turns Trainer logs into one `events.jsonl` record per log (step, loss,
-eval_loss, learning_rate, grad_norm, tokens_per_s, memory_gb, power_w, and for DPO / KTO the reward margin
+eval_loss, learning_rate, grad_norm, tokens_per_s, step_s (seconds per step), memory_gb, power_w, and for DPO / KTO the reward margin
 and preference accuracy) and honours a stop request by
 saving a checkpoint and ending training. `CompleteMarker` writes `chatsmith-complete` into a checkpoint
 folder after the Trainer has finished writing it; resume only trusts marked checkpoints, so a kill -9
@@ -86,10 +86,12 @@ class _Progress:
         self.stopped_at: int | None = None
         self._last_time = time.perf_counter()
         self._last_tokens = 0
+        self._last_step = 0
         self._energy_time = time.perf_counter()
 
     def on_train_begin(self, args, state, control, **kwargs):
         self._last_time, self._last_tokens = time.perf_counter(), self.counter.real_tokens
+        self._last_step = state.global_step  # a resumed run starts past 0
         self.reporter.progress(state.global_step, state.max_steps, f"step {state.global_step}/{state.max_steps}")
 
     def on_step_end(self, args, state, control, **kwargs):
@@ -121,7 +123,10 @@ class _Progress:
         record.update({name: float(logs[key]) for key, name in PREFERENCE_METRICS.items() if key in logs})
         if "loss" in logs:
             record["tokens_per_s"] = round((self.counter.real_tokens - self._last_tokens) / elapsed, 1)
-            self._last_time, self._last_tokens = now, self.counter.real_tokens
+            steps = state.global_step - self._last_step
+            if steps > 0:
+                record["step_s"] = round(elapsed / steps, 3)
+            self._last_time, self._last_tokens, self._last_step = now, self.counter.real_tokens, state.global_step
         record.update(memory_gb=round(memory_gb(self.device_kind), 3), power_w=round(watts, 1), power_source=source)
         self.reporter.event(**record)
         shown = ", ".join(f"{key}={value:.4g}" for key, value in record.items() if isinstance(value, float))
