@@ -16,6 +16,7 @@ import gradio as gr
 from core import chat, feedback, inference
 from core.errors import BadInputError
 from core.inference import GenerationSettings
+from core.inference.choices import made_signature
 from tabs import documents as documents_ui
 from tabs.chat_answer import (chat_view, find_choice, model_label, picker_choices, respond,  # noqa: F401
                               stop_event, take_back_last_question)
@@ -53,6 +54,7 @@ STRINGS = {
         "chat.save_example": "➕ 保存为训练样本",
     },
 }
+FOLLOW_EVERY_S = 5.0  # how often an open page checks for runs and exports that finished since it listed them
 
 
 @dataclass(frozen=True)
@@ -64,6 +66,10 @@ class Widgets:
     refresh_button: Any
     model_note: Any
     collection_picker: Any
+    follow_timer: Any
+    """Polls `made_signature`, so a run or export that finishes while the page stays open joins the picker."""
+    made: Any
+    """gr.State: the signature the picker was last listed at."""
     settings: list
     """Model, system prompt, sampling knobs and collection: what every answer is produced with."""
     chatbot: Any
@@ -86,11 +92,12 @@ class Widgets:
 def build(ctx: AppContext) -> Focus:
     with gr.Tab(t("chat.tab"), id="chat") as tab:
         gr.Markdown(t("chat.header"))
-        model_picker, refresh_button, model_note, collection_picker = _build_picker(ctx)
+        picker = _build_picker(ctx)
+        model_picker, collection_picker = picker[0], picker[3]
         settings = [model_picker, *_build_settings(), collection_picker]
         talk = _build_conversation()
         saving = _build_saving()
-    widgets = Widgets(tab, model_picker, refresh_button, model_note, collection_picker, settings, *talk, *saving)
+    widgets = Widgets(tab, *picker, settings, *talk, *saving)
     _wire_picker(ctx, widgets)
     _wire_conversation(ctx, widgets)
     _wire_feedback(ctx, widgets)
@@ -106,7 +113,7 @@ def _build_picker(ctx: AppContext) -> tuple:
     model_note = gr.Markdown(elem_id="chat-model-note")
     collection_picker = documents_ui.picker(ctx, "chat-documents")
     documents_ui.build_panel(ctx, collection_picker)
-    return model_picker, refresh_button, model_note, collection_picker
+    return model_picker, refresh_button, model_note, collection_picker, gr.Timer(FOLLOW_EVERY_S), gr.State("")
 
 
 def _build_settings() -> list:
@@ -173,11 +180,17 @@ def _wire_picker(ctx: AppContext, w: Widgets) -> None:
         except Exception as error:  # shown beside the picker; the chat keeps working with its history
             return error_text(error), chat.memory_text()
 
+    def on_follow_tick(seen: str, current: str):
+        """Between tab visits, a run trained or a GGUF exported elsewhere joins the list without a click."""
+        now = made_signature(ctx.workspace)
+        return (seen, gr.update()) if now == seen else (now, refreshed(picker_choices(ctx), current, "default"))
+
     ctx.demo.load(on_load, outputs=[w.model_picker, w.model_note, w.collection_picker])
     # Opening the tab lists what was trained or exported since the page loaded, as Refresh does.
     gr.on([w.refresh_button.click, w.tab.select], on_refresh_click, [w.model_picker, w.collection_picker],
           [w.model_picker, w.collection_picker])
     w.model_picker.change(on_model_change, w.model_picker, [w.model_note, w.memory])
+    w.follow_timer.tick(on_follow_tick, [w.made, w.model_picker], [w.made, w.model_picker], show_progress="hidden")
 
 
 def _wire_conversation(ctx: AppContext, w: Widgets) -> None:

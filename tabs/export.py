@@ -75,6 +75,7 @@ STRINGS = {
 }
 PUSHABLE = ["adapter", "merged", "gguf", "backup"]
 FUSE_METHODS = ["linear", "cat", "ties", "dare"]
+FOLLOW_EVERY_S = 5.0  # how often an open page checks for runs that finished since it listed them
 
 
 @dataclass(frozen=True)
@@ -151,6 +152,10 @@ class ExportWidgets:
     tab: Any
     run_picker: Any
     refresh_button: Any
+    follow_timer: Any
+    """Polls `made_signature`, so a run that finishes while the page stays open joins the pickers."""
+    made: Any
+    """gr.State: the signature the pickers were last listed at."""
     job: JobWidgets
     package_button: Any
     gguf: GgufWidgets
@@ -173,7 +178,8 @@ def build(ctx: AppContext) -> Focus:
         package_button = gr.Button(t("export.package_button"), elem_id="export-package-button")
         sections = (_build_gguf(), _build_fuse(), _build_hub(), _build_space(), _build_backup())
         downloads = export_downloads.build(ctx, run_picker)
-    ui = ExportWidgets(tab, run_picker, refresh_button, job, package_button, *sections, downloads)
+        follow = gr.Timer(FOLLOW_EVERY_S), gr.State("")
+    ui = ExportWidgets(tab, run_picker, refresh_button, *follow, job, package_button, *sections, downloads)
     export_handlers.wire(ctx, ui)
     return Focus(run_picker, lambda run: gr.update(choices=export_handlers.finished_runs(ctx), value=run))
 

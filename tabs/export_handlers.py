@@ -15,6 +15,7 @@ import gradio as gr
 
 from core.export import choices
 from core.export.logview import readable
+from core.inference.choices import made_signature
 from core.train.runs import run_folders
 from tabs import export_downloads
 from tabs.common import AppContext, error_text, gated
@@ -51,8 +52,8 @@ def submit(ctx: AppContext, step: str, run: str, title: str, **params):
         for name in [run] if step not in ("fuse", "restore") else params.get("runs", []):
             _run_name(ctx, name)
         folder = choices.job_folder(ctx.workspace, run)
-        ctx.jobs.submit(folder, f"core.export.jobs:{step}", {"workspace": str(ctx.workspace.root), "run": run, **params},
-                        kind="export", title=title, heavy=True)
+        params = {"workspace": str(ctx.workspace.root), "run": run, **params}
+        ctx.jobs.submit(folder, f"core.export.jobs:{step}", params, kind="export", title=title, heavy=True)
     except Exception as error:
         return "", error_text(error), gr.Timer(active=False)
     return str(folder), f"⏳ {title}…", gr.Timer(active=True)
@@ -88,6 +89,11 @@ def _wire_runs(ctx: AppContext, ui: ExportWidgets) -> None:
             return gr.update(), gr.update(), gr.update()
         return str(folder), f"⏳ {job.title}", gr.Timer(active=True)
 
+    def on_follow_tick(seen: str, selected: str | None):
+        """Between tab visits, a run that finished elsewhere joins the pickers without a click."""
+        now = made_signature(ctx.workspace)
+        return (seen, gr.update(), gr.update()) if now == seen else (now, *run_lists(selected))
+
     def on_page_load():
         gates = ctx.capabilities()
         push_update, hub_reason = gated(gates.hub)
@@ -108,6 +114,8 @@ def _wire_runs(ctx: AppContext, ui: ExportWidgets) -> None:
                                                           ui.gguf.roundtrip_report, ui.backup.out])
     ui.run_picker.change(lambda run: export_downloads.refresh(ctx, run), [ui.run_picker],
                          [ui.downloads.picker, ui.downloads.button])
+    ui.follow_timer.tick(on_follow_tick, [ui.made, ui.run_picker], [ui.made, ui.run_picker, ui.fuse.runs],
+                         show_progress="hidden")
 
 
 def _wire_package(ctx: AppContext, ui: ExportWidgets) -> None:

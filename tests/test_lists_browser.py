@@ -82,3 +82,25 @@ def test_after_the_journey_chat_is_on_the_model_it_made(tmp_path):
         page.goto(url)
         page.get_by_role("tab", name="Chat").click()
         page.wait_for_function(f"() => document.querySelector('#chat-model input')?.value === {json.dumps(label)}")
+
+
+def test_a_run_or_export_that_finishes_while_the_tab_stays_open_joins_its_picker(tmp_path):
+    """The user sits on Chat (then Export) while training or an export finishes: no click, no tab change."""
+    require_chromium()
+    workspace = Workspace(tmp_path / "workspace").ensure()
+    with running_app(workspace.root) as url, browser_page() as page:
+        page.goto(url)
+        page.get_by_role("tab", name="Chat").click()
+        page.wait_for_timeout(1000)
+        place_run(workspace, "later-run")
+        place_gguf(workspace, "later-run/gguf/later-run-Q8_0.gguf")
+        page.wait_for_timeout(7000)  # one poll of the lists, and a margin
+        chat_models = options_of(page, "#chat-model")
+        assert "Run later-run · adapter" in chat_models
+        assert "Export · later-run/gguf/later-run-Q8_0.gguf (GGUF, llama.cpp)" in chat_models
+
+        page.get_by_role("tab", name="Export").click()
+        page.wait_for_function("() => document.querySelector('#export-run input')?.value === 'later-run'")
+        place_run(workspace, "newer-run")
+        page.wait_for_timeout(7000)
+        assert "newer-run" in options_of(page, "#export-run")

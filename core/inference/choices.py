@@ -70,6 +70,24 @@ def list_choices(workspace: Workspace) -> list[ModelChoice]:
     return choices
 
 
+def made_signature(workspace: Workspace) -> str:
+    """A short text that changes when a run's adapter is saved or a GGUF is exported (or either goes away):
+    cheap enough for an open page to poll, so its lists follow jobs that finish while it stays open."""
+    from core.train import runs
+
+    adapters = [(adapter.parent.name, _mtime(adapter / runs.ADAPTER_WEIGHTS))
+                for adapter in runs.saved_adapters(workspace)]
+    ggufs = sorted(path.relative_to(workspace.exports).as_posix() for path in workspace.exports.rglob("*.gguf"))
+    return json.dumps([adapters, ggufs])
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:  # weights not written yet: the signature changes again once they are
+        return 0.0
+
+
 def _cached_hub_models() -> list[str]:
     """Models already in the Hugging Face cache with safetensors weights: usable offline."""
     try:
