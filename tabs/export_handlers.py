@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
 
 def wire(ctx: AppContext, ui: ExportWidgets) -> None:
+    _wire_page_load(ctx, ui)
     _wire_runs(ctx, ui)
     _wire_package(ctx, ui)
     _wire_gguf(ctx, ui)
@@ -65,12 +66,34 @@ def quant_updates(ctx: AppContext, run: str):
     return gr.update(choices=labels, value=recommended), f"ℹ️ {reason}" if reason else ""
 
 
+def _run_lists(ctx: AppContext, selected: str | None = None):
+    """The run picker (keeping its selection while it lists, else the newest run) and the fusion picker."""
+    runs = finished_runs(ctx)
+    value = selected if selected in runs else (runs[0] if runs else None)
+    return gr.update(choices=runs, value=value), gr.update(choices=runs)
+
+
+def _wire_page_load(ctx: AppContext, ui: ExportWidgets) -> None:
+    """A page (re)load: the run lists, what this machine can do, and the running export, if any, followed."""
+    def on_page_load():
+        gates = ctx.capabilities()
+        push_update, hub_reason = gated(gates.hub)
+        quant_update, quant_reason_note = gated(gates.gguf_quantize)
+        running = next((job for job in ctx.jobs.list(kind="export") if not job.state.finished), None)
+        runs_update, fuse_update = _run_lists(ctx)
+        attached = (str(running.folder), f"⏳ {running.title}", gr.Timer(active=True)) if running else \
+            ("", "", gr.Timer(active=False))
+        return (runs_update, fuse_update, push_update, gr.update(interactive=gates.hub.ok), hub_reason,
+                quant_update, quant_reason_note, *attached)
+
+    ctx.demo.load(on_page_load, outputs=[ui.run_picker, ui.fuse.runs, ui.hub.button, ui.space.push_button,
+                                         ui.hub.note, ui.gguf.gguf_button, ui.gguf.quant_note, *ui.job.outputs])
+
+
 def _wire_runs(ctx: AppContext, ui: ExportWidgets) -> None:
     """The run picker: listing runs, following a job already running, filling each section for the run."""
     def run_lists(selected=None):
-        runs = finished_runs(ctx)
-        value = selected if selected in runs else (runs[0] if runs else None)
-        return gr.update(choices=runs, value=value), gr.update(choices=runs)
+        return _run_lists(ctx, selected)
 
     def on_run_change(run):
         if not run:
@@ -94,19 +117,6 @@ def _wire_runs(ctx: AppContext, ui: ExportWidgets) -> None:
         now = made_signature(ctx.workspace)
         return (seen, gr.update(), gr.update()) if now == seen else (now, *run_lists(selected))
 
-    def on_page_load():
-        gates = ctx.capabilities()
-        push_update, hub_reason = gated(gates.hub)
-        quant_update, quant_reason_note = gated(gates.gguf_quantize)
-        running = next((job for job in ctx.jobs.list(kind="export") if not job.state.finished), None)
-        runs_update, fuse_update = run_lists()
-        attached = (str(running.folder), f"⏳ {running.title}", gr.Timer(active=True)) if running else \
-            ("", "", gr.Timer(active=False))
-        return (runs_update, fuse_update, push_update, gr.update(interactive=gates.hub.ok), hub_reason,
-                quant_update, quant_reason_note, *attached)
-
-    ctx.demo.load(on_page_load, outputs=[ui.run_picker, ui.fuse.runs, ui.hub.button, ui.space.push_button,
-                                         ui.hub.note, ui.gguf.gguf_button, ui.gguf.quant_note, *ui.job.outputs])
     ui.refresh_button.click(run_lists, [ui.run_picker], [ui.run_picker, ui.fuse.runs])
     ui.tab.select(run_lists, [ui.run_picker], [ui.run_picker, ui.fuse.runs])  # runs finished since page load
     ui.run_picker.change(on_run_attach, [ui.run_picker], ui.job.outputs)

@@ -8,6 +8,7 @@ folder is written as its worker writes it.
 
 from __future__ import annotations
 
+import contextlib
 import json
 
 import pytest
@@ -28,12 +29,19 @@ def options_of(page, picker: str) -> list[str]:
     return [name.strip() for name in names]
 
 
-def test_opening_a_tab_lists_what_was_made_since_the_page_loaded(tmp_path):
+@contextlib.contextmanager
+def on_chat(tmp_path):
+    """The app on a fresh workspace, its page open on the Chat tab; yields (workspace, page)."""
     require_chromium()
     workspace = Workspace(tmp_path / "workspace").ensure()
     with running_app(workspace.root) as url, browser_page() as page:
         page.goto(url)
         page.get_by_role("tab", name="Chat").click()
+        yield workspace, page
+
+
+def test_opening_a_tab_lists_what_was_made_since_the_page_loaded(tmp_path):
+    with on_chat(tmp_path) as (workspace, page):
         assert not any("later" in name for name in options_of(page, "#chat-model"))
         # A dataset saved, a run trained and a GGUF exported while this page stays open (no Refresh click).
         place_dataset(workspace, "later-data")
@@ -86,11 +94,7 @@ def test_after_the_journey_chat_is_on_the_model_it_made(tmp_path):
 
 def test_a_run_or_export_that_finishes_while_the_tab_stays_open_joins_its_picker(tmp_path):
     """The user sits on Chat (then Export) while training or an export finishes: no click, no tab change."""
-    require_chromium()
-    workspace = Workspace(tmp_path / "workspace").ensure()
-    with running_app(workspace.root) as url, browser_page() as page:
-        page.goto(url)
-        page.get_by_role("tab", name="Chat").click()
+    with on_chat(tmp_path) as (workspace, page):
         page.wait_for_timeout(1000)
         place_run(workspace, "later-run")
         place_gguf(workspace, "later-run/gguf/later-run-Q8_0.gguf")
