@@ -44,6 +44,11 @@ def folder(workspace: Workspace) -> Path:
     return workspace.jobs / "journey"
 
 
+def completed(workspace: Workspace, jobs: JobRunner) -> bool:
+    """True once a journey has run to its end in this workspace (the panel then stays folded)."""
+    return _succeeded(jobs, folder(workspace))
+
+
 def start(workspace: Workspace, jobs: JobRunner, train_overrides: dict[str, Any] | None = None):
     """Submit the journey as a job; its sub-jobs take the accelerator one at a time."""
     params = {"workspace": str(workspace.root), "train_overrides": train_overrides or {}}

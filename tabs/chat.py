@@ -1,24 +1,25 @@
 """Chat tab: streaming multi-turn chat with the default model, any run's adapter or any exported GGUF.
 
 The conversation lives in a per-session `gr.State` of canonical messages; the Chatbot only shows it.
-Stop works through a per-session event that the backends honour (Gradio's `cancels` would abandon the
-generator without closing it, leaving the model decoding and locked). The logic is in core.inference
-and core.chat; this module lays out widgets and wires them.
+This module lays out the tab's sections (`_build_*`) and wires them to named handlers (`on_*`); how an
+answer is produced and shown is in `tabs.chat_answer`, the logic in core.inference and core.chat.
 """
 
 from __future__ import annotations
 
-import threading
 import time
+from dataclasses import dataclass
+from typing import Any
 
 import gradio as gr
 
 from core import chat, feedback, inference
-from core.documents import open_collection
-from core.documents.grounding import GroundedBackend
 from core.errors import BadInputError
 from core.inference import GenerationSettings
+from core.inference.choices import made_signature
 from tabs import documents as documents_ui
+from tabs.chat_answer import (chat_view, find_choice, model_label, picker_choices, respond,  # noqa: F401
+                              stop_event, take_back_last_question)
 from tabs.common import AppContext, Focus, error_text, gate_note, refreshed, t
 
 STRINGS = {
@@ -53,73 +54,147 @@ STRINGS = {
         "chat.save_example": "➕ 保存为训练样本",
     },
 }
-UPDATE_EVERY_S = 0.08  # how often a streaming answer is redrawn
-_stops: dict[str, threading.Event] = {}  # per browser session: Stop sets it, the running answer reads it
+FOLLOW_EVERY_S = 5.0  # how often an open page checks for runs and exports that finished since it listed them
+
+
+@dataclass(frozen=True)
+class Widgets:
+    """The tab's widgets that handlers read or write."""
+
+    tab: Any
+    model_picker: Any
+    refresh_button: Any
+    model_note: Any
+    collection_picker: Any
+    follow_timer: Any
+    """Polls `made_signature`, so a run or export that finishes while the page stays open joins the picker."""
+    made: Any
+    """gr.State: the signature the picker was last listed at."""
+    settings: list
+    """Model, system prompt, sampling knobs and collection: what every answer is produced with."""
+    chatbot: Any
+    conversation: Any
+    """gr.State: the canonical messages (with the model that wrote each answer and its citations)."""
+    message: Any
+    send_button: Any
+    stop_button: Any
+    regenerate_button: Any
+    edit_button: Any
+    clear_button: Any
+    status: Any
+    memory: Any
+    save_format: Any
+    save_button: Any
+    example_button: Any
+    saved_file: Any
 
 
 def build(ctx: AppContext) -> Focus:
-    defaults = GenerationSettings()
     with gr.Tab(t("chat.tab"), id="chat") as tab:
         gr.Markdown(t("chat.header"))
-        with gr.Row():
-            model_picker = gr.Dropdown(_picker_choices(ctx), value="default", label=t("chat.model"), scale=4,
-                                       elem_id="chat-model")
-            refresh_button = gr.Button(t("chat.refresh"), scale=1, elem_id="chat-refresh")
-        model_note = gr.Markdown(elem_id="chat-model-note")
-        collection_picker = documents_ui.picker(ctx, "chat-documents")
-        documents_ui.build_panel(ctx, collection_picker)
-        with gr.Accordion(t("chat.settings"), open=False):
-            system_box = gr.Textbox(label=t("chat.system"), placeholder=t("chat.system_placeholder"),
-                                    elem_id="chat-system")
-            with gr.Row():
-                temperature = gr.Slider(0, 2, value=defaults.temperature, step=0.05, label=t("chat.temperature"))
-                top_p = gr.Slider(0.05, 1, value=defaults.top_p, step=0.05, label=t("chat.top_p"))
-                top_k = gr.Slider(0, 200, value=defaults.top_k, step=1, label=t("chat.top_k"))
-            with gr.Row():
-                repetition = gr.Slider(0.5, 2, value=defaults.repetition_penalty, step=0.05,
-                                       label=t("chat.repetition"))
-                max_new = gr.Slider(1, 4096, value=defaults.max_new_tokens, step=1, label=t("chat.max_new"),
-                                    elem_id="chat-max-new")
-                seed = gr.Number(value=0, precision=0, minimum=0, label=t("chat.seed"), elem_id="chat-seed")
-        conversation = gr.State([])
-        # 👍 / 👎 on an answer and ✏️ editing it into a better one are kept as training feedback (core.feedback).
-        chatbot = gr.Chatbot(height=420, show_label=False, elem_id="chatbot", editable="all")
-        with gr.Row():
-            message = gr.Textbox(label=t("chat.input"), placeholder=t("chat.placeholder"), scale=5,
-                                 max_length=chat.MAX_INPUT_CHARS, elem_id="chat-input")
-            send_button = gr.Button(t("chat.send"), variant="primary", scale=1, elem_id="chat-send")
-            stop_button = gr.Button(t("chat.stop"), variant="stop", scale=1, elem_id="chat-stop")
-        with gr.Row():
-            regenerate_button = gr.Button(t("chat.regenerate"), size="sm", elem_id="chat-regenerate")
-            edit_button = gr.Button(t("chat.edit"), size="sm", elem_id="chat-edit")
-            clear_button = gr.Button(t("chat.clear"), size="sm", elem_id="chat-clear")
-        status = gr.Markdown(elem_id="chat-status")
-        memory = gr.Markdown(elem_id="chat-memory")
-        with gr.Row():
-            save_format = gr.Radio(["json", "markdown"], value="json", label=t("chat.save_format"))
-            save_button = gr.Button(t("chat.save"), size="sm", elem_id="chat-save")
-            example_button = gr.Button(t("chat.save_example"), size="sm", elem_id="chat-save-example")
-        saved_file = gr.File(label=t("chat.saved_file"), interactive=False, height=60, elem_id="chat-saved-file")
+        picker = _build_picker(ctx)
+        model_picker, collection_picker = picker[0], picker[3]
+        settings = [model_picker, *_build_settings(), collection_picker]
+        talk = _build_conversation()
+        saving = _build_saving()
+    widgets = Widgets(tab, *picker, settings, *talk, *saving)
+    _wire_picker(ctx, widgets)
+    _wire_conversation(ctx, widgets)
+    _wire_feedback(ctx, widgets)
+    _wire_saving(ctx, widgets)
+    return Focus(model_picker, lambda choice_id: gr.update(choices=picker_choices(ctx), value=choice_id))
 
-    settings_inputs = [model_picker, system_box, temperature, top_p, top_k, repetition, max_new, seed, collection_picker]
 
+def _build_picker(ctx: AppContext) -> tuple:
+    with gr.Row():
+        model_picker = gr.Dropdown(picker_choices(ctx), value="default", label=t("chat.model"), scale=4,
+                                   elem_id="chat-model")
+        refresh_button = gr.Button(t("chat.refresh"), scale=1, elem_id="chat-refresh")
+    model_note = gr.Markdown(elem_id="chat-model-note")
+    collection_picker = documents_ui.picker(ctx, "chat-documents")
+    documents_ui.build_panel(ctx, collection_picker)
+    return model_picker, refresh_button, model_note, collection_picker, gr.Timer(FOLLOW_EVERY_S), gr.State("")
+
+
+def _build_settings() -> list:
+    """System prompt, temperature, top-p, top-k, repetition penalty, max new tokens, seed (in that order)."""
+    defaults = GenerationSettings()
+    with gr.Accordion(t("chat.settings"), open=False):
+        system_box = gr.Textbox(label=t("chat.system"), placeholder=t("chat.system_placeholder"),
+                                elem_id="chat-system")
+        with gr.Row():
+            temperature = gr.Slider(0, 2, value=defaults.temperature, step=0.05, label=t("chat.temperature"))
+            top_p = gr.Slider(0.05, 1, value=defaults.top_p, step=0.05, label=t("chat.top_p"))
+            top_k = gr.Slider(0, 200, value=defaults.top_k, step=1, label=t("chat.top_k"))
+        with gr.Row():
+            repetition = gr.Slider(0.5, 2, value=defaults.repetition_penalty, step=0.05, label=t("chat.repetition"))
+            max_new = gr.Slider(1, 4096, value=defaults.max_new_tokens, step=1, label=t("chat.max_new"),
+                                elem_id="chat-max-new")
+            seed = gr.Number(value=0, precision=0, minimum=0, label=t("chat.seed"), elem_id="chat-seed")
+    return [system_box, temperature, top_p, top_k, repetition, max_new, seed]
+
+
+def _build_conversation() -> tuple:
+    # 👍 / 👎 on an answer and ✏️ editing it into a better one are kept as training feedback (core.feedback).
+    chatbot = gr.Chatbot(height=420, show_label=False, elem_id="chatbot", editable="all")
+    conversation = gr.State([])
+    with gr.Row():
+        message = gr.Textbox(label=t("chat.input"), placeholder=t("chat.placeholder"), scale=5,
+                             max_length=chat.MAX_INPUT_CHARS, elem_id="chat-input")
+        send_button = gr.Button(t("chat.send"), variant="primary", scale=1, elem_id="chat-send")
+        stop_button = gr.Button(t("chat.stop"), variant="stop", scale=1, elem_id="chat-stop")
+    with gr.Row():
+        regenerate_button = gr.Button(t("chat.regenerate"), size="sm", elem_id="chat-regenerate")
+        edit_button = gr.Button(t("chat.edit"), size="sm", elem_id="chat-edit")
+        clear_button = gr.Button(t("chat.clear"), size="sm", elem_id="chat-clear")
+    status = gr.Markdown(elem_id="chat-status")
+    memory = gr.Markdown(elem_id="chat-memory")
+    return (chatbot, conversation, message, send_button, stop_button, regenerate_button, edit_button, clear_button,
+            status, memory)
+
+
+def _build_saving() -> tuple:
+    with gr.Row():
+        save_format = gr.Radio(["json", "markdown"], value="json", label=t("chat.save_format"))
+        save_button = gr.Button(t("chat.save"), size="sm", elem_id="chat-save")
+        example_button = gr.Button(t("chat.save_example"), size="sm", elem_id="chat-save-example")
+    saved_file = gr.File(label=t("chat.saved_file"), interactive=False, height=60, elem_id="chat-saved-file")
+    return save_format, save_button, example_button, saved_file
+
+
+def _wire_picker(ctx: AppContext, w: Widgets) -> None:
     def on_load():
-        return (gr.update(choices=_picker_choices(ctx)), gate_note(ctx.capabilities().gguf_chat),
+        return (gr.update(choices=picker_choices(ctx)), gate_note(ctx.capabilities().gguf_chat),
                 gr.update(choices=documents_ui.collection_choices(ctx)))
 
     def on_refresh_click(current: str, current_documents: str):
-        return (refreshed(_picker_choices(ctx), current, "default"),
+        return (refreshed(picker_choices(ctx), current, "default"),
                 refreshed(documents_ui.collection_choices(ctx), current_documents, ""))
 
     def on_model_change(choice_id: str, progress=gr.Progress()):
         try:
-            choice = _find(ctx, choice_id)
+            choice = find_choice(ctx, choice_id)
             started = time.perf_counter()
             inference.open_backend(choice, ctx.workspace, progress=lambda f, m: progress(f, desc=m))
             return f"✅ {choice.label} ready ({time.perf_counter() - started:.1f} s)", chat.memory_text()
         except Exception as error:  # shown beside the picker; the chat keeps working with its history
             return error_text(error), chat.memory_text()
 
+    def on_follow_tick(seen: str, current: str):
+        """Between tab visits, a run trained or a GGUF exported elsewhere joins the list without a click."""
+        now = made_signature(ctx.workspace)
+        return (seen, gr.update()) if now == seen else (now, refreshed(picker_choices(ctx), current, "default"))
+
+    ctx.demo.load(on_load, outputs=[w.model_picker, w.model_note, w.collection_picker])
+    # Opening the tab lists what was trained or exported since the page loaded, as Refresh does.
+    gr.on([w.refresh_button.click, w.tab.select], on_refresh_click, [w.model_picker, w.collection_picker],
+          [w.model_picker, w.collection_picker])
+    w.model_picker.change(on_model_change, w.model_picker, [w.model_note, w.memory])
+    w.follow_timer.tick(on_follow_tick, [w.made, w.model_picker], [w.made, w.model_picker], show_progress="hidden")
+
+
+def _wire_conversation(ctx: AppContext, w: Widgets) -> None:
+    # Gradio passes inputs by position and finds gr.Request among named parameters only, hence no *args.
     def on_send(text, history, choice_id, system, temperature, top_p, top_k, repetition, max_new, seed, documents,
                 request: gr.Request):
         settings_values = (choice_id, system, temperature, top_p, top_k, repetition, max_new, seed, documents)
@@ -153,11 +228,26 @@ def build(ctx: AppContext) -> Focus:
         kept, question = take_back_last_question(history)
         return chat_view(kept), kept, question if question is not None else gr.update()
 
+    def on_stop_click(request: gr.Request):
+        stop_event(request.session_hash).set()
+
+    send_outputs = [w.chatbot, w.conversation, w.message, w.status, w.memory]
+    w.send_button.click(on_send, [w.message, w.conversation, *w.settings], send_outputs)
+    w.message.submit(on_send, [w.message, w.conversation, *w.settings], send_outputs)
+    w.regenerate_button.click(on_regenerate_click, [w.conversation, *w.settings],
+                              [w.chatbot, w.conversation, w.status, w.memory])
+    w.edit_button.click(on_edit_click, w.conversation, [w.chatbot, w.conversation, w.message])
+    w.stop_button.click(on_stop_click, queue=False)
+    w.clear_button.click(lambda: ([], [], ""), outputs=[w.chatbot, w.conversation, w.status])
+
+
+def _wire_feedback(ctx: AppContext, w: Widgets) -> None:
+    """👍 / 👎 and edits of an answer, kept as training feedback."""
     def on_liked(history, choice_id, event: gr.LikeData):
         index = event.index if isinstance(event.index, int) else event.index[0]
         liked = event.liked if isinstance(event.liked, bool) else None
         try:
-            feedback.rate(ctx.workspace, history, index, _label(ctx, choice_id), liked=liked)
+            feedback.rate(ctx.workspace, history, index, model_label(ctx, choice_id), liked=liked)
         except Exception as error:  # shown in the status line
             return error_text(error)
         return (f"{'👍' if liked else '👎' if liked is False else '↩️'} Rating saved; the Data tab's preference "
@@ -167,18 +257,20 @@ def build(ctx: AppContext) -> Focus:
         index = event.index if isinstance(event.index, int) else event.index[0]
         try:
             edited, row = feedback.apply_edit(ctx.workspace, history, index, chat.unmark(event.value),
-                                              _label(ctx, choice_id))
+                                              model_label(ctx, choice_id))
         except Exception as error:  # the conversation stays as it was
             return history, history, error_text(error)
         note = "✏️ Better answer saved as a preference pair (your edit over the original)." if row else "✏️ Edited."
         return edited, edited, note
 
-    def on_stop_click(request: gr.Request):
-        _stops.setdefault(request.session_hash, threading.Event()).set()
+    w.chatbot.like(on_liked, [w.conversation, w.model_picker], w.status)
+    w.chatbot.edit(on_edited, [w.conversation, w.model_picker], [w.chatbot, w.conversation, w.status])
 
+
+def _wire_saving(ctx: AppContext, w: Widgets) -> None:
     def on_save_click(history, fmt, choice_id):
         try:
-            path = chat.save_conversation(ctx.workspace, history, _find(ctx, choice_id).label, fmt)
+            path = chat.save_conversation(ctx.workspace, history, find_choice(ctx, choice_id).label, fmt)
             return str(path), f"💾 Saved to {path}"
         except Exception as error:  # shown in the status line
             return None, error_text(error)
@@ -191,155 +283,5 @@ def build(ctx: AppContext) -> Focus:
         except Exception as error:  # shown in the status line
             return error_text(error)
 
-    ctx.demo.load(on_load, outputs=[model_picker, model_note, collection_picker])
-    # Opening the tab lists what was trained or exported since the page loaded, as Refresh does.
-    gr.on([refresh_button.click, tab.select], on_refresh_click, [model_picker, collection_picker],
-          [model_picker, collection_picker])
-    model_picker.change(on_model_change, model_picker, [model_note, memory])
-    send_outputs = [chatbot, conversation, message, status, memory]
-    send_button.click(on_send, [message, conversation, *settings_inputs], send_outputs)
-    message.submit(on_send, [message, conversation, *settings_inputs], send_outputs)
-    regenerate_button.click(on_regenerate_click, [conversation, *settings_inputs],
-                            [chatbot, conversation, status, memory])
-    edit_button.click(on_edit_click, conversation, [chatbot, conversation, message])
-    stop_button.click(on_stop_click, queue=False)
-    chatbot.like(on_liked, [conversation, model_picker], status)
-    chatbot.edit(on_edited, [conversation, model_picker], [chatbot, conversation, status])
-    clear_button.click(lambda: ([], [], ""), outputs=[chatbot, conversation, status])
-    save_button.click(on_save_click, [conversation, save_format, model_picker], [saved_file, status])
-    example_button.click(on_example_click, conversation, status)
-    return Focus(model_picker, lambda choice_id: gr.update(choices=_picker_choices(ctx), value=choice_id))
-
-
-def respond(ctx: AppContext, history: list[dict], choice_id: str, system: str, temperature, top_p, top_k,
-            repetition, max_new, seed, documents: str = "", *, session: str):
-    """Yields (conversation, status line) while an answer streams; the last status has the speed.
-
-    With `documents` (a collection name) the question is answered from its relevant passages, and the
-    answer's message keeps its numbered citations under "citations" (`chat_view` shows them)."""
-    stop = _stops.setdefault(session, threading.Event())
-    stop.clear()
-    try:
-        # Seed 0 (the default): a fresh one per answer, so Regenerate gives another (the line names it).
-        settings = GenerationSettings(max_new_tokens=int(max_new), temperature=float(temperature),
-                                      top_p=float(top_p), top_k=int(top_k), repetition_penalty=float(repetition),
-                                      seed=int(seed or 0) or chat.fresh_seed())
-        choice = _find(ctx, choice_id)
-        note = yield from _queue(ctx, choice, history, stop)
-        backend, loaded_s = yield from _status_of(history, chat.open_model(choice, ctx.workspace))
-        if documents:
-            backend = GroundedBackend(backend, open_collection(ctx.workspace, documents))
-        system = (system or "").strip()
-        prefix = [{"role": "system", "content": system}] if system else []
-        messages, dropped = inference.fit_context(backend, prefix + [_plain(m) for m in history], settings)
-        if dropped:
-            note += f" · ✂️ the {dropped} oldest messages no longer fit the context window and were left out"
-        grounding = backend.ground(messages, settings) if documents else None
-    except Exception as error:  # the question stays in the conversation; the reason shows below it
-        yield history, error_text(error)
-        return
-    answer = {"model": choice.label, "loaded_s": loaded_s}
-    if grounding is None:
-        yield from _stream(backend, messages, settings, history, stop, note, answer)
-        return
-    note += f" · 📄 {len(grounding.citations)} sources" if grounding.citations else f" · 📄 {grounding.note}"
-    yield from _stream(backend.backend, grounding.messages, settings, history, stop, note, answer,
-                       citations=[vars(citation) for citation in grounding.citations])
-
-
-def take_back_last_question(history: list[dict]) -> tuple[list[dict], str | None]:
-    """The conversation before the last question, and that question, so it can be edited and resent."""
-    for index in range(len(history) - 1, -1, -1):
-        if history[index]["role"] == "user":
-            return history[:index], history[index]["content"]
-    return history, None
-
-
-def _queue(ctx: AppContext, choice, history: list[dict], stop: threading.Event):
-    """On an accelerator, wait behind a heavy job; on a CPU, chat anyway and say it will be slower."""
-    job = ctx.jobs.heavy_job()
-    if job is None:
-        return ""
-    if chat.must_wait(ctx.jobs, lambda: ctx.device().kind, choice) is None:
-        return f" · ℹ️ '{job.title}' is running on this machine too, so answers are slower"
-    for line in chat.wait_for_accelerator(ctx.jobs, stop):
-        yield history, line
-    return ""
-
-
-def _status_of(history: list[dict], lines):
-    """Passes a core generator's status lines on beside the conversation; returns what it returns."""
-    while True:
-        try:
-            line = next(lines)
-        except StopIteration as done:
-            return done.value
-        yield history, line
-
-
-def _stream(backend, messages, settings, history, stop, note, answer: dict, citations=None):
-    """Streams the answer; the message keeps which model wrote it (`chat_view` marks it when several did)."""
-    history = [*history, {"role": "assistant", "content": "", "model": answer["model"]}]
-    yield history, "…"
-    usage, started, first, shown = {}, time.perf_counter(), None, 0.0
-    try:
-        for piece in backend.stream(messages, settings, stop=stop, usage=usage):
-            first = first or time.perf_counter()
-            history = [*history[:-1], {**history[-1], "content": history[-1]["content"] + piece}]
-            # Every yield re-renders the whole chat in the browser: at 50+ tokens/s a busy laptop falls
-            # behind the stream (and behind the Stop click), so send at most one update per frame budget.
-            if time.perf_counter() - shown >= UPDATE_EVERY_S:
-                shown = time.perf_counter()
-                yield history, "…"
-    except Exception as error:  # keep what was generated so far; show why it ended
-        yield history, error_text(error)
-        return
-    tokens, ended = usage.get("completion_tokens", 0), time.perf_counter()
-    speed = tokens / (ended - first) if first and ended > first else 0.0
-    ttft = f"{(first - started):.2f} s" if first else "–"
-    loaded = f"model loaded in {answer['loaded_s']:.1f} s · " if answer["loaded_s"] else ""
-    seed = f" · seed {settings.seed}" if settings.temperature > 0 else ""
-    stopped = " · ⏹ stopped" if stop.is_set() else ""  # set by the Stop button only, never by the backends
-    if citations:
-        history = [*history[:-1], {**history[-1], "citations": citations}]
-    yield history, f"{loaded}first token {ttft} · {speed:.1f} tokens/s · {tokens} tokens{seed}{stopped}{note}"
-
-
-def chat_view(history: list[dict]) -> list[dict]:
-    """What the Chatbot shows: the conversation, each grounded answer followed by its numbered citations
-    as closed panels (source, page and heading in the title; the passage inside). Once more than one
-    model has answered, each answer is headed by the model that wrote it."""
-    shown = []
-    several = len({m.get("model") for m in history if m["role"] == "assistant" and m.get("model")}) > 1
-    for message in history:
-        shown.append(chat.mark(_plain(message), message.get("model")) if several else _plain(message))
-        for citation in message.get("citations", []):
-            shown.append({"role": "assistant", "content": citation["text"],
-                          "metadata": {"title": f"📄 [{citation['number']}] {citation['where']}",
-                                       "log": citation["id"], "status": "done"}})
-    return shown
-
-
-def _plain(message: dict) -> dict:
-    return {"role": message["role"], "content": message["content"]}
-
-
-def _picker_choices(ctx: AppContext) -> list[tuple[str, str]]:
-    try:
-        return [(choice.label, choice.id) for choice in inference.list_choices(ctx.workspace)]
-    except Exception:  # e.g. the packaged default model missing: the picker still opens, errors show on use
-        return [(inference.DEFAULT_GGUF_LABEL, "default")]
-
-
-def _label(ctx: AppContext, choice_id: str) -> str:
-    try:
-        return _find(ctx, choice_id).label
-    except BadInputError:  # the model went away since it answered: its id still says which it was
-        return choice_id
-
-
-def _find(ctx: AppContext, choice_id: str):
-    for choice in inference.list_choices(ctx.workspace):
-        if choice.id == choice_id:
-            return choice
-    raise BadInputError(f"The model '{choice_id}' is no longer available.", "Click 'Refresh list' and pick again.")
+    w.save_button.click(on_save_click, [w.conversation, w.save_format, w.model_picker], [w.saved_file, w.status])
+    w.example_button.click(on_example_click, w.conversation, w.status)

@@ -1,22 +1,21 @@
 """Export tab: a run becomes an adapter package, a merged model, GGUFs, a Space, a Hub repo or a backup.
 
-Long steps go through the job runner (`core.export.jobs:<step>`, kind "export", heavy) and are polled
-with a timer; a reload re-attaches to the newest running export. Hub pushes run in the handler itself,
-because a job's parameters are written to disk and the token must never be.
+This module lays the tab out, one builder per section (`_build_*`), each returning a frozen dataclass of
+its widgets; `tabs.export_handlers` wires them to named handlers. Long steps go through the job runner
+(`core.export.jobs:<step>`, kind "export", heavy) and are polled with a timer; a reload re-attaches to
+the newest running export. Hub pushes run in the handler itself, because a job's parameters are written
+to disk and the token must never be.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-from types import SimpleNamespace
+from dataclasses import dataclass
+from typing import Any
 
 import gradio as gr
 
-from core.export import choices
-from core.export.logview import readable
-from core.train.runs import run_folders
-from tabs import export_downloads
-from tabs.common import AppContext, Focus, error_text, gated, t
+from tabs import export_downloads, export_handlers
+from tabs.common import AppContext, Focus, t
 
 STRINGS = {
     "en": {
@@ -76,256 +75,178 @@ STRINGS = {
 }
 PUSHABLE = ["adapter", "merged", "gguf", "backup"]
 FUSE_METHODS = ["linear", "cat", "ties", "dare"]
+FOLLOW_EVERY_S = 5.0  # how often an open page checks for runs that finished since it listed them
+
+
+@dataclass(frozen=True)
+class JobWidgets:
+    """The export job being followed: its folder, the poll timer, its status, log and Stop."""
+
+    folder: Any
+    """gr.State: the followed job's folder ("" for none)."""
+    timer: Any
+    status: Any
+    stop_button: Any
+    log_box: Any
+    raw_log: Any
+
+    @property
+    def outputs(self) -> list:
+        """What starting or attaching to a job sets: folder, status line, timer."""
+        return [self.folder, self.status, self.timer]
+
+
+@dataclass(frozen=True)
+class GgufWidgets:
+    quant_boxes: Any
+    quant_reason: Any
+    quant_note: Any
+    merge_button: Any
+    gguf_button: Any
+    roundtrip_button: Any
+    roundtrip_report: Any
+
+
+@dataclass(frozen=True)
+class FuseWidgets:
+    runs: Any
+    weights: Any
+    method: Any
+    density: Any
+    name: Any
+    button: Any
+
+
+@dataclass(frozen=True)
+class HubWidgets:
+    note: Any
+    what: Any
+    token: Any
+    repo: Any
+    private: Any
+    button: Any
+
+
+@dataclass(frozen=True)
+class SpaceWidgets:
+    target: Any
+    gguf: Any
+    bundle: Any
+    model_repo: Any
+    button: Any
+    push_button: Any
+
+
+@dataclass(frozen=True)
+class BackupWidgets:
+    out: Any
+    button: Any
+    restore_path: Any
+    restore_button: Any
+
+
+@dataclass(frozen=True)
+class ExportWidgets:
+    """The whole tab, top to bottom: run picker and job, then one section per kind of export."""
+
+    tab: Any
+    run_picker: Any
+    refresh_button: Any
+    follow_timer: Any
+    """Polls `made_signature`, so a run that finishes while the page stays open joins the pickers."""
+    made: Any
+    """gr.State: the signature the pickers were last listed at."""
+    job: JobWidgets
+    package_button: Any
+    gguf: GgufWidgets
+    fuse: FuseWidgets
+    hub: HubWidgets
+    space: SpaceWidgets
+    backup: BackupWidgets
+    downloads: export_downloads.Downloads
 
 
 def build(ctx: AppContext) -> Focus:
     with gr.Tab(t("export.tab"), id="export") as tab:
         gr.Markdown(t("export.header"))
-        ui = _layout()
-        ui.downloads = export_downloads.build(ctx, ui.run_picker)
-    ui.tab = tab
-    _wire(ctx, ui)
-    return Focus(ui.run_picker, lambda run: gr.update(choices=_finished_runs(ctx), value=run))
+        folder, timer = gr.State(""), gr.Timer(1.0, active=False)
+        with gr.Row():
+            run_picker = gr.Dropdown([], label=t("export.run"), elem_id="export-run", scale=4)
+            refresh_button = gr.Button(t("export.refresh"), scale=1, elem_id="export-refresh")
+        job = _build_job(folder, timer)
+        gr.Markdown(t("export.package_title"))
+        package_button = gr.Button(t("export.package_button"), elem_id="export-package-button")
+        sections = (_build_gguf(), _build_fuse(), _build_hub(), _build_space(), _build_backup())
+        downloads = export_downloads.build(ctx, run_picker)
+        follow = gr.Timer(FOLLOW_EVERY_S), gr.State("")
+    ui = ExportWidgets(tab, run_picker, refresh_button, *follow, job, package_button, *sections, downloads)
+    export_handlers.wire(ctx, ui)
+    return Focus(run_picker, lambda run: gr.update(choices=export_handlers.finished_runs(ctx), value=run))
 
 
-def _layout() -> SimpleNamespace:
-    """Widgets, top to bottom: run and job status, then one section per kind of export."""
-    ui = SimpleNamespace(job_folder=gr.State(""), poll_timer=gr.Timer(1.0, active=False))
-    with gr.Row():
-        ui.run_picker = gr.Dropdown([], label=t("export.run"), elem_id="export-run", scale=4)
-        ui.refresh_button = gr.Button(t("export.refresh"), scale=1, elem_id="export-refresh")
-    ui.status = gr.Markdown(elem_id="export-status")
-    ui.stop_button = gr.Button(t("export.stop"), size="sm")
-    ui.log_box = gr.Textbox(label=t("export.log"), lines=6, max_lines=12, interactive=False, elem_id="export-log")
+def _build_job(folder, timer) -> JobWidgets:
+    status = gr.Markdown(elem_id="export-status")
+    stop_button = gr.Button(t("export.stop"), size="sm")
+    log_box = gr.Textbox(label=t("export.log"), lines=6, max_lines=12, interactive=False, elem_id="export-log")
     with gr.Accordion(t("export.raw_log"), open=False):
-        ui.raw_log = gr.Textbox(show_label=False, lines=8, max_lines=20, interactive=False, elem_id="export-raw-log")
-    gr.Markdown(t("export.package_title"))
-    ui.package_button = gr.Button(t("export.package_button"), elem_id="export-package-button")
-    _gguf_section(ui)
-    _fuse_section(ui)
-    _hub_section(ui)
-    _space_section(ui)
-    _backup_section(ui)
-    return ui
+        raw_log = gr.Textbox(show_label=False, lines=8, max_lines=20, interactive=False, elem_id="export-raw-log")
+    return JobWidgets(folder, timer, status, stop_button, log_box, raw_log)
 
 
-def _gguf_section(ui: SimpleNamespace) -> None:
+def _build_gguf() -> GgufWidgets:
     gr.Markdown(t("export.gguf_title"))
-    ui.quant_boxes = gr.CheckboxGroup([], label=t("export.quant"), elem_id="export-quant")
-    ui.quant_reason = gr.Markdown(elem_id="export-quant-reason")
-    ui.quant_note = gr.Markdown()
+    quant_boxes = gr.CheckboxGroup([], label=t("export.quant"), elem_id="export-quant")
+    quant_reason, quant_note = gr.Markdown(elem_id="export-quant-reason"), gr.Markdown()
     with gr.Row():
-        ui.merge_button = gr.Button(t("export.merge_button"))
-        ui.gguf_button = gr.Button(t("export.gguf_button"), variant="primary", elem_id="export-gguf-button")
-        ui.roundtrip_button = gr.Button(t("export.roundtrip_button"), elem_id="export-roundtrip-button")
-    ui.roundtrip_report = gr.Markdown(elem_id="export-roundtrip")
+        merge_button = gr.Button(t("export.merge_button"))
+        gguf_button = gr.Button(t("export.gguf_button"), variant="primary", elem_id="export-gguf-button")
+        roundtrip_button = gr.Button(t("export.roundtrip_button"), elem_id="export-roundtrip-button")
+    return GgufWidgets(quant_boxes, quant_reason, quant_note, merge_button, gguf_button, roundtrip_button,
+                       gr.Markdown(elem_id="export-roundtrip"))
 
 
-def _fuse_section(ui: SimpleNamespace) -> None:
+def _build_fuse() -> FuseWidgets:
     gr.Markdown(t("export.fuse_title"))
     with gr.Row():
-        ui.fuse_runs = gr.Dropdown([], multiselect=True, label=t("export.fuse_runs"), scale=3)
-        ui.fuse_weights = gr.Textbox(label=t("export.fuse_weights"), scale=2)
+        runs = gr.Dropdown([], multiselect=True, label=t("export.fuse_runs"), scale=3)
+        weights = gr.Textbox(label=t("export.fuse_weights"), scale=2)
     with gr.Row():
-        ui.fuse_method = gr.Radio(FUSE_METHODS, value="linear", label=t("export.fuse_method"))
-        ui.fuse_density = gr.Slider(0.05, 1.0, value=0.5, step=0.05, label=t("export.fuse_density"))
-        ui.fuse_name = gr.Textbox(label=t("export.fuse_name"))
-    ui.fuse_button = gr.Button(t("export.fuse_button"))
+        method = gr.Radio(FUSE_METHODS, value="linear", label=t("export.fuse_method"))
+        density = gr.Slider(0.05, 1.0, value=0.5, step=0.05, label=t("export.fuse_density"))
+        name = gr.Textbox(label=t("export.fuse_name"))
+    return FuseWidgets(runs, weights, method, density, name, gr.Button(t("export.fuse_button")))
 
 
-def _hub_section(ui: SimpleNamespace) -> None:
+def _build_hub() -> HubWidgets:
     gr.Markdown(t("export.hub_title"))
-    ui.hub_note = gr.Markdown(elem_id="export-hub-note")
+    note = gr.Markdown(elem_id="export-hub-note")
     with gr.Row():
-        ui.hub_what = gr.Dropdown(PUSHABLE, value="adapter", label=t("export.hub_what"))
-        ui.hub_token = gr.Textbox(label=t("export.hub_token"), type="password", elem_id="export-hub-token")
-        ui.hub_repo = gr.Textbox(label=t("export.hub_repo"), placeholder="user/my-assistant")
-        ui.hub_private = gr.Checkbox(True, label=t("export.hub_private"))
-    ui.hub_button = gr.Button(t("export.hub_button"), elem_id="export-hub-button")
+        what = gr.Dropdown(PUSHABLE, value="adapter", label=t("export.hub_what"))
+        token = gr.Textbox(label=t("export.hub_token"), type="password", elem_id="export-hub-token")
+        repo = gr.Textbox(label=t("export.hub_repo"), placeholder="user/my-assistant")
+        private = gr.Checkbox(True, label=t("export.hub_private"))
+    return HubWidgets(note, what, token, repo, private, gr.Button(t("export.hub_button"), elem_id="export-hub-button"))
 
 
-def _space_section(ui: SimpleNamespace) -> None:
+def _build_space() -> SpaceWidgets:
     gr.Markdown(t("export.space_title"))
     with gr.Row():
-        ui.space_target = gr.Radio(["cpu", "zerogpu"], value="cpu", label=t("export.space_target"))
-        ui.space_gguf = gr.Dropdown([], label=t("export.space_gguf"))
-        ui.space_bundle = gr.Checkbox(True, label=t("export.space_bundle"))
-        ui.space_model_repo = gr.Textbox(label=t("export.space_model_repo"))
+        target = gr.Radio(["cpu", "zerogpu"], value="cpu", label=t("export.space_target"))
+        gguf = gr.Dropdown([], label=t("export.space_gguf"))
+        bundle = gr.Checkbox(True, label=t("export.space_bundle"))
+        model_repo = gr.Textbox(label=t("export.space_model_repo"))
     with gr.Row():
-        ui.space_button = gr.Button(t("export.space_button"))
-        ui.space_push_button = gr.Button(t("export.space_push"))
+        button = gr.Button(t("export.space_button"))
+        push_button = gr.Button(t("export.space_push"))
+    return SpaceWidgets(target, gguf, bundle, model_repo, button, push_button)
 
 
-def _backup_section(ui: SimpleNamespace) -> None:
+def _build_backup() -> BackupWidgets:
     gr.Markdown(t("export.backup_title"))
     with gr.Row():
-        ui.backup_out = gr.Textbox(label=t("export.backup_out"), scale=3)
-        ui.backup_button = gr.Button(t("export.backup_button"), scale=1)
+        out = gr.Textbox(label=t("export.backup_out"), scale=3)
+        button = gr.Button(t("export.backup_button"), scale=1)
     with gr.Row():
-        ui.restore_path = gr.Textbox(label=t("export.restore_path"), scale=3)
-        ui.restore_button = gr.Button(t("export.restore_button"), scale=1)
-
-
-def _finished_runs(ctx: AppContext) -> list[str]:
-    """Runs with saved adapter weights, newest first: the ones there is something to export from."""
-    return [folder.name for folder in run_folders(ctx.workspace, finished=True)]
-
-
-def _run_name(ctx: AppContext, run: str | None) -> str:
-    """A run name from the page, refused unless it names a folder inside the workspace's runs/."""
-    return ctx.workspace.named(ctx.workspace.runs, run, "run").name
-
-
-def _wire(ctx: AppContext, ui: SimpleNamespace) -> None:
-    def run_lists(selected=None):
-        runs = _finished_runs(ctx)
-        value = selected if selected in runs else (runs[0] if runs else None)
-        return gr.update(choices=runs, value=value), gr.update(choices=runs)
-
-    def quant_updates(run):
-        """The quantisations with the recommendation pre-selected: by model size, then gated by the check."""
-        labels, recommended, reason = choices.quant_options(ctx.workspace, run)
-        return gr.update(choices=labels, value=recommended), f"ℹ️ {reason}" if reason else ""
-
-    def on_run_change(run):
-        if not run:
-            return gr.update(choices=[], value=[]), "", gr.update(choices=[]), "", ""
-        files = choices.gguf_files(ctx.workspace, run)
-        return (*quant_updates(run), gr.update(choices=files, value=files[-1] if files else None),
-                choices.roundtrip_markdown(ctx.workspace, run), str(ctx.workspace.exports / run / "backup"))
-
-    def on_run_attach(run):
-        """Follow a job already running for this run (started by the guided first run, or another tab)."""
-        folder = choices.job_folder(ctx.workspace, run) if run else None
-        if folder is None or not (folder / "status.json").exists():
-            return gr.update(), gr.update(), gr.update()
-        job = ctx.jobs.snapshot(folder)
-        if job.state.finished:
-            return gr.update(), gr.update(), gr.update()
-        return str(folder), f"⏳ {job.title}", gr.Timer(active=True)
-
-    def submit(step: str, run: str, title: str, **params):
-        """Start `core.export.jobs:<step>`; returns (job folder, status, timer)."""
-        try:
-            ctx.require_unlocked("Export")
-            for name in [run] if step not in ("fuse", "restore") else params.get("runs", []):
-                _run_name(ctx, name)
-            folder = choices.job_folder(ctx.workspace, run)
-            ctx.jobs.submit(folder, f"core.export.jobs:{step}",
-                            {"workspace": str(ctx.workspace.root), "run": run, **params},
-                            kind="export", title=title, heavy=True)
-        except Exception as error:
-            return "", error_text(error), gr.Timer(active=False)
-        return str(folder), f"⏳ {title}…", gr.Timer(active=True)
-
-    def on_package_clicked(run):
-        return submit("adapter", run, f"Adapter package · {run}")
-
-    def on_merge_clicked(run):
-        return submit("merge", run, f"Merge · {run}")
-
-    def on_gguf_clicked(run, quants):
-        return submit("gguf", run, f"GGUF {', '.join(quants or [])} · {run}", quants=list(quants or []), check=True)
-
-    def on_roundtrip_clicked(run):
-        return submit("roundtrip", run, f"Round-trip check · {run}")
-
-    def on_fuse_clicked(runs, weights, method, density, name):
-        try:
-            parsed = [float(w) for w in weights.replace(" ", "").split(",") if w]
-        except ValueError:
-            return "", error_text(ValueError(f"Weights '{weights}' must be numbers separated by commas.")), \
-                gr.Timer(active=False)
-        return submit("fuse", "fusion", f"Fuse {', '.join(runs or [])}", runs=list(runs or []),
-                      weights=parsed, method=method, density=density, name=name.strip())
-
-    def on_space_clicked(run, target, gguf, bundle, model_repo):
-        return submit("space", run, f"Space ({target}) · {run}", target=target, gguf=gguf,
-                      bundle_model=bool(bundle), model_repo=model_repo.strip())
-
-    def on_backup_clicked(run, out, gguf):
-        return submit("backup", run, f"Backup · {run}", out=out.strip(), gguf=gguf)
-
-    def on_restore_clicked(archive):
-        return submit("restore", "restore", "Restore backup", archive=archive.strip())
-
-    def on_poll_tick(folder, run):
-        job = ctx.jobs.snapshot(Path(folder)) if folder else None
-        if job is None:
-            return "", "", gr.Timer(active=False), gr.update(), gr.update()
-        text = f"**{job.state.value}** · {job.title} · {job.message}"
-        if job.error:
-            text += f"\n\n❌ {job.error}"
-        elif job.state.finished and job.result:
-            text += "\n\n" + "  \n".join(f"{k}: `{v}`" for k, v in job.result.items()
-                                           if isinstance(v, (str, int)) and k != "verdict")
-            text += f"\n\n{job.result['verdict']}" if job.result.get("verdict") else ""
-        report = choices.roundtrip_markdown(ctx.workspace, run) if run else ""
-        finished = bool(run) and job.state.finished
-        files = choices.gguf_files(ctx.workspace, run) if finished else None
-        raw = job.log_tail(200)
-        unchanged = (gr.update(), gr.update())
-        return (text, readable(raw), raw, gr.Timer(active=not job.state.finished), report,
-                gr.update(choices=files) if files is not None else gr.update(),
-                *(export_downloads.refresh(ctx, run) if finished else unchanged),
-                *(quant_updates(run) if finished else unchanged))
-
-    def on_stop_clicked(folder):
-        # Export steps are single calls (converter, quantiser, save) with no place to pause; every file
-        # is written under a temporary name first, so a hard stop leaves earlier exports intact.
-        if folder:
-            ctx.jobs.kill(Path(folder))
-        return "Stopped; nothing half-written replaced an earlier export." if folder else ""
-
-    def on_push_clicked(run, what, token, repo, private, target="cpu"):
-        from core.export.publish import push_run
-
-        try:
-            ctx.require_unlocked("Hub push")
-            url = push_run(ctx.workspace, _run_name(ctx, run), what, repo, token, bool(private), target, log=lambda line: None)
-        except Exception as error:  # hub errors are scrubbed of the token before they get here
-            return error_text(error)
-        return f"✅ Pushed: [{url}]({url})"
-
-    def on_space_push_clicked(run, token, repo, private, target):
-        return on_push_clicked(run, "space", token, repo, private, target)
-
-    def on_page_load():
-        gates = ctx.capabilities()
-        push_update, hub_reason = gated(gates.hub)
-        quant_update, quant_reason_note = gated(gates.gguf_quantize)
-        running = next((job for job in ctx.jobs.list(kind="export") if not job.state.finished), None)
-        runs_update, fuse_update = run_lists()
-        attached = (str(running.folder), f"⏳ {running.title}", gr.Timer(active=True)) if running else \
-            ("", "", gr.Timer(active=False))
-        return (runs_update, fuse_update, push_update, gr.update(interactive=gates.hub.ok), hub_reason,
-                quant_update, quant_reason_note, *attached)
-
-    job_outputs = [ui.job_folder, ui.status, ui.poll_timer]
-    ctx.demo.load(on_page_load, outputs=[ui.run_picker, ui.fuse_runs, ui.hub_button, ui.space_push_button,
-                                         ui.hub_note, ui.gguf_button, ui.quant_note, *job_outputs])
-    ui.refresh_button.click(run_lists, [ui.run_picker], [ui.run_picker, ui.fuse_runs])
-    ui.tab.select(run_lists, [ui.run_picker], [ui.run_picker, ui.fuse_runs])  # runs finished since page load
-    ui.run_picker.change(on_run_attach, [ui.run_picker], job_outputs)
-    ui.run_picker.change(on_run_change, [ui.run_picker],
-                         [ui.quant_boxes, ui.quant_reason, ui.space_gguf, ui.roundtrip_report, ui.backup_out])
-    ui.run_picker.change(lambda run: export_downloads.refresh(ctx, run), [ui.run_picker],
-                         [ui.downloads.picker, ui.downloads.button])
-    ui.package_button.click(on_package_clicked, [ui.run_picker], job_outputs)
-    ui.merge_button.click(on_merge_clicked, [ui.run_picker], job_outputs)
-    ui.gguf_button.click(on_gguf_clicked, [ui.run_picker, ui.quant_boxes], job_outputs)
-    ui.roundtrip_button.click(on_roundtrip_clicked, [ui.run_picker], job_outputs)
-    ui.fuse_button.click(on_fuse_clicked, [ui.fuse_runs, ui.fuse_weights, ui.fuse_method, ui.fuse_density,
-                                           ui.fuse_name], job_outputs)
-    ui.space_button.click(on_space_clicked, [ui.run_picker, ui.space_target, ui.space_gguf, ui.space_bundle,
-                                             ui.space_model_repo], job_outputs)
-    ui.backup_button.click(on_backup_clicked, [ui.run_picker, ui.backup_out, ui.space_gguf], job_outputs)
-    ui.restore_button.click(on_restore_clicked, [ui.restore_path], job_outputs)
-    ui.poll_timer.tick(on_poll_tick, [ui.job_folder, ui.run_picker],
-                       [ui.status, ui.log_box, ui.raw_log, ui.poll_timer, ui.roundtrip_report, ui.space_gguf,
-                        ui.downloads.picker, ui.downloads.button, ui.quant_boxes, ui.quant_reason])
-    ui.stop_button.click(on_stop_clicked, [ui.job_folder], [ui.status])
-    ui.hub_button.click(on_push_clicked, [ui.run_picker, ui.hub_what, ui.hub_token, ui.hub_repo, ui.hub_private],
-                        [ui.status])
-    ui.space_push_button.click(on_space_push_clicked, [ui.run_picker, ui.hub_token, ui.hub_repo, ui.hub_private,
-                                                       ui.space_target], [ui.status])
+        restore_path = gr.Textbox(label=t("export.restore_path"), scale=3)
+        restore_button = gr.Button(t("export.restore_button"), scale=1)
+    return BackupWidgets(out, button, restore_path, restore_button)

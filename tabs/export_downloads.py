@@ -11,8 +11,9 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
-from types import SimpleNamespace
+from typing import Any
 
 import gradio as gr
 
@@ -33,16 +34,29 @@ STRINGS = {
 }
 
 
-def build(ctx: AppContext, run_picker) -> SimpleNamespace:
+@dataclass(frozen=True)
+class Downloads:
+    """The download section's widgets."""
+
+    picker: Any
+    prepare: Any
+    button: Any
+    note: Any
+    ollama: Any
+    lmstudio: Any
+
+
+def build(ctx: AppContext, run_picker) -> Downloads:
     gr.Markdown(t("export.download_title"))
-    ui = SimpleNamespace()
     with gr.Row():
-        ui.picker = gr.Dropdown([], label=t("export.download_what"), elem_id="export-download-what", scale=4)
-        ui.prepare = gr.Button(t("export.download_prepare"), elem_id="export-download-prepare", scale=1)
-    ui.button = gr.DownloadButton(t("export.download_button"), visible=False, elem_id="export-download-button")
-    ui.note = gr.Markdown(elem_id="export-download-note")
-    ui.ollama = gr.Code(language="shell", label=t("export.ollama"), interactive=False, elem_id="export-ollama")
-    ui.lmstudio = gr.Markdown(elem_id="export-lmstudio")
+        picker = gr.Dropdown([], label=t("export.download_what"), elem_id="export-download-what", scale=4)
+        prepare = gr.Button(t("export.download_prepare"), elem_id="export-download-prepare", scale=1)
+    ui = Downloads(
+        picker, prepare,
+        button=gr.DownloadButton(t("export.download_button"), visible=False, elem_id="export-download-button"),
+        note=gr.Markdown(elem_id="export-download-note"),
+        ollama=gr.Code(language="shell", label=t("export.ollama"), interactive=False, elem_id="export-ollama"),
+        lmstudio=gr.Markdown(elem_id="export-lmstudio"))
 
     def on_prepare(run, name, progress=gr.Progress()):
         try:

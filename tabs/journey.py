@@ -68,7 +68,8 @@ def build(ctx: AppContext) -> Panel:
         gr.Markdown(t("journey.intro"))
         with gr.Row():
             start_button = gr.Button(t("journey.start"), variant="primary", elem_id="journey-start")
-            stop_button = gr.Button(t("journey.stop"), variant="stop", elem_id="journey-stop")
+            # Shown only while the journey runs: a red Stop with nothing to stop reads as an alarm.
+            stop_button = gr.Button(t("journey.stop"), variant="stop", elem_id="journey-stop", visible=False)
         progress = gr.HTML(elem_id="journey-progress")
         gr.Markdown(t("journey.away"))
         status = gr.Markdown(elem_id="journey-status")
@@ -76,8 +77,9 @@ def build(ctx: AppContext) -> Panel:
 
 
 def first_start(ctx: AppContext) -> bool:
-    """No run yet: the panel opens by itself; afterwards it stays folded until asked for."""
-    return not any(ctx.workspace.runs.glob("*/job.json"))
+    """No run and no finished journey yet: the panel opens by itself; afterwards it stays folded (one line
+    above the tabs) until asked for."""
+    return not any(ctx.workspace.runs.glob("*/job.json")) and not journey.completed(ctx.workspace, ctx.jobs)
 
 
 def wire(ctx: AppContext, panel: Panel, tabs: gr.Tabs, focus: dict[str, Focus | None]) -> None:
@@ -89,8 +91,8 @@ def wire(ctx: AppContext, panel: Panel, tabs: gr.Tabs, focus: dict[str, Focus | 
             ctx.require_unlocked("The guided first run")
             journey.start(ctx.workspace, ctx.jobs)
         except Exception as error:  # already running, or the app is exposed without auth
-            return error_text(error), gr.Timer(active=False), "", ""
-        return checklist(ctx), gr.Timer(active=True), "", progress_bar(ctx)
+            return error_text(error), gr.Timer(active=False), "", "", gr.Button()
+        return checklist(ctx), gr.Timer(active=True), "", progress_bar(ctx), gr.Button(visible=True)
 
     def on_stop_clicked():
         ctx.jobs.request_stop(journey.folder(ctx.workspace))
@@ -99,12 +101,13 @@ def wire(ctx: AppContext, panel: Panel, tabs: gr.Tabs, focus: dict[str, Focus | 
     def on_timer_tick(shown: str):
         job = ctx.jobs.snapshot(journey.folder(ctx.workspace))
         step, _ = reached(job)
+        running = not job.state.finished
         if not step or step == shown:
-            return checklist(ctx), progress_bar(ctx), gr.Timer(active=not job.state.finished), shown, gr.Tabs(), \
-                *[gr.update() for _ in followed]
+            return checklist(ctx), progress_bar(ctx), gr.Timer(active=running), gr.Button(visible=running), shown, \
+                gr.Tabs(), *[gr.update() for _ in followed]
         # Every tab whose step has something to show is pointed at it, not only the newest step's: two
         # instant steps (Chat, Arena) often finish within one poll, and Chat must still end on the GGUF.
-        return (checklist(ctx), progress_bar(ctx), gr.Timer(active=not job.state.finished), step,
+        return (checklist(ctx), progress_bar(ctx), gr.Timer(active=running), gr.Button(visible=running), step,
                 gr.Tabs(selected=TAB_OF_STEP[step]), *aims(job))
 
     def aims(job) -> list:
@@ -117,17 +120,18 @@ def wire(ctx: AppContext, panel: Panel, tabs: gr.Tabs, focus: dict[str, Focus | 
         started = (journey.folder(ctx.workspace) / "status.json").exists()
         # After a finished journey, a fresh page opens Chat's picker on the GGUF it made, not the base.
         chat = made_so_far(job).get("chat") if job.state is State.SUCCEEDED else None
+        running = started and not job.state.finished
         return ((checklist(ctx) if started else ""), (progress_bar(ctx) if started else ""),
-                gr.Timer(active=started and not job.state.finished),
-                gr.Accordion(open=first_start(ctx) or (started and not job.state.finished)),
+                gr.Timer(active=running), gr.Button(visible=running), gr.Accordion(open=first_start(ctx) or running),
                 *[target.point_at(chat) if tab == "chat" and chat else gr.update() for tab, target in followed])
 
-    panel.start_button.click(on_start_clicked, outputs=[panel.status, panel.timer, panel.shown_step, panel.progress])
+    panel.start_button.click(on_start_clicked, outputs=[panel.status, panel.timer, panel.shown_step, panel.progress,
+                                                        panel.stop_button])
     panel.stop_button.click(on_stop_clicked, outputs=[panel.status])
     panel.timer.tick(on_timer_tick, inputs=[panel.shown_step],
-                     outputs=[panel.status, panel.progress, panel.timer, panel.shown_step, tabs,
+                     outputs=[panel.status, panel.progress, panel.timer, panel.stop_button, panel.shown_step, tabs,
                               *[target.widget for _, target in followed]], show_progress="hidden")
-    ctx.demo.load(on_page_load, outputs=[panel.status, panel.progress, panel.timer, panel.accordion,
+    ctx.demo.load(on_page_load, outputs=[panel.status, panel.progress, panel.timer, panel.stop_button, panel.accordion,
                                          *[target.widget for _, target in followed]])
 
 

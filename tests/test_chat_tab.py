@@ -7,7 +7,7 @@ from types import SimpleNamespace
 import pytest
 
 from core import inference
-from tabs import chat as chat_tab
+from tabs import chat_answer
 from tabs.common import AppContext
 from tests.test_chat_api import FAKE, FakeBackend
 
@@ -31,11 +31,11 @@ def ctx(workspace, monkeypatch):
 
 
 def run(ctx, history=QUESTION, session="s1", **overrides):
-    return list(chat_tab.respond(ctx, history, **{**SETTINGS, **overrides}, session=session))
+    return list(chat_answer.respond(ctx, history, **{**SETTINGS, **overrides}, session=session))
 
 
 def test_answer_streams_into_the_conversation_and_reports_speed(ctx, monkeypatch):
-    monkeypatch.setattr(chat_tab, "UPDATE_EVERY_S", 0.0)  # every piece shown
+    monkeypatch.setattr(chat_answer, "UPDATE_EVERY_S", 0.0)  # every piece shown
     steps = run(ctx, system="Be brief.")
     answers = [history[-1]["content"] for history, _ in steps if history[-1]["role"] == "assistant"]
     assert answers[1] == "word0 " and answers[-1] == "word0 word1 word2 word3 word4 word5 "
@@ -47,11 +47,11 @@ def test_answer_streams_into_the_conversation_and_reports_speed(ctx, monkeypatch
 
 def test_stop_ends_the_answer_and_keeps_the_partial_text(ctx, monkeypatch):
     ctx.backend.words = 1000
-    monkeypatch.setattr(chat_tab, "UPDATE_EVERY_S", 0.0)  # every piece shown, so the stop lands after the third
-    stream = chat_tab.respond(ctx, QUESTION, **SETTINGS, session="s2")
+    monkeypatch.setattr(chat_answer, "UPDATE_EVERY_S", 0.0)  # every piece shown, so the stop lands after the third
+    stream = chat_answer.respond(ctx, QUESTION, **SETTINGS, session="s2")
     for history, _ in stream:
         if history[-1]["role"] == "assistant" and history[-1]["content"].count("word") == 3:
-            chat_tab._stops["s2"].set()  # what the Stop button's handler does for this session
+            chat_answer._stops["s2"].set()  # what the Stop button's handler does for this session
             break
     history, status = list(stream)[-1]
     assert "⏹ stopped" in status and 3 <= history[-1]["content"].count("word") < 10
@@ -79,7 +79,7 @@ def test_chat_queues_behind_a_heavy_job_on_an_accelerator(ctx, monkeypatch):
     monkeypatch.setattr(ctx, "device", lambda: SimpleNamespace(kind="cuda"))
     monkeypatch.setattr(inference, "list_choices",
                         lambda ws: [inference.ModelChoice(kind="base", model="x", id="fake")])
-    monkeypatch.setattr(chat_tab.chat, "wait_for_accelerator",
+    monkeypatch.setattr(chat_answer.chat, "wait_for_accelerator",
                         lambda jobs, stop: (f"⏳ Waiting: '{j.title}'" for j in iter(jobs.heavy_job, None)))
     statuses = [status for _, status in run(ctx)]
     assert statuses[0].startswith("⏳ Waiting: 'Training run-1'") and "tokens/s" in statuses[-1]
@@ -99,8 +99,8 @@ def test_unknown_model_says_to_refresh(ctx):
 def test_edit_takes_back_the_last_question_and_its_answer():
     history = [*QUESTION, {"role": "assistant", "content": "Hello"}, {"role": "user", "content": "Typo qestion"},
                {"role": "assistant", "content": "Pardon?"}]
-    assert chat_tab.take_back_last_question(history) == (history[:2], "Typo qestion")
-    assert chat_tab.take_back_last_question([]) == ([], None)
+    assert chat_answer.take_back_last_question(history) == (history[:2], "Typo qestion")
+    assert chat_answer.take_back_last_question([]) == ([], None)
 
 
 @pytest.fixture
@@ -116,7 +116,7 @@ def test_an_answer_from_documents_shows_numbered_citations_that_open(docs_ctx):
     assert "九十天" in docs_ctx.backend.received[0][-1]["content"]  # the model read the passage
     [first, *_] = history[-1]["citations"]
     assert first["number"] == 1 and "九十天" in first["text"] and first["where"].startswith("labour-law.md · ")
-    shown = chat_tab.chat_view(history)
+    shown = chat_answer.chat_view(history)
     assert shown[:2] == [question[0], {"role": "assistant", "content": history[-1]["content"]}]
     assert shown[2] == {"role": "assistant", "content": first["text"], "metadata": {
         "title": f"📄 [1] {first['where']}", "log": first["id"], "status": "done"}}  # a closed panel
@@ -127,7 +127,7 @@ def test_documents_with_nothing_relevant_say_so_and_cite_nothing(docs_ctx):
     history, status = run(docs_ctx, question, documents="shipped")[-1]
     assert "Nothing in the collection 'shipped' is relevant to this question" in status
     assert "citations" not in history[-1]
-    assert chat_tab.chat_view(history) == [*question, {"role": "assistant", "content": history[-1]["content"]}]
+    assert chat_answer.chat_view(history) == [*question, {"role": "assistant", "content": history[-1]["content"]}]
     assert docs_ctx.backend.received[0] == question  # asked as it is
 
 

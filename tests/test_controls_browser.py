@@ -15,7 +15,9 @@ import os
 import pytest
 
 from core.train.settings import APPLE_PRESET, CPU_PRESET, GPU_PRESET
+from core.workspace import Workspace
 from tests.browser import browser_page, require_chromium, running_app
+from tests.browser_fixtures import place_dataset
 from tests.test_chat_browser import BOT, send, set_max_new_tokens, wait_for_answer
 
 pytestmark = pytest.mark.browser
@@ -123,9 +125,6 @@ def test_data_run_says_what_it_is_doing_and_how_far(app_page):
 
 
 def test_check_and_probe_say_what_they_are_doing(app_page, tmp_path, tiny_model_dir):
-    from core.workspace import Workspace
-    from tests.test_lists_browser import place_dataset
-
     place_dataset(Workspace(tmp_path / "workspace"), "hello-data")
     page = app_page
     page.get_by_role("tab", name="Train").click()

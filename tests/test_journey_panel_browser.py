@@ -15,7 +15,7 @@ import pytest
 from core import atomic, journey
 from core.workspace import Workspace
 from tests.browser import browser_page, require_chromium, running_app
-from tests.test_lists_browser import write_journey
+from tests.browser_fixtures import write_journey
 
 pytestmark = pytest.mark.browser
 PROGRESS = "#journey-progress"
@@ -54,3 +54,44 @@ def test_the_panel_states_the_time_before_training_then_shows_a_bar_with_the_tim
                                " || '')")
         assert "about 3 minutes left" in page.locator(PROGRESS).inner_text()
         assert before < bar_value(page) < 1.0
+
+
+def panel_height(page) -> float:
+    return page.locator("#journey").bounding_box()["height"]
+
+
+def test_the_panel_is_open_on_a_fresh_workspace_and_folds_after_a_finished_journey(tmp_path):
+    """On a 1440×900 screen the panel takes the top of every tab only until a journey has run; Stop shows
+    only while something runs."""
+    require_chromium()
+    fresh = Workspace(tmp_path / "fresh").ensure()
+    with running_app(fresh.root) as url, browser_page() as page:
+        page.set_viewport_size({"width": 1440, "height": 900})
+        page.goto(url)
+        page.locator("#journey-start").wait_for()  # open: the start button shows
+        assert page.locator("#journey-start").is_visible()
+        assert not page.locator("#journey-stop").is_visible()
+        open_height = panel_height(page)
+
+    finished = Workspace(tmp_path / "finished").ensure()
+    write_journey(finished, [{"step": step, "state": "done"} for step in journey.STEPS], "succeeded")
+    with running_app(finished.root) as url, browser_page() as page:
+        page.set_viewport_size({"width": 1440, "height": 900})
+        page.goto(url)
+        page.locator("#journey").get_by_text("New here? Try the whole journey").wait_for()
+        page.wait_for_timeout(1000)  # the page-load event has set the panel by now
+        assert not page.locator("#journey-start").is_visible()
+        assert not page.locator("#journey-stop").is_visible()
+        assert panel_height(page) < open_height / 3, (panel_height(page), open_height)
+
+
+def test_stop_shows_while_a_journey_runs(tmp_path):
+    require_chromium()
+    workspace = Workspace(tmp_path / "workspace").ensure()
+    write_journey(workspace, [{"step": "data", "state": "running"}], "running")
+    with running_app(workspace.root) as url, browser_page() as page:
+        page.set_viewport_size({"width": 1440, "height": 900})
+        page.goto(url)
+        page.locator("#journey-stop").wait_for(state="visible")
+        write_journey(workspace, [{"step": step, "state": "done"} for step in journey.STEPS], "succeeded")
+        page.locator("#journey-stop").wait_for(state="hidden", timeout=30_000)

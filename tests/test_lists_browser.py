@@ -8,42 +8,18 @@ folder is written as its worker writes it.
 
 from __future__ import annotations
 
+import contextlib
 import json
-import os
-import time
 
-import psutil
 import pytest
 
-from core import atomic, journey
-from core.models import packaged_gguf
+from core import journey
 from core.workspace import Workspace
 from tests.browser import browser_page, require_chromium, running_app
+from tests.browser_fixtures import place_dataset, place_gguf, place_run, write_journey
 
 pytestmark = pytest.mark.browser
 JOURNEY_GGUF = f"{journey.RUN_NAME}/gguf/{journey.RUN_NAME}-Q8_0.gguf"
-
-
-def place_gguf(workspace: Workspace, relative: str) -> None:
-    path = workspace.exports / relative
-    path.parent.mkdir(parents=True, exist_ok=True)
-    os.symlink(packaged_gguf(), path)
-
-
-def place_run(workspace: Workspace, name: str) -> None:
-    adapter = workspace.runs / name / "adapter"
-    adapter.mkdir(parents=True)
-    atomic.write_json(adapter / "adapter_config.json", {"base_model_name_or_path": "default"})
-    (adapter / "adapter_model.safetensors").write_bytes(b"")  # listed, never loaded here
-    (workspace.runs / name / "config.yaml").write_text("model: default\n", encoding="utf-8")
-
-
-def place_dataset(workspace: Workspace, name: str) -> None:
-    folder = workspace.datasets / name
-    folder.mkdir(parents=True)
-    atomic.write_json(folder / "dataset.json", {"created": time.time(), "name": name})
-    row = {"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"}]}
-    (folder / "train.jsonl").write_text(json.dumps(row) + "\n", encoding="utf-8")
 
 
 def options_of(page, picker: str) -> list[str]:
@@ -53,12 +29,19 @@ def options_of(page, picker: str) -> list[str]:
     return [name.strip() for name in names]
 
 
-def test_opening_a_tab_lists_what_was_made_since_the_page_loaded(tmp_path):
+@contextlib.contextmanager
+def on_chat(tmp_path):
+    """The app on a fresh workspace, its page open on the Chat tab; yields (workspace, page)."""
     require_chromium()
     workspace = Workspace(tmp_path / "workspace").ensure()
     with running_app(workspace.root) as url, browser_page() as page:
         page.goto(url)
         page.get_by_role("tab", name="Chat").click()
+        yield workspace, page
+
+
+def test_opening_a_tab_lists_what_was_made_since_the_page_loaded(tmp_path):
+    with on_chat(tmp_path) as (workspace, page):
         assert not any("later" in name for name in options_of(page, "#chat-model"))
         # A dataset saved, a run trained and a GGUF exported while this page stays open (no Refresh click).
         place_dataset(workspace, "later-data")
@@ -76,17 +59,6 @@ def test_opening_a_tab_lists_what_was_made_since_the_page_loaded(tmp_path):
         page.locator("#arena-contenders").get_by_label("run/later-run", exact=True).wait_for()
         page.get_by_role("tab", name="Export").click()
         page.wait_for_function("() => document.querySelector('#export-run input')?.value === 'later-run'")
-
-
-def write_journey(workspace: Workspace, events: list[dict], state: str) -> None:
-    """The journey's job folder as its worker leaves it; "running" names this process as the worker."""
-    folder = journey.folder(workspace)
-    atomic.write_json(folder / "job.json", {"kind": "journey", "title": "Guided first run", "created": 0,
-                                            "target": journey.TARGET, "params": {}})
-    me = psutil.Process()
-    atomic.write_jsonl(folder / "events.jsonl", events)
-    atomic.write_json(folder / "status.json", {"state": state, "step": len(events), "total": 5, "message": "",
-                                               "pid": me.pid, "pid_started": me.create_time()})
 
 
 def test_after_the_journey_chat_is_on_the_model_it_made(tmp_path):
@@ -118,3 +90,21 @@ def test_after_the_journey_chat_is_on_the_model_it_made(tmp_path):
         page.goto(url)
         page.get_by_role("tab", name="Chat").click()
         page.wait_for_function(f"() => document.querySelector('#chat-model input')?.value === {json.dumps(label)}")
+
+
+def test_a_run_or_export_that_finishes_while_the_tab_stays_open_joins_its_picker(tmp_path):
+    """The user sits on Chat (then Export) while training or an export finishes: no click, no tab change."""
+    with on_chat(tmp_path) as (workspace, page):
+        page.wait_for_timeout(1000)
+        place_run(workspace, "later-run")
+        place_gguf(workspace, "later-run/gguf/later-run-Q8_0.gguf")
+        page.wait_for_timeout(7000)  # one poll of the lists, and a margin
+        chat_models = options_of(page, "#chat-model")
+        assert "Run later-run · adapter" in chat_models
+        assert "Export · later-run/gguf/later-run-Q8_0.gguf (GGUF, llama.cpp)" in chat_models
+
+        page.get_by_role("tab", name="Export").click()
+        page.wait_for_function("() => document.querySelector('#export-run input')?.value === 'later-run'")
+        place_run(workspace, "newer-run")
+        page.wait_for_timeout(7000)
+        assert "newer-run" in options_of(page, "#export-run")

@@ -6,8 +6,6 @@ bitsandbytes loads NF4 on a CPU, so none of this needs CUDA; only the speed and 
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from core.devices import detect
@@ -15,17 +13,13 @@ from core.jobs import JobRunner, State, read_events
 from core.masks import lint_masks
 from core.train import preflight, runs
 from core.train.data import load_splits
+from core.train.start import start_run
 from core.workspace import Workspace
 from tests.train_helpers import tiny_settings, write_version
 from tests.waiting import wait_for
 
 pytestmark = pytest.mark.slow  # real training in job workers, about a minute on a busy 2-core box
 RUN = "qlora-run"
-
-
-def _submit(jobs: JobRunner, run_dir: Path, settings, workspace: Workspace, resume: bool = False):
-    params = {"settings": settings.to_dict(), "workspace": str(workspace.root), "resume": resume}
-    return jobs.submit(run_dir, "core.train.job:run", params, kind="train", title=run_dir.name, heavy=True)
 
 
 @pytest.fixture(scope="module")
@@ -42,13 +36,12 @@ def qlora_run(tmp_path_factory, tiny_model_64_dir) -> dict:
     card = preflight.card(preflight.estimate(settings, workspace, detect(workspace.root)))
 
     jobs, run_dir = JobRunner(workspace), workspace.runs / RUN
-    runs.write_config(run_dir, settings)
-    _submit(jobs, run_dir, settings, workspace)
+    start_run(workspace, jobs, settings, folder=run_dir)  # what the tab's Start button does
     assert wait_for(lambda: sum("loss" in e for e in read_events(run_dir)) >= 2, timeout=240)
     jobs.request_stop(run_dir)  # what the tab's Stop button does
     stopped = jobs.wait(run_dir, timeout_s=120)
     stopped_events = read_events(run_dir)
-    _submit(jobs, run_dir, runs.read_config(run_dir), workspace, resume=True)
+    start_run(workspace, jobs, runs.read_config(run_dir), folder=run_dir, resume=True)  # and its Resume
     resumed = jobs.wait(run_dir, timeout_s=240)
     return {"workspace": workspace, "run_dir": run_dir, "lint": lint, "card": card, "stopped": stopped,
             "stopped_events": stopped_events, "resumed": resumed, "base": tiny_model_64_dir}

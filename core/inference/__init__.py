@@ -10,15 +10,15 @@ end-of-turn token counted) and `finish_reason`: "length" when max_new_tokens cut
   PEFT's `load_adapter` and picked per request with `set_adapter`, so switching never reloads the base.
 * llama-cpp-python: any GGUF, mmap on, threads from the free cores.
 
-`list_choices(workspace)` is everything a user can chat with; `open_backend(choice, workspace)` returns
-a cached backend for one of them (a bounded cache: `core.inference.cache`).
+`list_choices(workspace)` is everything a user can chat with (`core.inference.choices`, re-exported here);
+`open_backend(choice, workspace)` returns a cached backend for one of them (a bounded cache:
+`core.inference.cache`).
 """
 
 from __future__ import annotations
 
 import atexit
 import dataclasses
-import json
 import os
 import threading
 from collections.abc import Callable, Iterator
@@ -28,31 +28,11 @@ from pathlib import Path
 from core import templates
 from core.errors import BadInputError
 from core.inference.cache import BackendCache
-from core.models import DEFAULT_ALIASES, DEFAULT_MODEL
+from core.inference.choices import (DEFAULT_GGUF_LABEL, ModelChoice, adapter_base, add_model_arguments,  # noqa: F401
+                                    choice_from_arguments, default_choice, list_choices)
 from core.workspace import Workspace
 
 MAX_CONTEXT = 4096  # KV-cache memory grows with it; chats here rarely need more
-DEFAULT_GGUF_LABEL = "Default model · SmolLM2-135M-Instruct (GGUF, llama.cpp)"
-
-
-@dataclass(frozen=True)
-class ModelChoice:
-    """One thing a user can chat with: a base model, a base + adapter, or a GGUF file."""
-
-    kind: str
-    """"base", "adapter" or "gguf"."""
-    model: str = "default"
-    """The base model reference (see core.models.resolve); unused for "gguf"."""
-    adapter: Path | None = None
-    """A PEFT adapter folder (a run's `adapter/`), for kind "adapter"."""
-    gguf: Path | None = None
-    """A GGUF file, for kind "gguf"."""
-    label: str = ""
-    """What the model picker shows."""
-    id: str = ""
-    """A short stable name: the API's `model` field and the picker's value."""
-    documents: str = ""
-    """A document collection every answer is grounded in ("" for none); see core.documents.grounding."""
 
 
 @dataclass(frozen=True)
@@ -83,60 +63,6 @@ class GenerationSettings:
             raise BadInputError("repetition_penalty must be between 0.5 and 2 (1 = off).")
         if not 0 <= self.seed < 2**31:
             raise BadInputError("seed must be between 0 and 2147483647.")
-
-
-# ---- what can be chatted with -------------------------------------------------------------------
-
-def default_choice() -> ModelChoice:
-    from core.models import packaged_gguf
-
-    return ModelChoice(kind="gguf", gguf=packaged_gguf(), label=DEFAULT_GGUF_LABEL, id="default")
-
-
-def list_choices(workspace: Workspace) -> list[ModelChoice]:
-    """The default model (GGUF and transformers), other local or Hub-cached bases, every run's adapter,
-    every exported GGUF."""
-    choices = [default_choice(), ModelChoice(kind="base", model="default", id="default-transformers",
-                                             label=f"Default model · {DEFAULT_MODEL} (transformers)")]
-    for config in sorted(workspace.models.glob("*/config.json")):
-        if config.parent.name != DEFAULT_MODEL:
-            choices.append(ModelChoice(kind="base", model=str(config.parent), id=f"base/{config.parent.name}",
-                                       label=f"Base · {config.parent.name} (transformers)"))
-    for repo in _cached_hub_models():
-        choices.append(ModelChoice(kind="base", model=repo, id=f"hub/{repo}", label=f"Hub · {repo} (transformers)"))
-    for config in sorted(workspace.runs.glob("*/adapter/adapter_config.json")):
-        run = config.parent.parent.name
-        choices.append(ModelChoice(kind="adapter", model=adapter_base(config, workspace),
-                                   adapter=config.parent, id=f"run/{run}", label=f"Run {run} · adapter"))
-    for path in sorted(workspace.exports.rglob("*.gguf")):
-        relative = path.relative_to(workspace.exports).as_posix()
-        choices.append(ModelChoice(kind="gguf", gguf=path, id=f"gguf/{relative}",
-                                   label=f"Export · {relative} (GGUF, llama.cpp)"))
-    return choices
-
-
-def _cached_hub_models() -> list[str]:
-    """Models already in the Hugging Face cache with safetensors weights: usable offline."""
-    try:
-        from huggingface_hub import scan_cache_dir
-
-        cache = scan_cache_dir()
-    except Exception:  # no cache folder yet, or an unreadable one: nothing to offer
-        return []
-    return sorted(repo.repo_id for repo in cache.repos if repo.repo_type == "model" and any(
-        file.file_name.endswith(".safetensors") for revision in repo.revisions for file in revision.files))
-
-
-def adapter_base(config: Path, workspace: Workspace) -> str:
-    """The base an adapter was trained on, mapped to "default" when it is the default model."""
-    try:
-        base = json.loads(config.read_text(encoding="utf-8")).get("base_model_name_or_path") or "default"
-    except (OSError, ValueError):
-        return "default"
-    default_dir = (workspace.models / DEFAULT_MODEL).resolve()
-    if base in DEFAULT_ALIASES or base.endswith(f"/{DEFAULT_MODEL}") or Path(base).resolve() == default_dir:
-        return "default"
-    return base
 
 
 # ---- opening backends ---------------------------------------------------------------------------
@@ -274,29 +200,3 @@ def render_prompt(template: str | None, messages: list[dict], bos: str, eos: str
         raise BadInputError(f"{where} has no chat template, so its chat format is unknown.",
                             "Export it again with its tokenizer's chat template, or pick another model.")
     return templates.render(template, messages, bos_token=bos, eos_token=eos)
-
-
-def add_model_arguments(parser) -> None:
-    """`--model / --adapter / --gguf`, shared by the terminal chat and the standalone API."""
-    parser.add_argument("--model", default="default", help="base model: 'default', a folder or a Hub id")
-    group = parser.add_mutually_exclusive_group()
-    group.add_argument("--adapter", help="a PEFT adapter folder (a run's adapter/) on top of --model")
-    group.add_argument("--gguf", help="a GGUF file, run through llama.cpp")
-
-
-def choice_from_arguments(args, workspace: Workspace) -> ModelChoice:
-    """What `--model/--adapter/--gguf` name; an adapter's base comes from its adapter_config.json
-    unless --model names another."""
-    model, adapter, gguf = args.model, args.adapter, args.gguf
-    if gguf:
-        return ModelChoice(kind="gguf", gguf=Path(gguf).expanduser().resolve(), id=Path(gguf).stem, label=gguf)
-    if adapter:
-        folder = Path(adapter).expanduser().resolve()
-        if not (folder / "adapter_config.json").is_file():
-            raise BadInputError(f"{folder} has no adapter_config.json.", "Pass a run's adapter/ folder.")
-        base = adapter_base(folder / "adapter_config.json", workspace) if model == "default" else model
-        name = folder.parent.name if folder.name == "adapter" else folder.name
-        return ModelChoice(kind="adapter", model=base, adapter=folder, id=name, label=f"{base} + {name}")
-    if model in ("default", ""):
-        return default_choice()
-    return ModelChoice(kind="base", model=model, id=Path(model).name or model, label=model)

@@ -153,6 +153,12 @@ def run_folders(workspace: Workspace, finished: bool = False) -> list[Path]:
     return sorted(folders, key=lambda folder: folder.stat().st_mtime, reverse=True)
 
 
+def saved_adapters(workspace: Workspace) -> list[Path]:
+    """Every run's saved adapter folder (one with its adapter_config.json), by run name: what Chat and the
+    Arena can load, even from a run whose config.yaml went missing."""
+    return sorted(config.parent for config in workspace.runs.glob(f"*/{ADAPTER_DIR}/adapter_config.json"))
+
+
 def list_runs(workspace: Workspace, jobs: JobRunner) -> list[RunSummary]:
     """Every run folder with a readable config, newest first, with its state and final metrics."""
     summaries = []
