@@ -1,6 +1,7 @@
 """Evaluate stage: blind battles with a leaderboard, automatic metrics, and run reports.
 
 * `arena`     — battles and votes in the workspace's SQLite database (docs/reliability.md, "Ratings");
+* `vote_log`  — votes as JSONL / CSV lines: a vote log read back, exports, a votes file;
 * `hub_votes` — on a Space, the vote log mirrored to a Hub dataset and restored at start;
 * `ratings`   — online Elo and Bradley-Terry with bootstrap CIs, computed from votes alone;
 * `verdicts`  — style-controlled Bradley-Terry, per-pair verdicts in words, votes still needed;
