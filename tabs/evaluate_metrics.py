@@ -63,37 +63,21 @@ def build(ctx: AppContext, refresh_button: gr.Button, tab: gr.Tab) -> None:
 
 
 def _wire(ctx: AppContext, refresh_button: gr.Button, tab: gr.Tab, w: MetricsWidgets) -> None:
-    def lists(model_key, source):
-        """The model and data pickers: the picks while they exist, else the first model and the newest data.
-        Refresh and opening the tab use the same rule, so whichever lands last agrees."""
-        keys, sources = list(list_contenders(ctx.workspace)), session.prompt_sources(ctx.workspace)
-        return (refreshed(names.choices(ctx.workspace, keys), model_key, keys[0] if keys else None),
-                refreshed(sources, source, sources[-1]))
-
     def on_refresh_clicked(model_key, source):
-        return lists(model_key, source)
+        return _pickers(ctx, model_key, source)
 
     def on_tab_selected(model_key, source):
-        return lists(model_key, source)
+        return _pickers(ctx, model_key, source)
 
     def on_page_load():
         running = [job for job in ctx.jobs.list(kind="evaluate") if not job.state.finished]
         folder = str(running[0].folder) if running else None  # re-attach to a job started before a reload
-        return (*lists(None, None), folder, *on_metrics_tick(folder))
+        return (*_pickers(ctx, None, None), folder, *on_metrics_tick(folder))
 
     def on_metrics_start_clicked(model_key, source, limit, max_new_tokens, with_loss, documents):
         try:
-            ctx.require_unlocked("Automatic metrics")
-            choice = list_contenders(ctx.workspace)[model_key]
-            choice = with_documents(choice, documents) if documents else choice
-            data = "shipped" if source == session.SHIPPED_SOURCE else \
-                str(ctx.workspace.named(ctx.workspace.datasets, source, "dataset"))
-            params = {"workspace": str(ctx.workspace.root), "choice": describe_choice(choice), "data": data,
-                      "settings": {"limit": int(limit), "max_new_tokens": int(max_new_tokens),
-                                   "held_out_loss": bool(with_loss)}}
-            folder = session.new_job_folder(ctx.workspace)
-            title = f"Metrics · {names.display_names(ctx.workspace, [model_key])[model_key]} on {source}"
-            ctx.jobs.submit(folder, "core.evaluate.metrics:run_job", params, kind="evaluate", heavy=True, title=title)
+            folder = _submit(ctx, model_key, source, documents, {"limit": int(limit),
+                             "max_new_tokens": int(max_new_tokens), "held_out_loss": bool(with_loss)})
         except Exception as error:
             return None, error_text(error), gr.Timer(active=False)
         return str(folder), "…", gr.Timer(active=True)
@@ -104,15 +88,7 @@ def _wire(ctx: AppContext, refresh_button: gr.Button, tab: gr.Tab, w: MetricsWid
         return "Stopping…" if folder else ""
 
     def on_metrics_tick(folder):
-        job = ctx.jobs.snapshot(Path(folder)) if folder else None
-        status = "" if job is None else (f"**{job.state.value}** · {job.step}/{job.total or '?'} · {job.message}"
-                                         + (f"\n\n❌ {job.error}" if job.error else ""))
-        results = session.metrics_results(ctx.workspace)
-        shown = names.display_names(ctx.workspace, [result["model"] for result in results])
-        finished = job is None or job.state.finished
-        newest = {"value": results[0]["job"]} if finished and results else {}  # show the result just in
-        return (status, [_result_row(r, shown[r["model"]]) for r in results] or None,
-                gr.update(choices=[r["job"] for r in results], **newest), gr.Timer(active=not finished))
+        return _results(ctx, ctx.jobs.snapshot(Path(folder)) if folder else None)
 
     def on_metrics_job_change(job_name):
         for result in session.metrics_results(ctx.workspace):
@@ -125,12 +101,46 @@ def _wire(ctx: AppContext, refresh_button: gr.Button, tab: gr.Tab, w: MetricsWid
     ctx.demo.load(on_page_load, outputs=[*pickers, w.folder, *outputs])
     refresh_button.click(on_refresh_clicked, pickers, pickers)
     tab.select(on_tab_selected, pickers, pickers)
-    w.start.click(on_metrics_start_clicked,
-                     [*pickers, w.limit, w.tokens, w.loss, w.documents],
-                     [w.folder, w.status, w.timer])
+    w.start.click(on_metrics_start_clicked, [*pickers, w.limit, w.tokens, w.loss, w.documents],
+                  [w.folder, w.status, w.timer])
     w.stop.click(on_metrics_stop_clicked, w.folder, w.status)
     w.timer.tick(on_metrics_tick, w.folder, outputs)
     w.job.change(on_metrics_job_change, w.job, w.samples)
+
+
+def _pickers(ctx: AppContext, model_key, source) -> tuple:
+    """The model and data pickers: the picks while they exist, else the first model and the newest data.
+    Page load, Refresh and opening the tab use this one rule, so whichever lands last agrees."""
+    keys, sources = list(list_contenders(ctx.workspace)), session.prompt_sources(ctx.workspace)
+    return (refreshed(names.choices(ctx.workspace, keys), model_key, keys[0] if keys else None),
+            refreshed(sources, source, sources[-1]))
+
+
+def _submit(ctx: AppContext, model_key: str, source: str, documents: str, settings: dict) -> Path:
+    """Start a metrics job for a model (optionally answering from documents) on a prompt source."""
+    ctx.require_unlocked("Automatic metrics")
+    choice = list_contenders(ctx.workspace)[model_key]
+    choice = with_documents(choice, documents) if documents else choice
+    data = "shipped" if source == session.SHIPPED_SOURCE else \
+        str(ctx.workspace.named(ctx.workspace.datasets, source, "dataset"))
+    params = {"workspace": str(ctx.workspace.root), "choice": describe_choice(choice), "data": data,
+              "settings": settings}
+    folder = session.new_job_folder(ctx.workspace)
+    title = f"Metrics · {names.display_names(ctx.workspace, [model_key])[model_key]} on {source}"
+    ctx.jobs.submit(folder, "core.evaluate.metrics:run_job", params, kind="evaluate", heavy=True, title=title)
+    return folder
+
+
+def _results(ctx: AppContext, job) -> tuple:
+    """Updates for [status, results table, per-sample job picker, timer] while `job` (or none) runs."""
+    status = "" if job is None else (f"**{job.state.value}** · {job.step}/{job.total or '?'} · {job.message}"
+                                     + (f"\n\n❌ {job.error}" if job.error else ""))
+    results = session.metrics_results(ctx.workspace)
+    shown = names.display_names(ctx.workspace, [result["model"] for result in results])
+    finished = job is None or job.state.finished
+    newest = {"value": results[0]["job"]} if finished and results else {}  # show the result just in
+    return (status, [_result_row(r, shown[r["model"]]) for r in results] or None,
+            gr.update(choices=[r["job"] for r in results], **newest), gr.Timer(active=not finished))
 
 
 def _result_row(result: dict, model_name: str) -> list:

@@ -51,7 +51,8 @@ class ArenaHost:
             self.mirror = hub_votes.start(self.arena)  # never raises by contract; a bug must still end the wait
         except Exception:
             log.exception("Restoring the arena's votes from the Hub failed")
-            self.mirror = hub_votes.MirrorStatus(warnings=("Restoring the votes failed; see the app's log.",))
+            self.mirror = hub_votes.MirrorStatus(os.environ.get(hub_votes.REPO_ENV, "").strip(),
+                                                 warnings=("Restoring the votes failed; see the app's log.",))
         finally:
             self._done.set()
 
