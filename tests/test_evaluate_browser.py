@@ -1,7 +1,9 @@
 """In a real browser: blind battles between the default model and a tiny adapter update the leaderboard;
-a metrics job runs from the tab and shows a per-sample view; a run report is written."""
+a metrics job runs from the tab and shows a per-sample view; a run report is written. Models are shown by
+the names people gave them ("tiny · adapter (run …)"), never by their internal ids ("run/tiny")."""
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.browser import browser_page, require_chromium, running_app, screenshot
 
@@ -31,29 +33,34 @@ def evaluate_page(tmp_path_factory, tiny_model_dir):
         yield page
 
 
+DEFAULT = "Default model (SmolLM2-135M-Instruct)"
+TINY = "tiny · adapter"
+
+
 def test_three_blind_battles_update_the_leaderboard(evaluate_page):
     page = evaluate_page
     contenders = page.locator("#arena-contenders")
-    contenders.get_by_label("run/tiny").wait_for()
-    assert contenders.get_by_label("default", exact=True).is_checked()
-    assert contenders.get_by_label("run/tiny").is_checked()
+    contenders.get_by_label(TINY).wait_for()
+    expect(contenders.get_by_label(DEFAULT, exact=True)).to_be_checked()
+    expect(contenders.get_by_label(TINY)).to_be_checked()
+    assert "run/tiny" not in contenders.inner_text()
     page.locator("#arena-max-tokens input[type=number]").fill("16")
     page.locator("#arena-prompt textarea").fill("What is the capital of France?")
     for number, vote in enumerate(["a", "b", "bad"], start=1):
         page.locator("#arena-next").click()
         page.wait_for_selector("#arena-vote-a:not([disabled])", timeout=180_000)
-        assert page.locator("#arena-a textarea").input_value().strip() or \
-            page.locator("#arena-b textarea").input_value().strip()
-        assert "run/tiny" not in page.locator("#arena-reveal").inner_text()  # names hidden before the vote
+        assert page.locator("#arena-a").inner_text().strip() or page.locator("#arena-b").inner_text().strip()
+        assert TINY not in page.locator("#arena-reveal").inner_text()  # names hidden before the vote
         page.locator(f"#arena-vote-{vote}").click()
         page.wait_for_function(
             "n => (document.querySelector('#leaderboard-advice')?.innerText || '').includes(n)",
             arg=f"{number} vote" if number == 1 else f"{number} votes", timeout=60_000)
         reveal = page.locator("#arena-reveal").inner_text()
-        assert "run/tiny" in reveal and "default" in reveal
+        assert TINY in reveal and DEFAULT in reveal and "run/tiny" not in reveal
         assert page.locator("#arena-vote-a").is_disabled()  # one vote per battle
     board = page.locator("#leaderboard").inner_text()
-    assert "run/tiny" in board and "default" in board
+    assert TINY in board and DEFAULT in board  # by name, the id one column away
+    assert "run/tiny" in board
     assert "not enough votes (3 of 5 battles)" in board  # no interval that looks certain after three votes
     screenshot(page, "evaluate-arena")
 
@@ -70,7 +77,7 @@ def test_metrics_job_and_report_from_the_tab(evaluate_page):
         timeout=240_000)
     status = page.locator("#metrics-status").inner_text()
     assert "succeeded" in status and "2 samples" in status and "perplexity" in status
-    assert "default" in page.locator("#metrics-table").inner_text()
+    assert DEFAULT in page.locator("#metrics-table").inner_text()
     page.wait_for_function(
         "() => (document.querySelector('#metrics-samples')?.innerText || '').includes('en-capital')", timeout=30_000)
     page.get_by_role("button", name="Run report").click()

@@ -12,6 +12,8 @@ import hashlib
 import json
 import logging
 import random
+import threading
+import time
 from types import SimpleNamespace
 
 import pytest
@@ -259,3 +261,36 @@ def test_sign_in_is_offered_only_when_the_space_has_oauth(monkeypatch):
     assert session.sign_in_problem() == ""
     monkeypatch.setattr(importlib.util, "find_spec", lambda name: None if name == "itsdangerous" else object())
     assert "`gradio[oauth]` (itsdangerous missing)" in session.sign_in_problem()
+
+
+def test_a_slow_restore_never_holds_up_the_page_and_its_votes_appear_once_in(mock_hub, workspace, monkeypatch):
+    """The restore runs at start-up in the background: building the page returns while it still waits on the
+    Hub, the tab says the votes are being restored, and the leaderboard fills in once they are."""
+    import gradio as gr
+
+    from tabs import evaluate as evaluate_tab
+    from tabs.common import AppContext
+
+    vote = {"battle_id": "b1", "model_a": "default", "model_b": "run/tuned", "winner": "a", "rater": "hf:ann",
+            "created": 1.0, "idempotency_key": "k1"}
+    lines = [json.dumps(vote), json.dumps({**vote, "battle_id": "b2", "idempotency_key": "k2", "winner": "b"})]
+    mock_hub(files={"votes/start-1/votes.jsonl": "\n".join(lines).encode()})
+    release, real_restore = threading.Event(), hub_votes.restore
+
+    def slow_restore(*args):
+        assert release.wait(20), "the page build waited for the restore"
+        return real_restore(*args)
+
+    monkeypatch.setattr(hub_votes, "restore", slow_restore)
+    with gr.Blocks() as demo:
+        evaluate_tab.build(AppContext(workspace, demo=demo))  # returns while the restore is held
+    on_restore_tick = next(f.fn for f in demo.fns.values() if f.name == "on_restore_tick")
+    notice, _, advice, *_, timer = on_restore_tick()
+    assert "Restoring the votes" in notice and "**0 votes**" in advice and timer.active
+    release.set()
+    deadline = time.monotonic() + 30
+    while "Restoring the votes" in notice and time.monotonic() < deadline:
+        time.sleep(0.1)
+        notice, table, advice, *_, timer = on_restore_tick()
+    assert "Votes restored at start: 2" in notice and "**2 votes**" in advice and not timer.active
+    assert {row[-1] for row in table["value"]} == {"default", "run/tuned"}

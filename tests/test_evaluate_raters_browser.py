@@ -22,7 +22,7 @@ def test_a_reload_keeps_the_rater_and_its_too_fast_flag(tmp_path, tiny_model_dir
             if reload or number == 1:
                 page.goto(url)
                 page.get_by_role("tab", name="Evaluate").click()
-                page.locator("#arena-contenders").get_by_label("run/tiny").wait_for()
+                page.locator("#arena-contenders").get_by_label("tiny · adapter").wait_for()
                 page.locator("#arena-max-tokens input[type=number]").fill("8")
                 page.locator("#arena-prompt textarea").fill("Hello?")
             page.locator("#arena-next").click()

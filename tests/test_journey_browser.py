@@ -116,23 +116,29 @@ def chat(page, run: str) -> None:
 
 
 def evaluate(page, run: str) -> None:
+    from playwright.sync_api import expect
+
     page.get_by_role("tab", name="Evaluate").click()
     page.locator("#evaluate-refresh").click()
     contenders = page.locator("#arena-contenders")
-    contenders.get_by_label(f"run/{run}").wait_for()
-    assert contenders.get_by_label("default", exact=True).is_checked()
-    assert contenders.get_by_label(f"run/{run}").is_checked()
+    tuned = contenders.locator(f"input[name='run/{run}']")  # each box's value is the id, its label the name
+    tuned.wait_for()
+    # Opening the tab and Refresh race each other: whichever lands last, the default pair ends up checked.
+    expect(contenders.locator("input[name='default']")).to_be_checked()
+    expect(tuned).to_be_checked()
+    name = tuned.locator("xpath=..").inner_text().strip()
+    assert "adapter" in name and f"run/{run}" not in contenders.inner_text()  # the name people gave, not the id
     page.locator("#arena-max-tokens input[type=number]").fill("24")
     page.locator("#arena-prompt textarea").fill("What is your name?")
     for vote in ("a", "b", "tie"):
         page.locator("#arena-next").click()
         page.wait_for_selector("#arena-vote-a:not([disabled])", timeout=300_000)
-        assert f"run/{run}" not in page.locator("#arena-reveal").inner_text()  # names hidden before the vote
+        assert name not in page.locator("#arena-reveal").inner_text()  # names hidden before the vote
         page.locator(f"#arena-vote-{vote}").click()
-        page.wait_for_function(f"() => (document.querySelector('#arena-reveal')?.innerText || '')"
-                               f".includes('run/{run}')")
+        page.wait_for_function("name => (document.querySelector('#arena-reveal')?.innerText || '').includes(name)",
+                               arg=name)
     board = page.locator("#leaderboard").inner_text()
-    assert f"run/{run}" in board and "default" in board
+    assert name in board and "Default model (SmolLM2-135M-Instruct)" in board
     keep_screenshot(page, "evaluate")
 
 

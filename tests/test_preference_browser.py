@@ -53,21 +53,24 @@ def test_votes_to_dpo_to_a_verdict_in_the_browser(voted_workspace, tiny_model_di
         run = train_dpo(page, str(tiny_model_dir))
         export_adapter(page, run)
         vote_in_the_arena(page, ["run/sft", f"run/{run}"], ["b", "a", "b"], uncheck=["default"])
+        dpo = page.locator(f"#arena-contenders input[name='run/{run}']").locator("xpath=..").inner_text().strip()
+        assert dpo.startswith("votes · DPO adapter (run "), dpo  # named after its data and method, not its id
         advice = page.locator("#leaderboard-advice").inner_text()
-        assert f"run/{run}" in advice and ("beats" in advice or "not yet separable" in advice), advice
+        assert dpo in advice and ("beats" in advice or "not yet separable" in advice), advice
         page.get_by_label("Style control", exact=False).check()
         page.locator("#leaderboard-style-table >> text=style-controlled rating").wait_for()
         keep_screenshot(page, "preferences-verdict")
 
 
 def vote_in_the_arena(page, contenders: list[str], votes: list[str], uncheck=()) -> None:
+    """Check the contenders by id (each box's value; its label is the model's name) and cast `votes`."""
     page.get_by_role("tab", name="Evaluate").click()
     page.locator("#evaluate-refresh").click()
     box = page.locator("#arena-contenders")
-    for name in contenders:
-        box.get_by_label(name, exact=True).check()
-    for name in uncheck:
-        box.get_by_label(name, exact=True).uncheck()
+    for key in contenders:
+        box.locator(f"input[name='{key}']").check()
+    for key in uncheck:
+        box.locator(f"input[name='{key}']").uncheck()
     page.locator("#arena-max-tokens input[type=number]").fill("16")
     page.locator("#arena-prompt textarea").fill("What is your name?")
     before = int(page.locator("#leaderboard-advice strong").first.inner_text().split()[0])

@@ -18,8 +18,6 @@ vote at once.
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import os
 import random
@@ -31,9 +29,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from core import atomic
 from core.errors import BadInputError
+from core.evaluate import vote_log
 from core.evaluate.ratings import WINNERS, Vote
+from core.evaluate.vote_log import read_votes_file  # noqa: F401  (imported from here by the CLI and tests)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS battles (
@@ -217,27 +216,15 @@ class Arena:
         """Add the votes and flags of vote-log lines that this database lacks; replaying the same lines adds
         nothing (the battle id and idempotency key are unique). Incomplete lines are skipped and counted.
         Imported votes bypass the rate limit (they were checked when cast) and are not logged again."""
-        added = present = malformed = 0
         with self._connect() as db:
             db.execute("BEGIN IMMEDIATE")
             try:
-                for line in lines:
-                    record = _log_record(line)
-                    if record is None:
-                        malformed += line.strip() != ""
-                        continue
-                    if record.get("flagged"):
-                        changed = db.execute("INSERT OR IGNORE INTO flagged_raters VALUES (?, ?, ?)",
-                                             (record["rater"], record["reason"], record["created"])).rowcount
-                    else:
-                        changed = _insert_logged_vote(db, record)
-                    added += changed
-                    present += not changed
+                counts = vote_log.import_lines(db, lines)
                 db.execute("COMMIT")
             except BaseException:
                 db.execute("ROLLBACK")
                 raise
-        return ImportCount(added, present, malformed)
+        return ImportCount(*counts)
 
     def _check_rate(self, db, rater: str) -> None:
         if self.rate_limit is None:
@@ -273,15 +260,10 @@ class Arena:
 
     def export_jsonl(self, path: Path) -> Path:
         """All votes, one JSON object a line, in the `leaderboard --votes` format (plus the battle)."""
-        return atomic.write_jsonl(path, (_export_row(record) for record in self.records()))
+        return vote_log.export_jsonl(self.records(), path)
 
     def export_csv(self, path: Path) -> Path:
-        buffer = io.StringIO()
-        fields = ["battle_id", "model_a", "model_b", "winner", "rater", "created", "flagged"]
-        writer = csv.DictWriter(buffer, fieldnames=fields, extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows(self.records())
-        return atomic.write_text(path, buffer.getvalue())
+        return vote_log.export_csv(self.records(), path)
 
     def _battle(self, battle_id: str) -> sqlite3.Row:
         with self._connect() as db:
@@ -293,60 +275,3 @@ class Arena:
     def _vote(self, battle_id: str) -> sqlite3.Row | None:
         with self._connect() as db:
             return db.execute("SELECT * FROM votes WHERE battle_id = ?", (battle_id,)).fetchone()
-
-
-def _log_record(line: str) -> dict | None:
-    """A vote-log line as a complete vote or flag record, or None when anything is missing or wrong."""
-    try:
-        record = json.loads(line)
-    except ValueError:
-        return None
-    if not isinstance(record, dict) or not _text(record.get("rater")):
-        return None
-    if not isinstance(record.get("created"), (int, float)) or isinstance(record["created"], bool):
-        return None
-    if record.get("flagged") is True:
-        return record if _text(record.get("reason")) else None
-    complete = (_text(record.get("battle_id")) and _text(record.get("model_a")) and _text(record.get("model_b"))
-                and record["model_a"] != record["model_b"] and record.get("winner") in WINNERS)
-    return record if complete and isinstance(record.get("idempotency_key", ""), str) else None
-
-
-def _text(value) -> bool:
-    return isinstance(value, str) and value.strip() != ""
-
-
-def _insert_logged_vote(db, record: dict) -> int:
-    """Insert one logged vote and, if missing, its battle (prompt and answers are not in the log); 1 if added."""
-    if db.execute("SELECT 1 FROM votes WHERE battle_id = ?", (record["battle_id"],)).fetchone():
-        return 0
-    created, key = record["created"], str(record.get("idempotency_key") or f"restored:{record['battle_id']}")
-    db.execute("INSERT OR IGNORE INTO battles (id, created, rater, model_a, model_b, prompt, answered) "
-               "VALUES (?, ?, ?, ?, ?, '[]', ?)",
-               (record["battle_id"], created, record["rater"], record["model_a"], record["model_b"], created))
-    return db.execute("INSERT OR IGNORE INTO votes (battle_id, winner, rater, idempotency_key, created) "
-                      "VALUES (?, ?, ?, ?, ?)", (record["battle_id"], record["winner"], record["rater"], key,
-                                                 created)).rowcount
-
-
-def _export_row(record: dict) -> dict:
-    row = {key: record[key] for key in ("battle_id", "model_a", "model_b", "winner", "rater", "created")}
-    row.update(flagged=bool(record["flagged"]), prompt=json.loads(record["prompt"]),
-               answer_a=record["answer_a"], answer_b=record["answer_b"])
-    return row
-
-
-def read_votes_file(path: Path) -> list[Vote]:
-    """Votes from a JSONL file (`model_a`, `model_b`, `winner`, optional `rater`); flagged lines skipped."""
-    votes = []
-    for number, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-            if not row.get("flagged"):
-                votes.append(Vote(row["model_a"], row["model_b"], row["winner"], row.get("rater", "")))
-        except (ValueError, KeyError, TypeError) as error:
-            raise BadInputError(f"{path}, line {number}: not a vote ({error}).",
-                                "Each line needs model_a, model_b and winner (a, b, tie or both_bad).") from error
-    return votes

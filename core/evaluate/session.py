@@ -22,6 +22,7 @@ from core.errors import BadInputError
 from core.evaluate import ratings, verdicts
 from core.evaluate.arena import Arena
 from core.evaluate.contenders import find_contender, list_contenders, open_pair, stream_pair
+from core.evaluate.names import display_names
 from core.evaluate.prompts import PromptItem, load_prompt_set, pick
 from core.workspace import Workspace
 
@@ -103,9 +104,11 @@ def stream_battle(arena: Arena, workspace: Workspace, battle_id: str, item: Prom
     arena.save_answers(battle_id, answer_a, answer_b)
 
 
-def reveal_text(view: dict) -> str:
+def reveal_text(view: dict, workspace: Workspace | None = None) -> str:
+    """Who was A and who was B, by the names people gave them when `workspace` is given."""
     outcome = {"a": "A wins", "b": "B wins", "tie": "Tie", "both_bad": "Both bad"}[view["winner"]]
-    return f"**{outcome}.** A was **{view['model_a']}**, B was **{view['model_b']}**."
+    names = _names(workspace, [view["model_a"], view["model_b"]])
+    return f"**{outcome}.** A was **{names[view['model_a']]}**, B was **{names[view['model_b']]}**."
 
 
 CI_MIN_BATTLES = 5
@@ -124,26 +127,35 @@ def interval_text(row: dict) -> str:
     return f"{row['ci_low']} – {row['ci_high']}"
 
 
-def leaderboard_view(arena: Arena, rounds: int = 500) -> dict:
-    """Rows for the leaderboard table, matrices, and the "more votes needed" lines."""
+def leaderboard_view(arena: Arena, rounds: int = 500, workspace: Workspace | None = None) -> dict:
+    """Rows for the leaderboard table (the model's key in the last column), matrices, and the "more votes
+    needed" lines; models by the names people gave them when `workspace` is given."""
     votes = arena.votes()
+    names = _names(workspace, [model for vote in votes for model in (vote.model_a, vote.model_b)])
+    keys = {name: key for key, name in names.items()}
+    votes = [ratings.Vote(names[v.model_a], names[v.model_b], v.winner, v.rater) for v in votes]
     rows = ratings.leaderboard(votes, rounds=rounds)
     models, win_rate, battles = ratings.pair_matrices(votes) if votes else ([], [], [])
     return {"rows": rows, "votes": len(votes),
             "table": [[r["model"], r["bt"], interval_text(r), r["elo"], r["battles"],
-                       r["wins"], r["losses"], r["ties"], r["both_bad"]] for r in rows],
+                       r["wins"], r["losses"], r["ties"], r["both_bad"], keys[r["model"]]] for r in rows],
             "win_rate": [[m, *("—" if v != v else f"{v:.0%}" for v in row)] for m, row in zip(models, win_rate)],
             "battles": [[m, *(int(v) for v in row)] for m, row in zip(models, battles)], "models": models,
             "advice": ratings.separation_text(ratings.votes_to_separate(rows, len(votes))),
             "verdicts": [verdict["text"] for verdict in verdicts.pair_verdicts(votes)]}
 
 
-def style_view(arena: Arena, rounds: int = 200) -> dict:
+def style_view(arena: Arena, rounds: int = 200, workspace: Workspace | None = None) -> dict:
     """The leaderboard with style held equal, beside the plain one, and what style is worth."""
-    fitted = verdicts.style_controlled(arena.records(), rounds=rounds)
+    records = arena.records()
+    names = _names(workspace, [record[side] for record in records for side in ("model_a", "model_b")])
+    records = [{**record, "model_a": names[record["model_a"]], "model_b": names[record["model_b"]]}
+               for record in records]
+    fitted = verdicts.style_controlled(records, rounds=rounds)
     if not fitted:
         return {"table": [], "text": ""}
-    plain = {row["model"]: row for row in ratings.leaderboard(arena.votes(), rounds=rounds)}
+    votes = [ratings.Vote(r["model_a"], r["model_b"], r["winner"], r["rater"]) for r in records if not r["flagged"]]
+    plain = {row["model"]: row for row in ratings.leaderboard(votes, rounds=rounds)}
     table = [[row["model"], row["rating"], f"{row['ci_low']} – {row['ci_high']}", plain[row["model"]]["bt"]]
              for row in fitted["rows"] if row["model"] in plain]
     effects = ", ".join(f"{name} {points:+.0f}" for name, points in fitted["coefficients"].items())
@@ -169,6 +181,11 @@ def metrics_results(workspace: Workspace) -> list[dict]:
 
 def new_job_folder(workspace: Workspace) -> Path:
     return workspace.jobs / f"metrics-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
+
+
+def _names(workspace: Workspace | None, keys: list[str]) -> dict[str, str]:
+    """Each key's readable name, or the key itself without a workspace to read the names from."""
+    return display_names(workspace, keys) if workspace is not None else {key: key for key in keys}
 
 
 def _settings_record(settings, item: PromptItem) -> dict:
