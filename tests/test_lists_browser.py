@@ -56,7 +56,7 @@ def test_opening_a_tab_lists_what_was_made_since_the_page_loaded(tmp_path):
         assert "Export · later-run/gguf/later-run-Q8_0.gguf (GGUF, llama.cpp)" in chat_models
         assert "Run later-run · adapter" in chat_models
         page.get_by_role("tab", name="Evaluate").click()
-        page.locator("#arena-contenders").get_by_label("run/later-run", exact=True).wait_for()
+        page.locator("#arena-contenders input[name='run/later-run']").wait_for()
         page.get_by_role("tab", name="Export").click()
         page.wait_for_function("() => document.querySelector('#export-run input')?.value === 'later-run'")
 
