@@ -1,6 +1,7 @@
 """Conversations: input limits, saving (JSON, Markdown, training examples), queueing, and a terminal chat.
 
-The Chat tab and the terminal share these. A conversation is a list of canonical messages
+The Chat tab and the terminal share these, and one answer loop: `stream_answer` (system prompt, context
+cut, streaming, first-token time and speed); each only shows what it yields in its own way. A conversation is a list of canonical messages
 (`{"role", "content"}`). "Save as training example" appends `{"id", "source": "chat", "messages"}` to
 `uploads/chat-examples.jsonl`, which the Data stage reads as OpenAI-messages JSONL. Files are written
 atomically; the examples file is rewritten whole under a lock, so two sessions never lose a line.
@@ -23,6 +24,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Generator, Iterator
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -154,6 +156,64 @@ def memory_text() -> str:
     return f"app memory {used:.2f} GiB · free RAM {total.available / 2**30:.1f} of {total.total / 2**30:.1f} GiB"
 
 
+# ---- one answer -----------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Prompt:
+    """What an answer was asked from, yielded before its first piece."""
+
+    messages: list[dict]
+    """The system prompt (if any) first, then as much of the conversation as fits the context window."""
+    dropped: int
+    """How many of the oldest messages were left out to fit."""
+
+
+@dataclass(frozen=True)
+class AnswerStats:
+    """How one answer went, yielded after its last piece."""
+
+    first_token_s: float | None
+    """Seconds from asking to the first piece; None when no piece came."""
+    completion_tokens: int
+    """Tokens the model generated, as its backend counted them."""
+    tokens_per_s: float
+    """Generation speed from the first piece to the end (0 when under two pieces' time)."""
+    dropped: int
+    """How many of the oldest messages were left out to fit the context window."""
+    stopped: bool
+    """Whether the stop event was set (by the person, never by a backend) before the answer ended."""
+
+
+def plain(message: dict) -> dict:
+    """A message as a model reads it: role and content, without what a UI keeps beside them."""
+    return {"role": message["role"], "content": message["content"]}
+
+
+def stream_answer(backend, system: str, history: list[dict], settings: GenerationSettings,
+                  stop: threading.Event, ground: Callable | None = None) -> Iterator[Prompt | str | AnswerStats]:
+    """One answer to the conversation `history`: first the `Prompt`, then the text pieces, then `AnswerStats`.
+
+    The system prompt goes first and the oldest turns are cut to fit the context window, so a prompt that
+    cannot fit raises (BadInputError) before the `Prompt` is yielded; an error mid-answer raises after the
+    pieces so far, which the caller may keep. `ground`, when given, turns the fitted messages into the
+    (backend, messages) to stream instead: how the Chat tab answers from documents. `stop` is handed to
+    the backend, which ends the answer early when it is set."""
+    system = (system or "").strip()
+    prefix = [{"role": "system", "content": system}] if system else []
+    messages, dropped = inference.fit_context(backend, prefix + [plain(m) for m in history], settings)
+    if ground is not None:
+        backend, messages = ground(messages)
+    yield Prompt(messages, dropped)
+    usage, started, first = {}, time.perf_counter(), None
+    for piece in backend.stream(messages, settings, stop=stop, usage=usage):
+        first = first or time.perf_counter()
+        yield piece
+    tokens, ended = usage.get("completion_tokens", 0), time.perf_counter()
+    yield AnswerStats(first_token_s=first - started if first else None, completion_tokens=tokens,
+                      tokens_per_s=tokens / (ended - first) if first and ended > first else 0.0,
+                      dropped=dropped, stopped=stop.is_set())
+
+
 # ---- terminal -----------------------------------------------------------------------------------
 
 def chat_loop(backend, settings: GenerationSettings, read: Callable[[str], str] = input,
@@ -180,19 +240,17 @@ def chat_loop(backend, settings: GenerationSettings, read: Callable[[str], str] 
 
 
 def _answer(backend, settings: GenerationSettings, system: str, history: list[dict], write) -> str:
-    messages = ([{"role": "system", "content": system}] if system else []) + history
-    stop, usage, pieces = threading.Event(), {}, []
+    stop, pieces = threading.Event(), []
     try:
         check_input(history[-1]["content"])
-        messages, dropped = inference.fit_context(backend, messages, settings)
-        if dropped:
-            write(f"(dropped the {dropped} oldest messages to fit the context window)\n")
-        started = time.perf_counter()
-        for piece in backend.stream(messages, settings, stop=stop, usage=usage):
-            pieces.append(piece)
-            write(piece)
-        elapsed = time.perf_counter() - started
-        write(f"\n[{usage.get('completion_tokens', 0)} tokens, {usage.get('completion_tokens', 0) / elapsed:.1f}/s]\n")
+        for item in stream_answer(backend, system, history, settings, stop):
+            if isinstance(item, Prompt) and item.dropped:
+                write(f"(dropped the {item.dropped} oldest messages to fit the context window)\n")
+            elif isinstance(item, AnswerStats):
+                write(f"\n[{item.completion_tokens} tokens, {item.tokens_per_s:.1f}/s]\n")
+            elif isinstance(item, str):
+                pieces.append(item)
+                write(item)
     except KeyboardInterrupt:
         stop.set()
         write("\n(stopped)\n")

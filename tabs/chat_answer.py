@@ -1,5 +1,7 @@
 """How the Chat tab answers: `respond` streams one answer into the conversation with a status line (queue
 behind a heavy job, model loading, context cut, speed), and `chat_view` is what the Chatbot shows of it.
+The answer itself comes from `core.chat.stream_answer`, the loop the terminal chat uses too; this module
+only shows it (redraws at most every UPDATE_EVERY_S, the status line, citations).
 
 Stop works through a per-session event that the backends honour (`stop_event`; Gradio's `cancels` would
 abandon the generator without closing it, leaving the model decoding and locked).
@@ -7,6 +9,7 @@ abandon the generator without closing it, leaving the model decoding and locked)
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 
@@ -42,24 +45,28 @@ def respond(ctx: AppContext, history: list[dict], choice_id: str, system: str, t
         choice = find_choice(ctx, choice_id)
         note = yield from _queue(ctx, choice, history, stop)
         backend, loaded_s = yield from _status_of(history, chat.open_model(choice, ctx.workspace))
+        found, ground = {}, None
         if documents:
             backend = GroundedBackend(backend, open_collection(ctx.workspace, documents))
-        system = (system or "").strip()
-        prefix = [{"role": "system", "content": system}] if system else []
-        messages, dropped = inference.fit_context(backend, prefix + [_plain(m) for m in history], settings)
-        if dropped:
-            note += f" · ✂️ the {dropped} oldest messages no longer fit the context window and were left out"
-        grounding = backend.ground(messages, settings) if documents else None
+            ground = functools.partial(_ground, backend, settings=settings, found=found)
+        answer = chat.stream_answer(backend, system, history, settings, stop, ground)
+        prompt = next(answer)  # the prompt fitted (and grounded), or the reason it cannot be asked
     except Exception as error:  # the question stays in the conversation; the reason shows below it
         yield history, error_text(error)
         return
-    answer = {"model": choice.label, "loaded_s": loaded_s}
-    if grounding is None:
-        yield from _stream(backend, messages, settings, history, stop, note, answer)
-        return
-    note += f" · 📄 {len(grounding.citations)} sources" if grounding.citations else f" · 📄 {grounding.note}"
-    yield from _stream(backend.backend, grounding.messages, settings, history, stop, note, answer,
-                       citations=[vars(citation) for citation in grounding.citations])
+    if prompt.dropped:
+        note += f" · ✂️ the {prompt.dropped} oldest messages no longer fit the context window and were left out"
+    grounding = found.get("grounding")
+    if grounding is not None:
+        note += f" · 📄 {len(grounding.citations)} sources" if grounding.citations else f" · 📄 {grounding.note}"
+    citations = [vars(citation) for citation in grounding.citations] if grounding is not None else None
+    yield from _stream(answer, settings, history, note, {"model": choice.label, "loaded_s": loaded_s}, citations)
+
+
+def _ground(backend: GroundedBackend, messages: list[dict], *, settings, found: dict):
+    """The fitted messages with the relevant passages in the question; keeps the grounding for the status."""
+    found["grounding"] = grounding = backend.ground(messages, settings)
+    return backend.backend, grounding.messages
 
 
 def take_back_last_question(history: list[dict]) -> tuple[list[dict], str | None]:
@@ -92,14 +99,17 @@ def _status_of(history: list[dict], lines):
         yield history, line
 
 
-def _stream(backend, messages, settings, history, stop, note, answer: dict, citations=None):
-    """Streams the answer; the message keeps which model wrote it (`chat_view` marks it when several did)."""
-    history = [*history, {"role": "assistant", "content": "", "model": answer["model"]}]
+def _stream(answer, settings, history, note, model: dict, citations=None):
+    """Shows `chat.stream_answer`'s pieces as they come, then the status line; the message keeps which model
+    wrote it (`chat_view` marks it when several did)."""
+    history = [*history, {"role": "assistant", "content": "", "model": model["model"]}]
     yield history, "…"
-    usage, started, first, shown = {}, time.perf_counter(), None, 0.0
+    shown = 0.0
     try:
-        for piece in backend.stream(messages, settings, stop=stop, usage=usage):
-            first = first or time.perf_counter()
+        for piece in answer:
+            if isinstance(piece, chat.AnswerStats):
+                stats = piece
+                continue
             history = [*history[:-1], {**history[-1], "content": history[-1]["content"] + piece}]
             # Every yield re-renders the whole chat in the browser: at 50+ tokens/s a busy laptop falls
             # behind the stream (and behind the Stop click), so send at most one update per frame budget.
@@ -109,15 +119,17 @@ def _stream(backend, messages, settings, history, stop, note, answer: dict, cita
     except Exception as error:  # keep what was generated so far; show why it ended
         yield history, error_text(error)
         return
-    tokens, ended = usage.get("completion_tokens", 0), time.perf_counter()
-    speed = tokens / (ended - first) if first and ended > first else 0.0
-    ttft = f"{(first - started):.2f} s" if first else "–"
-    loaded = f"model loaded in {answer['loaded_s']:.1f} s · " if answer["loaded_s"] else ""
-    seed = f" · seed {settings.seed}" if settings.temperature > 0 else ""
-    stopped = " · ⏹ stopped" if stop.is_set() else ""  # set by the Stop button only, never by the backends
     if citations:
         history = [*history[:-1], {**history[-1], "citations": citations}]
-    yield history, f"{loaded}first token {ttft} · {speed:.1f} tokens/s · {tokens} tokens{seed}{stopped}{note}"
+    yield history, _status_line(stats, settings, model["loaded_s"]) + note
+
+
+def _status_line(stats: chat.AnswerStats, settings, loaded_s: float) -> str:
+    loaded = f"model loaded in {loaded_s:.1f} s · " if loaded_s else ""
+    ttft = f"{stats.first_token_s:.2f} s" if stats.first_token_s is not None else "–"
+    seed = f" · seed {settings.seed}" if settings.temperature > 0 else ""
+    stopped = " · ⏹ stopped" if stats.stopped else ""  # set by the Stop button only, never by the backends
+    return f"{loaded}first token {ttft} · {stats.tokens_per_s:.1f} tokens/s · {stats.completion_tokens} tokens{seed}{stopped}"
 
 
 def chat_view(history: list[dict]) -> list[dict]:
@@ -127,16 +139,12 @@ def chat_view(history: list[dict]) -> list[dict]:
     shown = []
     several = len({m.get("model") for m in history if m["role"] == "assistant" and m.get("model")}) > 1
     for message in history:
-        shown.append(chat.mark(_plain(message), message.get("model")) if several else _plain(message))
+        shown.append(chat.mark(chat.plain(message), message.get("model")) if several else chat.plain(message))
         for citation in message.get("citations", []):
             shown.append({"role": "assistant", "content": citation["text"],
                           "metadata": {"title": f"📄 [{citation['number']}] {citation['where']}",
                                        "log": citation["id"], "status": "done"}})
     return shown
-
-
-def _plain(message: dict) -> dict:
-    return {"role": message["role"], "content": message["content"]}
 
 
 def picker_choices(ctx: AppContext) -> list[tuple[str, str]]:

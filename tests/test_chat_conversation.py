@@ -1,4 +1,4 @@
-"""Conversations: the terminal loop, saving as JSON / Markdown / training example, the input cap, queueing."""
+"""Conversations: the one answer loop, the terminal loop, saving as JSON / Markdown / training example, the input cap, queueing."""
 
 from __future__ import annotations
 
@@ -48,6 +48,43 @@ def test_terminal_says_when_old_turns_are_dropped():
                                  FakeBackend(words=2, context_length=400))
     assert "dropped the 2 oldest messages" in text
     assert backend.received[-1][-1]["content"] == "short"
+
+
+def answer(backend, history, stop=None, system="Be brief.", max_new_tokens=64) -> list:
+    return list(chat.stream_answer(backend, system, history, GenerationSettings(max_new_tokens=max_new_tokens),
+                                   stop or threading.Event()))
+
+
+def test_an_answer_yields_its_prompt_then_pieces_then_true_stats():
+    backend = FakeBackend(words=5)
+    prompt, *pieces, stats = answer(backend, [{"role": "user", "content": "Hi", "model": "shown only"}])
+    assert prompt == chat.Prompt([{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}], 0)
+    assert backend.received == [prompt.messages]  # the UI's extra keys never reach the model
+    assert pieces == [f"word{index} " for index in range(5)]
+    assert (stats.completion_tokens, stats.dropped, stats.stopped) == (5, 0, False)
+    assert stats.first_token_s is not None and stats.first_token_s >= 0 and stats.tokens_per_s > 0
+
+
+def test_a_stopped_answer_ends_early_and_says_so():
+    stop, backend, got = threading.Event(), FakeBackend(words=1000), []
+    for item in chat.stream_answer(backend, "", [{"role": "user", "content": "Hi"}], GenerationSettings(), stop):
+        got.append(item)
+        if item == "word2 ":
+            stop.set()
+    stats = got[-1]
+    assert got[1:-1] == ["word0 ", "word1 ", "word2 "] and stats.stopped and stats.completion_tokens == 3
+    assert got[0].messages[0]["role"] == "user"  # no system prompt given, none sent
+
+
+def test_an_answer_reports_the_oldest_turns_it_cut_and_refuses_what_cannot_fit():
+    backend = FakeBackend(words=2, context_length=200)  # 136 tokens for the prompt, 44 per old message
+    history = [{"role": role, "content": "word " * 40} for _ in range(3) for role in ("user", "assistant")]
+    prompt, *_, stats = answer(backend, [*history, {"role": "user", "content": "short"}])
+    assert prompt.dropped == stats.dropped == 4 and len(prompt.messages) == 4  # system + last exchange + question
+    assert prompt.messages[-1] == {"role": "user", "content": "short"}
+    with pytest.raises(BadInputError, match="too long for this model's context window"):
+        answer(backend, [{"role": "user", "content": "word " * 400}])
+    assert len(backend.received) == 1  # the refused prompt never reached the model
 
 
 def test_save_as_json_and_markdown(workspace):
