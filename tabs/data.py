@@ -1,23 +1,24 @@
 """Data tab: load chat data in any of four formats, clean and dedupe it, look at the report, save a version.
 
-A thin UI over `core.data`: the same `prepare` / `save_version` the CLI uses. The prepared dataset lives in
-per-session `gr.State` until it is saved; uploads are copied into the workspace first (originals kept).
+A thin UI over `core.data`: the same `prepare` / `save_version` the CLI uses (the cleaning form is in
+`tabs.data_form`). The prepared dataset lives in per-session `gr.State` until it is saved; uploads are copied
+into the workspace first (originals kept).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 
 import gradio as gr
 
-from core.data import ColumnMapping, PrepareOptions, prepare, save_version, views
+from core.data import prepare, save_version, views
 from core.data.options import UploadLimits
 from core.data.versions import newest_report
-from tabs import data_preferences
+from tabs import data_form, data_preferences
 from tabs import documents as documents_ui
 from tabs.common import TRAINED_COLOURS, AppContext, error_text, t
 
-DEFAULTS = PrepareOptions()
 MAP_FIELDS = ("instruction", "input", "output", "system", "messages", "role", "content")
 
 STRINGS = {
@@ -87,103 +88,131 @@ STRINGS = {
 def build(ctx: AppContext) -> None:
     with gr.Tab(t("data.tab"), id="data") as tab:
         gr.Markdown(t("data.header"))
-        prepared_state = gr.State(None)
-        with gr.Row():
-            files = gr.File(label=t("data.files"), file_count="multiple", elem_id="data-files", scale=3)
-            paths = gr.Textbox(label=t("data.paths"), lines=4, elem_id="data-paths", scale=2)
-        detected = gr.Markdown(elem_id="data-detected")
-        with gr.Accordion(t("data.mapping"), open=False, elem_id="data-mapping"):
-            gr.Markdown(t("data.mapping_note"))
-            with gr.Row():
-                mapping = [gr.Dropdown([], label=t(f"data.map_{name}"), allow_custom_value=True,
-                                       elem_id=f"data-map-{name}") for name in MAP_FIELDS]
-        with gr.Accordion(t("data.cleaning"), open=False, elem_id="data-cleaning"):
-            with gr.Row():
-                nfc = gr.Checkbox(DEFAULTS.nfc, label=t("data.nfc"), elem_id="data-nfc")
-                html = gr.Checkbox(DEFAULTS.html_to_text, label=t("data.html"), elem_id="data-html")
-                drop_empty = gr.Checkbox(DEFAULTS.drop_empty_turns, label=t("data.drop_empty"))
-                exact_dedup = gr.Checkbox(DEFAULTS.exact_dedup, label=t("data.exact_dedup"))
-            with gr.Row():
-                same_role = gr.Radio(["merge", "drop"], value=DEFAULTS.same_role, label=t("data.same_role"))
-                ends = gr.Radio(["trim", "drop"], value=DEFAULTS.ends, label=t("data.ends"))
-                near_dup = gr.Slider(0, 1, DEFAULTS.near_dup_threshold, step=0.05, label=t("data.near_dup"),
-                                     elem_id="data-near-dup")
-            with gr.Row():
-                max_tokens = gr.Number(DEFAULTS.max_tokens, precision=0, minimum=0, label=t("data.max_tokens"))
-                model = gr.Textbox(DEFAULTS.model, label=t("data.model"), elem_id="data-model")
-                validation = gr.Slider(0, 0.5, DEFAULTS.validation_share, step=0.01, label=t("data.validation"))
-                seed = gr.Number(DEFAULTS.seed, precision=0, label=t("data.seed"))
-            with gr.Row():
-                max_drop = gr.Slider(0.05, 1, DEFAULTS.max_drop_share, step=0.05, label=t("data.max_drop"))
-                caps = gr.Textbox(label=t("data.caps"), elem_id="data-caps")
-                name_value = gr.Textbox(DEFAULTS.placeholders["name"], label=t("data.name_value"))
-                author_value = gr.Textbox(DEFAULTS.placeholders["author"], label=t("data.author_value"))
-        run_button = gr.Button(t("data.run"), variant="primary", elem_id="data-run")
-        status = gr.Markdown(elem_id="data-status")
-        with gr.Accordion(t("data.report"), open=True):
-            report = gr.Markdown(elem_id="data-report")
-            histogram = gr.Plot(label=t("data.histogram"), elem_id="data-histogram")
-        with gr.Accordion(t("data.preview"), open=True):
-            with gr.Row():
-                preview_filter = gr.Dropdown([views.KEPT], value=views.KEPT, label=t("data.filter"),
-                                             elem_id="data-preview-filter")
-                page = gr.Number(1, precision=0, minimum=1, label=t("data.page"), elem_id="data-preview-page")
-                prev_button = gr.Button(t("data.prev"), elem_id="data-preview-prev")
-                next_button = gr.Button(t("data.next"), elem_id="data-preview-next")
-            where = gr.Markdown(elem_id="data-preview-where")
-            with gr.Row():
-                preview_chat = gr.Chatbot(height=360, elem_id="data-preview-chat")
-                preview_raw = gr.JSON(label=t("data.raw"), elem_id="data-preview-raw")
-            template_button = gr.Button(t("data.template"), elem_id="data-template")
-            template_out = gr.HighlightedText(label=t("data.template_out"), elem_id="data-template-out",
-                                              color_map=TRAINED_COLOURS)
-        with gr.Row():
-            dataset_name = gr.Textbox("kestrel", label=t("data.dataset_name"), elem_id="data-name")
-            save_button = gr.Button(t("data.save"), variant="primary", elem_id="data-save")
-        saved_path = gr.Textbox(label=t("data.saved_path"), interactive=False, elem_id="data-saved-path")
-        with gr.Accordion(t("data.versions"), open=False):
-            versions = gr.Markdown(elem_id="data-versions")
+        ui = SimpleNamespace(tab=tab, prepared_state=gr.State(None))
+        _build_inputs(ui)
+        data_form.build_cleaning(ui)
+        ui.run_button = gr.Button(t("data.run"), variant="primary", elem_id="data-run")
+        ui.status = gr.Markdown(elem_id="data-status")
+        _build_report(ui)
+        _build_preview(ui)
+        _build_saving(ui)
         data_preferences.build_section(ctx)
         documents_ui.build_generation(ctx)
+    _wire(ctx, ui)
 
-    def chosen_paths(uploaded, typed) -> list[Path]:
+
+def _build_inputs(ui: SimpleNamespace) -> None:
+    """Files or paths, the formats detected in them, and the column mapping for the undetected ones."""
+    with gr.Row():
+        ui.files = gr.File(label=t("data.files"), file_count="multiple", elem_id="data-files", scale=3)
+        ui.paths = gr.Textbox(label=t("data.paths"), lines=4, elem_id="data-paths", scale=2)
+    ui.detected = gr.Markdown(elem_id="data-detected")
+    with gr.Accordion(t("data.mapping"), open=False, elem_id="data-mapping"):
+        gr.Markdown(t("data.mapping_note"))
+        with gr.Row():
+            ui.mapping = [gr.Dropdown([], label=t(f"data.map_{name}"), allow_custom_value=True,
+                                      elem_id=f"data-map-{name}") for name in MAP_FIELDS]
+
+
+def _build_report(ui: SimpleNamespace) -> None:
+    with gr.Accordion(t("data.report"), open=True):
+        ui.report = gr.Markdown(elem_id="data-report")
+        ui.histogram = gr.Plot(label=t("data.histogram"), elem_id="data-histogram")
+
+
+def _build_preview(ui: SimpleNamespace) -> None:
+    """One prepared (or dropped) conversation at a time, as chat, as its raw record, in the chat template."""
+    with gr.Accordion(t("data.preview"), open=True):
+        with gr.Row():
+            ui.preview_filter = gr.Dropdown([views.KEPT], value=views.KEPT, label=t("data.filter"),
+                                            elem_id="data-preview-filter")
+            ui.page = gr.Number(1, precision=0, minimum=1, label=t("data.page"), elem_id="data-preview-page")
+            ui.prev_button = gr.Button(t("data.prev"), elem_id="data-preview-prev")
+            ui.next_button = gr.Button(t("data.next"), elem_id="data-preview-next")
+        ui.where = gr.Markdown(elem_id="data-preview-where")
+        with gr.Row():
+            ui.preview_chat = gr.Chatbot(height=360, elem_id="data-preview-chat")
+            ui.preview_raw = gr.JSON(label=t("data.raw"), elem_id="data-preview-raw")
+        ui.template_button = gr.Button(t("data.template"), elem_id="data-template")
+        ui.template_out = gr.HighlightedText(label=t("data.template_out"), elem_id="data-template-out",
+                                             color_map=TRAINED_COLOURS)
+
+
+def _build_saving(ui: SimpleNamespace) -> None:
+    with gr.Row():
+        ui.dataset_name = gr.Textbox("kestrel", label=t("data.dataset_name"), elem_id="data-name")
+        ui.save_button = gr.Button(t("data.save"), variant="primary", elem_id="data-save")
+    ui.saved_path = gr.Textbox(label=t("data.saved_path"), interactive=False, elem_id="data-saved-path")
+    with gr.Accordion(t("data.versions"), open=False):
+        ui.versions = gr.Markdown(elem_id="data-versions")
+
+
+def _wire(ctx: AppContext, ui: SimpleNamespace) -> None:
+    on = Handlers(ctx, ui)
+    preview_inputs = [ui.prepared_state, ui.preview_filter, ui.page]
+    preview_outputs = [ui.preview_chat, ui.preview_raw, ui.where]
+    for trigger in (ui.files.change, ui.paths.blur):
+        trigger(on.on_inputs_changed, [ui.files, ui.paths], [ui.detected, *ui.mapping])
+    ui.run_button.click(on.on_run_clicked, {ui.files, ui.paths, *ui.option_widgets.values(), *ui.mapping},
+                        [ui.prepared_state, ui.status, ui.report, ui.histogram, ui.preview_filter, ui.page]
+                        ).then(on_preview_changed, preview_inputs, preview_outputs)
+    for trigger in (ui.preview_filter.change, ui.page.change):
+        trigger(on_preview_changed, preview_inputs, preview_outputs)
+    ui.prev_button.click(lambda n: max(1, int(n or 1) - 1), ui.page, ui.page)
+    ui.next_button.click(lambda n: int(n or 1) + 1, ui.page, ui.page)
+    ui.template_button.click(on.on_template_clicked, [*preview_inputs, ui.model], [ui.template_out, ui.status])
+    ui.save_button.click(on.on_save_clicked, [ui.prepared_state, ui.dataset_name],
+                         [ui.saved_path, ui.status, ui.versions])
+    ctx.demo.load(lambda: views.versions_table(ctx.workspace), outputs=ui.versions)
+    gr.on([ctx.demo.load, ui.tab.select], on.on_data_opened, ui.prepared_state,
+          [ui.status, ui.report, ui.histogram, ui.saved_path])
+
+
+def on_preview_changed(prepared, choice, number):
+    items = views.preview_items(prepared, choice)
+    if not items:
+        return [], None, ""
+    index = min(max(int(number or 1), 1), len(items)) - 1
+    item = items[index]
+    return views.chat_view(item["messages"]), item["raw"], f"**{index + 1} / {len(items)}** · {item['where']}"
+
+
+class Handlers:
+    """The tab's handlers that read the workspace; Gradio names each event (its API name) after the method."""
+
+    def __init__(self, ctx: AppContext, ui: SimpleNamespace):
+        self.ctx, self.ui = ctx, ui
+
+    def chosen_paths(self, uploaded, typed) -> list[Path]:
         """Uploads (copied into the workspace, idempotently) followed by the typed paths."""
         typed_paths = [Path(line.strip()).expanduser() for line in (typed or "").splitlines() if line.strip()]
         if typed_paths:  # a network visitor must not read the server's files (or the app's secrets) by path
-            ctx.require_unlocked("Reading files by their path on this machine (upload them instead)")
+            self.ctx.require_unlocked("Reading files by their path on this machine (upload them instead)")
         limits = UploadLimits.from_env()
-        return [views.keep_upload(ctx.workspace, f, limits) for f in uploaded or []] + typed_paths
+        return [views.keep_upload(self.ctx.workspace, f, limits) for f in uploaded or []] + typed_paths
 
-    def tokenizer_model(name: str) -> str:
+    def tokenizer_model(self, name: str) -> str:
         """The tokenizer field: a folder path is a server path too, so locked mode takes "default" only."""
         name = (name or "").strip()
         if name not in ("", "default"):
-            ctx.require_unlocked(f"Reading the tokenizer folder {name}")
+            self.ctx.require_unlocked(f"Reading the tokenizer folder {name}")
         return name
 
-    def on_inputs_changed(uploaded, typed):
+    def on_inputs_changed(self, uploaded, typed):
         try:
-            table, fields, _ = views.detect_files(chosen_paths(uploaded, typed))
+            table, fields, _ = views.detect_files(self.chosen_paths(uploaded, typed))
         except Exception as error:  # shown in the tab; nothing is lost
             return error_text(error), *[gr.update() for _ in MAP_FIELDS]
         return table, *[gr.update(choices=["", *fields]) for _ in MAP_FIELDS]
 
-    # Each widget bound to the option it sets by name: Gradio hands a handler whose inputs are a set of
-    # components one {component: value} dict, so reordering the widgets can never shift an option.
-    option_widgets = {"nfc": nfc, "html_to_text": html, "drop_empty_turns": drop_empty, "same_role": same_role,
-                      "ends": ends, "exact_dedup": exact_dedup, "near_dup_threshold": near_dup,
-                      "max_tokens": max_tokens, "model": model, "validation_share": validation, "seed": seed,
-                      "max_drop_share": max_drop, "caps": caps, "name": name_value, "author": author_value}
-    mapping_widgets = dict(zip(MAP_FIELDS, mapping))
-
-    def on_run_clicked(form: dict, progress=gr.Progress()):
-        uploaded, typed = form[files], form[paths]
+    def on_run_clicked(self, form: dict, progress=gr.Progress()):
+        ui = self.ui
         try:
-            options = _options({field: form[widget] for field, widget in option_widgets.items()})
-            mapping = _mapping({field: form[widget] for field, widget in mapping_widgets.items()})
+            options = data_form.options_from({field: form[widget] for field, widget in ui.option_widgets.items()})
+            mapping = data_form.mapping_from({field: form[widget] for field, widget in zip(MAP_FIELDS, ui.mapping)})
             progress(0, desc="Loading the tokenizer…")
-            tokenizer_model(options.model)
-            result = prepare(views.sources_for(chosen_paths(uploaded, typed), mapping), options,
+            self.tokenizer_model(options.model)
+            result = prepare(views.sources_for(self.chosen_paths(form[ui.files], form[ui.paths]), mapping), options,
                              progress=lambda step, total, message: progress((step, total), desc=message))
         except Exception as error:
             return None, error_text(error), "", None, gr.update(), 1
@@ -193,51 +222,28 @@ def build(ctx: AppContext) -> None:
         return (result, f"✅ {result.report['kept']:,} conversations kept.", to_markdown(result.report),
                 views.histogram_figure(result.report), gr.update(choices=choices, value=views.KEPT), 1)
 
-    def on_preview_changed(prepared, choice, number):
-        items = views.preview_items(prepared, choice)
-        if not items:
-            return [], None, ""
-        index = min(max(int(number or 1), 1), len(items)) - 1
-        item = items[index]
-        return views.chat_view(item["messages"]), item["raw"], f"**{index + 1} / {len(items)}** · {item['where']}"
-
-    def on_template_clicked(prepared, choice, number, model_name):
+    def on_template_clicked(self, prepared, choice, number, model_name):
         items = views.preview_items(prepared, choice)
         if not items:
             return [], ""
         item = items[min(max(int(number or 1), 1), len(items)) - 1]
         try:
-            return views.template_runs(item["messages"], tokenizer_model(model_name)), ""
+            return views.template_runs(item["messages"], self.tokenizer_model(model_name)), ""
         except Exception as error:
             return [], error_text(error)
 
-    def on_save_clicked(prepared, name):
+    def on_save_clicked(self, prepared, name):
         if prepared is None:
             return "", "❌ Run the preparation first.", gr.update()
         try:
-            folder = save_version(ctx.workspace, prepared, name or "dataset")
+            folder = save_version(self.ctx.workspace, prepared, name or "dataset")
         except Exception as error:
             return "", error_text(error), gr.update()
-        return str(folder), f"💾 {folder.name}", views.versions_table(ctx.workspace)
+        return str(folder), f"💾 {folder.name}", views.versions_table(self.ctx.workspace)
 
-    preview_inputs = [prepared_state, preview_filter, page]
-    preview_outputs = [preview_chat, preview_raw, where]
-    for trigger in (files.change, paths.blur):
-        trigger(on_inputs_changed, [files, paths], [detected, *mapping])
-    run_button.click(on_run_clicked, {files, paths, *option_widgets.values(), *mapping_widgets.values()},
-                     [prepared_state, status, report, histogram, preview_filter, page]
-                     ).then(on_preview_changed, preview_inputs, preview_outputs)
-    for trigger in (preview_filter.change, page.change):
-        trigger(on_preview_changed, preview_inputs, preview_outputs)
-    prev_button.click(lambda n: max(1, int(n or 1) - 1), page, page)
-    next_button.click(lambda n: int(n or 1) + 1, page, page)
-    template_button.click(on_template_clicked, [*preview_inputs, model], [template_out, status])
-    save_button.click(on_save_clicked, [prepared_state, dataset_name], [saved_path, status, versions])
-    ctx.demo.load(lambda: views.versions_table(ctx.workspace), outputs=versions)
-
-    def on_data_opened(prepared):
+    def on_data_opened(self, prepared):
         """With nothing prepared in this page, the newest saved version's report, so the tab is not blank."""
-        shown = None if prepared is not None else newest_report(ctx.workspace)
+        shown = None if prepared is not None else newest_report(self.ctx.workspace)
         if shown is None:
             return gr.update(), gr.update(), gr.update(), gr.update()
         folder, text, report_data = shown
@@ -246,21 +252,3 @@ def build(ctx: AppContext) -> None:
         except (KeyError, TypeError, IndexError):  # an older report without the histogram: the text still shows
             figure = None
         return f"📂 The newest saved dataset, `{folder.name}`; **Run** prepares a new one.", text, figure, str(folder)
-
-    gr.on([ctx.demo.load, tab.select], on_data_opened, prepared_state, [status, report, histogram, saved_path])
-
-
-def _options(form: dict) -> PrepareOptions:
-    """The cleaning form's values, keyed by `PrepareOptions` field (and the two placeholder names)."""
-    return PrepareOptions(
-        nfc=form["nfc"], html_to_text=form["html_to_text"], drop_empty_turns=form["drop_empty_turns"],
-        same_role=form["same_role"], ends=form["ends"], exact_dedup=form["exact_dedup"],
-        near_dup_threshold=float(form["near_dup_threshold"]), max_tokens=int(form["max_tokens"] or 0),
-        model=(form["model"] or "").strip(), validation_share=float(form["validation_share"]),
-        seed=int(form["seed"] or 0), max_drop_share=float(form["max_drop_share"]),
-        caps=views.parse_caps(form["caps"] or ""), placeholders={"name": form["name"], "author": form["author"]})
-
-
-def _mapping(form: dict) -> ColumnMapping | None:
-    chosen = {name: value for name, value in form.items() if value}
-    return ColumnMapping(**chosen) if chosen.keys() - {"role", "content"} else None
