@@ -67,42 +67,76 @@ def api_routes(workspace: Workspace, choices: Callable[[], list[ModelChoice]],
                limits: ApiLimits = ApiLimits(), backoff: access.Backoff | None = None) -> list:
     """The API's routes. `busy(choice)` names the heavy job that chat with `choice` must wait for, or "";
     `backoff` slows down callers whose credentials were wrong (one is made when not given)."""
+    api = _Api(workspace, choices, authorized, busy, limits, backoff or access.Backoff())
     router = APIRouter()
-    backoff = backoff or access.Backoff()
-    lines: dict[str, Line] = {}  # one line per loaded model: its requests are served in arrival order
-    lines_lock = threading.Lock()
 
-    def line_for(choice: ModelChoice) -> Line:
-        with lines_lock:
-            return lines.setdefault(str(choice.gguf) if choice.kind == "gguf" else choice.model, Line())
+    @router.get("/v1/models")
+    def models_route(request: Request):
+        return _answer(lambda: api.check_caller(request) or api.list_models())
 
-    def check_caller(request: Request) -> None:
+    @router.post("/v1/chat/completions")
+    async def completions_route(request: Request):
+        return await api.completions(request)
+
+    @router.get("/web/")
+    def web_page():
+        return FileResponse(WEB_PAGE, media_type="text/html")
+
+    return router.routes
+
+
+class _Api:
+    """What the routes of one API share: its callers' check, its models, and one line per loaded model."""
+
+    def __init__(self, workspace: Workspace, choices: Callable[[], list[ModelChoice]],
+                 authorized: Callable[[Request], bool], busy: Callable[[ModelChoice], str], limits: ApiLimits,
+                 backoff: access.Backoff):
+        self.workspace, self.choices, self.authorized, self.busy = workspace, choices, authorized, busy
+        self.limits, self.backoff = limits, backoff
+        self.lines: dict[str, Line] = {}  # one line per loaded model: its requests are served in arrival order
+        self.lines_lock = threading.Lock()
+
+    def check_caller(self, request: Request) -> None:
         if not access.origin_allowed(request.headers.get("origin"), request.headers.get("host")):
             raise ApiError(403, "Requests from other web sites are refused.", "permission_error")
         address = request.client.host if request.client else "unknown"
-        if (wait := backoff.wait_s(address)) > 0:
+        if (wait := self.backoff.wait_s(address)) > 0:
             message, headers = access.too_many_failures(wait)
             raise ApiError(429, message, "rate_limit_error", headers=headers)
-        if not authorized(request):
+        if not self.authorized(request):
             if request.headers.get("authorization"):
-                backoff.failed(address)
+                self.backoff.failed(address)
             raise ApiError(401, "Missing or wrong credentials.", "authentication_error")
         if request.headers.get("authorization"):
-            backoff.succeeded(address)
+            self.backoff.succeeded(address)
 
-    def list_models() -> JSONResponse:
+    def list_models(self) -> JSONResponse:
         data = [{"id": c.id, "object": "model", "created": 0, "owned_by": "chatsmith", "description": c.label}
-                for c in choices()]
+                for c in self.choices()]
         return JSONResponse({"object": "list", "data": data})
 
-    def complete(body: dict, stop: Deadline) -> object:
-        choice = find_choice(choices(), body.get("model"))
-        messages, settings, stream = parse_request(body, limits)
-        if reason := busy(choice):
-            raise ApiError(503, f"{reason} is using the accelerator; chat waits until it finishes.",
-                           "server_busy")
+    async def completions(self, request: Request):
+        stop = Deadline(self.limits.budget_s)
         try:
-            backend = inference.open_backend(choice, workspace)
+            self.check_caller(request)
+            body = await _json_body(request, self.limits)
+        except ApiError as error:
+            return error.response()
+        # Generation blocks, so it runs off the event loop; meanwhile the loop watches the client, whose
+        # leaving stops the work (a streamed answer is stopped by its own generator's cancellation).
+        work = asyncio.ensure_future(run_in_threadpool(_answer, lambda: self.complete(body, stop)))
+        while not (await asyncio.wait({work}, timeout=0.25))[0]:
+            if await request.is_disconnected():
+                stop.set()
+        return work.result()
+
+    def complete(self, body: dict, stop: Deadline) -> object:
+        choice = find_choice(self.choices(), body.get("model"))
+        messages, settings, stream = parse_request(body, self.limits)
+        if reason := self.busy(choice):
+            raise ApiError(503, f"{reason} is using the accelerator; chat waits until it finishes.", "server_busy")
+        try:
+            backend = inference.open_backend(choice, self.workspace)
             messages, dropped = inference.fit_context(backend, messages, settings)
         except BadInputError as error:
             raise ApiError(400, str(error), param="messages") from error
@@ -111,37 +145,12 @@ def api_routes(workspace: Workspace, choices: Callable[[], list[ModelChoice]],
         except ChatsmithError as error:
             raise ApiError(500, describe(error), "server_error") from error
         headers = {"X-Chatsmith-Dropped-Messages": str(dropped)}
-        line = line_for(choice)
+        with self.lines_lock:
+            line = self.lines.setdefault(str(choice.gguf) if choice.kind == "gguf" else choice.model, Line())
         if stream:
             return StreamingResponse(_events(backend, messages, settings, choice.id, stop, line), headers=headers,
                                      media_type="text/event-stream")
         return JSONResponse(_whole(backend, messages, settings, choice.id, stop, line), headers=headers)
-
-    @router.get("/v1/models")
-    def models_route(request: Request):
-        return _answer(lambda: check_caller(request) or list_models())
-
-    @router.post("/v1/chat/completions")
-    async def completions_route(request: Request):
-        stop = Deadline(limits.budget_s)
-        try:
-            check_caller(request)
-            body = await _json_body(request, limits)
-        except ApiError as error:
-            return error.response()
-        # Generation blocks, so it runs off the event loop; meanwhile the loop watches the client, whose
-        # leaving stops the work (a streamed answer is stopped by its own generator's cancellation).
-        work = asyncio.ensure_future(run_in_threadpool(_answer, lambda: complete(body, stop)))
-        while not (await asyncio.wait({work}, timeout=0.25))[0]:
-            if await request.is_disconnected():
-                stop.set()
-        return work.result()
-
-    @router.get("/web/")
-    def web_page():
-        return FileResponse(WEB_PAGE, media_type="text/html")
-
-    return router.routes
 
 
 def _answer(handler: Callable[[], object]) -> object:
