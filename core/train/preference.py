@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import json
 import time
-from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -44,22 +43,15 @@ LINT_SAMPLES = 32
 def train(settings: TrainSettings, run_dir: Path, workspace: Workspace, reporter: Any,
           resume_from: Path | None = None, max_steps_override: int = 0) -> dict[str, Any]:
     import torch
-    from transformers import AutoTokenizer
 
     device = detect(workspace.root)
     precision = resolve_precision(settings, device)
     check_device(settings, device)
-
-    # --- data ------------------------------------------------------------------------------------
     model_dir = models.resolve(settings.model, workspace)
     start = start_adapter(settings, workspace)
-    tokenizer = AutoTokenizer.from_pretrained(start if start and (start / "tokenizer_config.json").is_file()
-                                              else model_dir)
-    train_rows, eval_rows, held_out = load_rows(settings)
-    lint_pairs(tokenizer, [(row["prompt"], _first_answer(row)) for row in train_rows[:LINT_SAMPLES]])
-    reporter.log(f"data: {len(train_rows)} training {_unit(settings)}, {len(eval_rows)} held out")
+    tokenizer, train_rows, eval_rows, held_out = _load_data(settings, model_dir, start, reporter)
 
-    # --- model, reference and the check before training ------------------------------------------
+    # the model, and the check before training (its "before" half), which a probe skips
     model = load_policy(model_dir, start, settings, precision, reporter)
     probe = bool(max_steps_override)
     conversations = [] if probe else forgetting_set(settings, workspace)
@@ -70,39 +62,47 @@ def train(settings: TrainSettings, run_dir: Path, workspace: Workspace, reporter
     trainer = make_trainer(settings, model, tokenizer, train_rows, eval_rows, run_dir, device, precision,
                            max_steps_override, None if start else recipe.lora_config(settings), counter,
                            [progress, callbacks.CompleteMarker()])
-    reporter.log(f"speed: {speed.fast_lm_head(trainer)}")
-    trainable, total = trainer.model.get_nb_trainable_parameters()
-    reporter.log(f"model: {total / 1e6:.1f}M parameters, {trainable / 1e6:.2f}M trainable "
-                 f"({settings.method.upper()}, beta {settings.beta}) · {device.kind} · {precision}")
+    trainable, total = _log_model(trainer, settings, device, precision, reporter)
     atomic.ensure_free_space(run_dir, recipe.checkpoint_bytes(trainable, settings), "checkpoints and the adapter")
 
-    # --- train -----------------------------------------------------------------------------------
     started = time.time()
     try:
-        trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
-        evaluated_last = settings.eval_steps and trainer.state.global_step % settings.eval_steps == 0
-        if eval_rows and progress.stopped_at is None and not probe and not evaluated_last:
-            trainer.evaluate()
+        recipe.fit(trainer, progress, settings, resume_from, final_eval=bool(eval_rows) and not probe)
     except torch.OutOfMemoryError as error:
-        del trainer, model
+        del trainer, model  # this frame's references, so that the memory is really freed before advising
         recipe.free_memory()
         raise ChatsmithError(*recipe.oom_advice(settings, device)) from error
     duration = round(time.time() - started, 2)  # training alone: the check and the save come after
 
-    # --- check after, save -----------------------------------------------------------------------
     check = {} if probe else check_and_save(trainer.model, tokenizer, before, held_out, conversations, settings,
                                             run_dir, reporter)
-    summary = {
-        "step": trainer.state.global_step, "max_steps": trainer.state.max_steps,
-        "stopped_at": progress.stopped_at, "duration_s": duration,
-        "real_tokens": counter.real_tokens, "processed_tokens": counter.processed_tokens,
-        "energy_wh": round(progress.energy_wh, 4), "trainable_params": trainable, "total_params": total,
-        "device": device.kind, "precision": precision, "preference_check": check,
-        "trl": version("trl"),
-    }
+    summary = {**recipe.run_summary(trainer, progress, trainable, total, device, precision), "duration_s": duration,
+               "processed_tokens": counter.processed_tokens, "preference_check": check}
     del trainer, model
     recipe.free_memory()
     return summary
+
+
+def _load_data(settings: TrainSettings, model_dir: Path, start: Path | None, reporter: Any):
+    """The tokenizer (the start run's, when it saved one), the training and eval rows, and the held-out
+    pairs and rated answers the check measures on; logs how many."""
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(start if start and (start / "tokenizer_config.json").is_file()
+                                              else model_dir)
+    train_rows, eval_rows, held_out = load_rows(settings)
+    lint_pairs(tokenizer, [(row["prompt"], _first_answer(row)) for row in train_rows[:LINT_SAMPLES]])
+    reporter.log(f"data: {len(train_rows)} training {_unit(settings)}, {len(eval_rows)} held out")
+    return tokenizer, train_rows, eval_rows, held_out
+
+
+def _log_model(trainer: Any, settings: TrainSettings, device: Any, precision: str, reporter: Any) -> tuple[int, int]:
+    """Logs the speed path and the model's size; returns its trainable and total parameter counts."""
+    reporter.log(f"speed: {speed.fast_lm_head(trainer)}")
+    trainable, total = trainer.model.get_nb_trainable_parameters()
+    reporter.log(f"model: {total / 1e6:.1f}M parameters, {trainable / 1e6:.2f}M trainable "
+                 f"({settings.method.upper()}, beta {settings.beta}) · {device.kind} · {precision}")
+    return trainable, total
 
 
 def load_policy(model_dir: Path, start: Path | None, settings: TrainSettings, precision: str, reporter: Any):

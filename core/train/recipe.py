@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import gc
 import time
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -31,15 +32,46 @@ LINT_SAMPLES = 32
 def train(settings: TrainSettings, run_dir: Path, workspace: Workspace, reporter: Any,
           resume_from: Path | None = None, max_steps_override: int = 0) -> dict[str, Any]:
     import torch
-    from transformers import AutoTokenizer
-    from trl import SFTTrainer, __version__ as trl_version
 
     device = detect(workspace.root)
     precision = resolve_precision(settings, device)
     check_device(settings, device)
-
-    # --- tokenizer and data --------------------------------------------------------------------
     model_dir = models.resolve(settings.model, workspace)
+    tokenizer, train_rows, eval_rows = _load_data(settings, model_dir, reporter)
+    for limit in support.limits(model_dir):
+        reporter.log(f"note: {limit}")
+
+    model = load_model(model_dir, settings, precision)
+    trainer, progress, counter = _make_trainer(settings, model, tokenizer, train_rows, eval_rows, run_dir, device,
+                                               precision, reporter, max_steps_override)
+    reporter.log(f"speed: {speed.fast_lm_head(trainer)}")
+    trainable, total = trainer.model.get_nb_trainable_parameters()
+    reporter.log(f"model: {total / 1e6:.1f}M parameters, {trainable / 1e6:.2f}M trainable (LoRA r={settings.lora_rank})"
+                 f" · {device.kind} · {precision}{' · base in 4-bit NF4' if settings.load_in_4bit else ''}"
+                 f"{_processes(trainer)}")
+    atomic.ensure_free_space(run_dir, checkpoint_bytes(trainable, settings), "checkpoints and the adapter")
+
+    started = time.time()
+    try:
+        fit(trainer, progress, settings, resume_from, final_eval=bool(eval_rows) and not max_steps_override)
+    except torch.OutOfMemoryError as error:
+        del trainer, model  # this frame's references, so that the memory is really freed before advising
+        free_memory()
+        raise ChatsmithError(*oom_advice(settings, device)) from error
+
+    if not max_steps_override and trainer.accelerator.is_main_process:  # one writer under accelerate launch
+        save_adapter(trainer.model, tokenizer, run_dir / ADAPTER_DIR)
+    summary = {**run_summary(trainer, progress, trainable, total, device, precision),
+               "duration_s": round(time.time() - started, 2), "processed_tokens": getattr(counter, "processed_tokens", 0)}
+    del trainer, model
+    free_memory()
+    return summary
+
+
+def _load_data(settings: TrainSettings, model_dir: Path, reporter: Any) -> tuple[Any, list, list]:
+    """The tokenizer and the tokenized training and eval rows; logs what the data holds."""
+    from transformers import AutoTokenizer
+
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     train_records, eval_records = data.load_splits(settings.dataset, settings.eval_share, settings.seed)
     if settings.assistant_only_loss:
@@ -49,12 +81,14 @@ def train(settings: TrainSettings, run_dir: Path, workspace: Workspace, reporter
     reporter.log(f"data: {stats.rows} training conversations, {stats.tokens} tokens ({stats.trained_tokens} "
                  f"trained), longest {stats.longest}; {stats.truncated} cut to {settings.max_length}, "
                  f"{stats.dropped} dropped with nothing to learn; {len(eval_rows)} for eval")
+    return tokenizer, train_rows, eval_rows
 
-    for limit in support.limits(model_dir):
-        reporter.log(f"note: {limit}")
 
-    # --- model, LoRA and trainer ---------------------------------------------------------------
-    model = load_model(model_dir, settings, precision)
+def _make_trainer(settings: TrainSettings, model: Any, tokenizer: Any, train_rows: list, eval_rows: list,
+                  run_dir: Path, device: DeviceInfo, precision: str, reporter: Any, max_steps_override: int):
+    """TRL's SFTTrainer with LoRA; the progress callback and the collator that counts real tokens for it."""
+    from trl import SFTTrainer
+
     counter = callbacks.CountingCollator(pad_token_id=tokenizer.pad_token_id,
                                          padding_free=settings.batching == "padding_free")
     progress = callbacks.ProgressCallback(reporter, counter, device.kind, settings.power_watts)
@@ -69,41 +103,28 @@ def train(settings: TrainSettings, run_dir: Path, workspace: Workspace, reporter
         callbacks=[progress, callbacks.CompleteMarker()],
     )
     keep_adapters_in(trainer.model, precision)
-    reporter.log(f"speed: {speed.fast_lm_head(trainer)}")
     if settings.batching == "packing":
         counter.real_tokens = 0  # packing has no pads: the Trainer's own count is the real count
         progress.counter = _TrainerTokenCount(trainer)
-    trainable, total = trainer.model.get_nb_trainable_parameters()
-    reporter.log(f"model: {total / 1e6:.1f}M parameters, {trainable / 1e6:.2f}M trainable (LoRA r={settings.lora_rank})"
-                 f" · {device.kind} · {precision}{' · base in 4-bit NF4' if settings.load_in_4bit else ''}"
-                 f"{_processes(trainer)}")
-    atomic.ensure_free_space(run_dir, checkpoint_bytes(trainable, settings), "checkpoints and the adapter")
+    return trainer, progress, counter
 
-    # --- train ---------------------------------------------------------------------------------
-    started = time.time()
-    try:
-        trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
-        evaluated_last = settings.eval_steps and trainer.state.global_step % settings.eval_steps == 0
-        if eval_rows and progress.stopped_at is None and not max_steps_override and not evaluated_last:
-            trainer.evaluate()  # the final eval loss, for the curve and the compare table
-    except torch.OutOfMemoryError as error:
-        del trainer, model
-        free_memory()
-        raise ChatsmithError(*oom_advice(settings, device)) from error
 
-    # --- save ----------------------------------------------------------------------------------
-    if not max_steps_override and trainer.accelerator.is_main_process:  # one writer under accelerate launch
-        save_adapter(trainer.model, tokenizer, run_dir / ADAPTER_DIR)
-    summary = {
-        "step": trainer.state.global_step, "max_steps": trainer.state.max_steps,
-        "stopped_at": progress.stopped_at, "duration_s": round(time.time() - started, 2),
-        "real_tokens": progress.counter.real_tokens, "processed_tokens": getattr(counter, "processed_tokens", 0),
-        "energy_wh": round(progress.energy_wh, 4), "trainable_params": trainable, "total_params": total,
-        "device": device.kind, "precision": precision, "trl": trl_version,
-    }
-    del trainer, model
-    free_memory()
-    return summary
+def fit(trainer: Any, progress: Any, settings: TrainSettings, resume_from: Path | None, final_eval: bool) -> None:
+    """Train (on from a checkpoint when resuming), then the final eval loss for the curve and the compare
+    table, unless the run was stopped or its last step had one already."""
+    trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
+    evaluated_last = settings.eval_steps and trainer.state.global_step % settings.eval_steps == 0
+    if final_eval and progress.stopped_at is None and not evaluated_last:
+        trainer.evaluate()
+
+
+def run_summary(trainer: Any, progress: Any, trainable: int, total: int, device: DeviceInfo,
+                precision: str) -> dict[str, Any]:
+    """What every recipe's summary says of a finished run (the caller adds its duration and extras)."""
+    return {"step": trainer.state.global_step, "max_steps": trainer.state.max_steps,
+            "stopped_at": progress.stopped_at, "real_tokens": progress.counter.real_tokens,
+            "energy_wh": round(progress.energy_wh, 4), "trainable_params": trainable, "total_params": total,
+            "device": device.kind, "precision": precision, "trl": version("trl")}
 
 
 def _processes(trainer: Any) -> str:
