@@ -108,12 +108,7 @@ def wire(ctx: AppContext, panel: Panel, tabs: gr.Tabs, focus: dict[str, Focus | 
         # Every tab whose step has something to show is pointed at it, not only the newest step's: two
         # instant steps (Chat, Arena) often finish within one poll, and Chat must still end on the GGUF.
         return (checklist(ctx), progress_bar(ctx), gr.Timer(active=running), gr.Button(visible=running), step,
-                gr.Tabs(selected=TAB_OF_STEP[step]), *aims(job))
-
-    def aims(job) -> list:
-        made = made_so_far(job)
-        return [target.point_at(made[step]) if (step := STEP_OF_TAB[tab]) in made else gr.update()
-                for tab, target in followed]
+                gr.Tabs(selected=TAB_OF_STEP[step]), *aims(job, followed))
 
     def on_page_load():
         job = ctx.jobs.snapshot(journey.folder(ctx.workspace))
@@ -133,6 +128,13 @@ def wire(ctx: AppContext, panel: Panel, tabs: gr.Tabs, focus: dict[str, Focus | 
                               *[target.widget for _, target in followed]], show_progress="hidden")
     ctx.demo.load(on_page_load, outputs=[panel.status, panel.progress, panel.timer, panel.stop_button, panel.accordion,
                                          *[target.widget for _, target in followed]])
+
+
+def aims(job, followed: list[tuple[str, Focus]]) -> list:
+    """For each followed tab, where to point it: what its step made so far, or no change."""
+    made = made_so_far(job)
+    return [target.point_at(made[step]) if (step := STEP_OF_TAB[tab]) in made else gr.update()
+            for tab, target in followed]
 
 
 def reached(job) -> tuple[str, Any]:
