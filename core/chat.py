@@ -1,10 +1,11 @@
 """Conversations: input limits, saving (JSON, Markdown, training examples), queueing, and a terminal chat.
 
 The Chat tab and the terminal share these, and one answer loop: `stream_answer` (system prompt, context
-cut, streaming, first-token time and speed); each only shows what it yields in its own way. A conversation is a list of canonical messages
-(`{"role", "content"}`). "Save as training example" appends `{"id", "source": "chat", "messages"}` to
-`uploads/chat-examples.jsonl`, which the Data stage reads as OpenAI-messages JSONL. Files are written
-atomically; the examples file is rewritten whole under a lock, so two sessions never lose a line.
+cut, streaming, first-token time and speed); each only shows what it yields in its own way. A conversation
+is a list of canonical messages (`{"role", "content"}`). "Save as training example" appends
+`{"id", "source": "chat", "messages"}` to `uploads/chat-examples.jsonl`, which the Data stage reads as
+OpenAI-messages JSONL. Files are written atomically; the examples file is rewritten whole under a lock, so
+two sessions never lose a line.
 
 Terminal chat, the inference script of the seed plan:
 

@@ -99,10 +99,10 @@ def _status_of(history: list[dict], lines):
         yield history, line
 
 
-def _stream(answer, settings, history, note, model: dict, citations=None):
+def _stream(answer, settings, history, note, made_by: dict, citations=None):
     """Shows `chat.stream_answer`'s pieces as they come, then the status line; the message keeps which model
     wrote it (`chat_view` marks it when several did)."""
-    history = [*history, {"role": "assistant", "content": "", "model": model["model"]}]
+    history = [*history, {"role": "assistant", "content": "", "model": made_by["model"]}]
     yield history, "…"
     shown = 0.0
     try:
@@ -121,7 +121,7 @@ def _stream(answer, settings, history, note, model: dict, citations=None):
         return
     if citations:
         history = [*history[:-1], {**history[-1], "citations": citations}]
-    yield history, _status_line(stats, settings, model["loaded_s"]) + note
+    yield history, _status_line(stats, settings, made_by["loaded_s"]) + note
 
 
 def _status_line(stats: chat.AnswerStats, settings, loaded_s: float) -> str:
@@ -129,7 +129,8 @@ def _status_line(stats: chat.AnswerStats, settings, loaded_s: float) -> str:
     ttft = f"{stats.first_token_s:.2f} s" if stats.first_token_s is not None else "–"
     seed = f" · seed {settings.seed}" if settings.temperature > 0 else ""
     stopped = " · ⏹ stopped" if stats.stopped else ""  # set by the Stop button only, never by the backends
-    return f"{loaded}first token {ttft} · {stats.tokens_per_s:.1f} tokens/s · {stats.completion_tokens} tokens{seed}{stopped}"
+    speed = f"{stats.tokens_per_s:.1f} tokens/s · {stats.completion_tokens} tokens"
+    return f"{loaded}first token {ttft} · {speed}{seed}{stopped}"
 
 
 def chat_view(history: list[dict]) -> list[dict]:

@@ -1,4 +1,5 @@
-"""Conversations: the one answer loop, the terminal loop, saving as JSON / Markdown / training example, the input cap, queueing."""
+"""Conversations: the one answer loop, the terminal loop, saving as JSON / Markdown / training example, the
+input cap, queueing."""
 
 from __future__ import annotations
 

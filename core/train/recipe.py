@@ -62,7 +62,8 @@ def train(settings: TrainSettings, run_dir: Path, workspace: Workspace, reporter
     if not max_steps_override and trainer.accelerator.is_main_process:  # one writer under accelerate launch
         save_adapter(trainer.model, tokenizer, run_dir / ADAPTER_DIR)
     summary = {**run_summary(trainer, progress, trainable, total, device, precision),
-               "duration_s": round(time.time() - started, 2), "processed_tokens": getattr(counter, "processed_tokens", 0)}
+               "duration_s": round(time.time() - started, 2),
+               "processed_tokens": getattr(counter, "processed_tokens", 0)}
     del trainer, model
     free_memory()
     return summary
