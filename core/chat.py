@@ -1,11 +1,9 @@
-"""Conversations: input limits, saving (JSON, Markdown, training examples), queueing, and a terminal chat.
+"""Answering in a conversation: input limits, opening a model, waiting behind a heavy job, one answer loop,
+and a terminal chat. (What a chat leaves behind, saved files and training examples: `core.chat_saving`.)
 
-The Chat tab and the terminal share these, and one answer loop: `stream_answer` (system prompt, context
-cut, streaming, first-token time and speed); each only shows what it yields in its own way. A conversation
-is a list of canonical messages (`{"role", "content"}`). "Save as training example" appends
-`{"id", "source": "chat", "messages"}` to `uploads/chat-examples.jsonl`, which the Data stage reads as
-OpenAI-messages JSONL. Files are written atomically; the examples file is rewritten whole under a lock, so
-two sessions never lose a line.
+The Chat tab and the terminal share one answer loop: `stream_answer` (system prompt, context cut,
+streaming, first-token time and speed); each only shows what it yields in its own way. A conversation is a
+list of canonical messages (`{"role", "content"}`).
 
 Terminal chat, the inference script of the seed plan:
 
@@ -17,26 +15,20 @@ with `/reset`, `/system TEXT` and `/exit`; Ctrl-C stops an answer, Ctrl-D leaves
 from __future__ import annotations
 
 import argparse
-import fcntl
-import hashlib
-import json
 import secrets
 import sys
 import threading
 import time
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from pathlib import Path
 
-from core import atomic, inference
+from core import inference
 from core.errors import BadInputError, ChatsmithError, describe
 from core.inference import GenerationSettings
 from core.workspace import Workspace
 
 MAX_INPUT_CHARS = 8000
 """Longest message a person may send; longer ones are refused before any tokenizing."""
-EXAMPLES_FILE = "chat-examples.jsonl"
 LOADED_ALREADY_S = 0.1  # opening a loaded (cached) model takes under a millisecond; any longer, it loaded
 
 
@@ -45,42 +37,6 @@ def check_input(text: str) -> str:
         raise BadInputError(f"The message has {len(text)} characters; the limit is {MAX_INPUT_CHARS}.",
                             "Shorten it, or split it over several messages.")
     return text
-
-
-def to_markdown(messages: list[dict], model: str) -> str:
-    lines = [f"# Chat with {model}", "", f"_Saved {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC_", ""]
-    for message in messages:
-        lines += [f"**{message['role'].capitalize()}:**", "", message["content"], ""]
-    return "\n".join(lines)
-
-
-def save_conversation(workspace: Workspace, messages: list[dict], model: str, fmt: str) -> Path:
-    """The conversation as `exports/chats/chat-TIME.json` or `.md`; returns the file."""
-    if not messages:
-        raise BadInputError("There is nothing to save yet.", "Chat first, then save.")
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
-    target = workspace.exports / "chats" / f"chat-{stamp}.{'md' if fmt == 'markdown' else 'json'}"
-    if fmt == "markdown":
-        return atomic.write_text(target, to_markdown(messages, model))
-    return atomic.write_json(target, {"model": model, "saved": stamp, "messages": messages})
-
-
-def save_training_example(workspace: Workspace, messages: list[dict]) -> tuple[Path, bool]:
-    """Append the conversation to the chat examples; returns (file, added) — False if already there."""
-    kept = [{"role": m["role"], "content": m["content"]} for m in messages if m["content"].strip()]
-    if not any(m["role"] == "user" for m in kept) or kept[-1]["role"] != "assistant":
-        raise BadInputError("A training example needs at least one question and the answer to it.",
-                            "Finish an exchange (or edit the answer), then save it.")
-    record_id = "chat-" + hashlib.sha256(json.dumps(kept).encode()).hexdigest()[:16]
-    target = workspace.uploads / EXAMPLES_FILE
-    with open(workspace.uploads / f".{EXAMPLES_FILE}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        existing = target.read_text(encoding="utf-8") if target.exists() else ""
-        if f'"id": "{record_id}"' in existing:
-            return target, False
-        line = json.dumps({"id": record_id, "source": "chat", "messages": kept}, ensure_ascii=False)
-        atomic.write_text(target, existing + line + "\n")
-    return target, True
 
 
 def open_model(choice, workspace: Workspace) -> Generator[str, None, tuple[object, float]]:

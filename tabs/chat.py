@@ -13,7 +13,7 @@ from typing import Any
 
 import gradio as gr
 
-from core import chat, feedback, inference
+from core import chat, chat_saving, feedback, inference
 from core.errors import BadInputError
 from core.inference import GenerationSettings
 from core.inference.choices import made_signature
@@ -270,14 +270,14 @@ def _wire_feedback(ctx: AppContext, w: Widgets) -> None:
 def _wire_saving(ctx: AppContext, w: Widgets) -> None:
     def on_save_click(history, fmt, choice_id):
         try:
-            path = chat.save_conversation(ctx.workspace, history, find_choice(ctx, choice_id).label, fmt)
+            path = chat_saving.save_conversation(ctx.workspace, history, find_choice(ctx, choice_id).label, fmt)
             return str(path), f"💾 Saved to {path}"
         except Exception as error:  # shown in the status line
             return None, error_text(error)
 
     def on_example_click(history):
         try:
-            path, added = chat.save_training_example(ctx.workspace, history)
+            path, added = chat_saving.save_training_example(ctx.workspace, history)
             return (f"➕ Added to {path.name}; the Data tab loads it as a chat dataset." if added
                     else f"ℹ️ This conversation is already in {path.name}.")
         except Exception as error:  # shown in the status line

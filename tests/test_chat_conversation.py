@@ -9,7 +9,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from core import chat
+from core import chat, chat_saving
 from core.errors import BadInputError
 from core.inference import GenerationSettings
 from tests.test_chat_api import FakeBackend
@@ -89,28 +89,28 @@ def test_an_answer_reports_the_oldest_turns_it_cut_and_refuses_what_cannot_fit()
 
 
 def test_save_as_json_and_markdown(workspace):
-    as_json = chat.save_conversation(workspace, EXCHANGE, "default", "json")
-    as_markdown = chat.save_conversation(workspace, EXCHANGE, "default", "markdown")
+    as_json = chat_saving.save_conversation(workspace, EXCHANGE, "default", "json")
+    as_markdown = chat_saving.save_conversation(workspace, EXCHANGE, "default", "markdown")
     assert json.loads(as_json.read_text())["messages"] == EXCHANGE
     assert "**Assistant:**\n\nHello! How can I help?" in as_markdown.read_text()
     with pytest.raises(BadInputError, match="nothing to save"):
-        chat.save_conversation(workspace, [], "default", "json")
+        chat_saving.save_conversation(workspace, [], "default", "json")
 
 
 def test_training_examples_append_in_the_canonical_format_once(workspace):
-    path, added = chat.save_training_example(workspace, EXCHANGE)
-    again, added_again = chat.save_training_example(workspace, EXCHANGE)
-    chat.save_training_example(workspace, EXCHANGE[:2] + [{"role": "assistant", "content": "Hey."}])
+    path, added = chat_saving.save_training_example(workspace, EXCHANGE)
+    again, added_again = chat_saving.save_training_example(workspace, EXCHANGE)
+    chat_saving.save_training_example(workspace, EXCHANGE[:2] + [{"role": "assistant", "content": "Hey."}])
     records = [json.loads(line) for line in path.read_text().splitlines()]
     assert path == workspace.uploads / "chat-examples.jsonl" and (added, added_again) == (True, False)
     assert len(records) == 2 and records[0]["source"] == "chat" and records[0]["messages"] == EXCHANGE
     assert set(records[0]) == {"id", "source", "messages"} and records[0]["id"] != records[1]["id"]
     with pytest.raises(BadInputError, match="question and the answer"):
-        chat.save_training_example(workspace, EXCHANGE[:2])
+        chat_saving.save_training_example(workspace, EXCHANGE[:2])
 
 
 def test_training_examples_survive_concurrent_saves(workspace):
-    threads = [threading.Thread(target=chat.save_training_example,
+    threads = [threading.Thread(target=chat_saving.save_training_example,
                                 args=(workspace, EXCHANGE[:2] + [{"role": "assistant", "content": f"Answer {i}"}]))
                for i in range(8)]
     for thread in threads:
