@@ -260,16 +260,15 @@ def _buttons(next_on: bool, votes_on: bool) -> list:
 
 
 def _board(ctx: AppContext, host: ArenaHost, locale: str = "en") -> tuple:
-    """[leaderboard, advice, ratings plot, win rates, battle counts], the board's words in `locale` (the
-    pair verdicts stay English for now)."""
+    """[leaderboard, advice, ratings plot, win rates, battle counts], the board's words in `locale`."""
     view = session.leaderboard_view(host.arena, workspace=ctx.workspace)
     matrix_headers = ["", *view["models"]] if view["models"] else None
     table = [[*row[:2], translated(row[2], locale), *row[3:]] for row in view["table"]]
     headers = [translated(header, locale) for header in BOARD_HEADERS]
     votes = translated(session.votes_text(view["votes"]), locale)
-    advice = [translated(line, locale) for line in view["advice"]]
+    advice = [translated(line, locale) for line in view["verdicts"] + view["advice"]]
     return (gr.update(value=table or None, headers=headers),
-            "\n".join([f"**{votes}**", *(f"- {line}" for line in view["verdicts"] + advice)]),
+            "\n".join([f"**{votes}**", *(f"- {line}" for line in advice)]),
             plots.ratings_figure(view["rows"]) if view["rows"] else None,
             gr.update(value=view["win_rate"] or None, headers=matrix_headers),
             gr.update(value=view["battles"] or None, headers=matrix_headers))

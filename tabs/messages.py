@@ -94,6 +94,17 @@ MESSAGES: dict[str, dict[str, str]] = {
     "board.more_votes": {"en": "about {more} more votes needed to separate {better} and {worse}",
                          "zh": "还需约 {more} 票才能区分 {better} 和 {worse}"},
     "board.equal": {"en": "{better} and {worse} look equal so far", "zh": "目前看来 {better} 和 {worse} 不相上下"},
+    "verdict.none": {"en": "{better} vs {worse}: no decisive vote yet ({votes} ties or both bad)",
+                     "zh": "{better} 对 {worse}：还没有分出胜负的一票（{votes} 次平局或都差）"},
+    "verdict.beats": {"en": "{better} beats {worse}: {figures}", "zh": "{better} 胜过 {worse}：{figures}"},
+    "verdict.open": {"en": "{better} vs {worse} not yet separable: {advice} ({leader} {figures})",
+                     "zh": "{better} 和 {worse} 尚未分出高下：{advice}（{leader} {figures}）"},
+    "verdict.figures": {"en": "{rate} % win rate, 95 % CI {low}–{high} %, {decisive} votes{ties}",
+                        "zh": "胜率 {rate}%，95% 置信区间 {low}–{high}%，{decisive} 票{ties}"},
+    "verdict.ties": {"en": ", {neither} ties or both bad left out", "zh": "，不计 {neither} 次平局或都差"},
+    "verdict.more": {"en": "about {more} more votes needed", "zh": "还需约 {more} 票"},
+    "verdict.equal": {"en": "they may be equal: even {most} more votes would probably not separate them",
+                      "zh": "两者可能相当：即使再投 {most} 票，大概也分不出高下"},
     # The lead sentence before an error's own text, by its class (core/errors.py).
     "error.BadInputError": {"en": "This input cannot be used as given.", "zh": "输入无法按原样使用。"},
     "error.CorruptFileError": {"en": "A file is damaged or not what its name says.", "zh": "文件已损坏或与其名称不符。"},
@@ -113,9 +124,17 @@ _BY_ENGLISH = {entry["en"]: key for key, entry in MESSAGES.items() if "{" not in
 """Fixed English sentences (a job runner's detail, a gate's reason) → their key, to translate text core wrote."""
 
 
+NUMBERS = {"steps", "seconds", "step", "speed", "billions", "millions", "narrow", "matrices", "count", "battles",
+           "needed", "more", "most", "votes", "rate", "low", "high", "decisive", "neither"}
+"""Placeholders that hold a number: read back only as digits, so "{count} votes" cannot swallow a sentence
+that merely ends in "30 votes"."""
+
+
 def _pattern(english: str) -> re.Pattern:
-    parts = [re.escape(text) + (f"(?P<{name}>.*?)" if name else "")
-             for text, name, _, _ in string.Formatter().parse(english)]
+    def group(name: str | None) -> str:
+        return "" if not name else f"(?P<{name}>[\\d,.]+)" if name in NUMBERS else f"(?P<{name}>.*?)"
+
+    parts = [re.escape(text) + group(name) for text, name, _, _ in string.Formatter().parse(english)]
     return re.compile("".join(parts), re.DOTALL)
 
 

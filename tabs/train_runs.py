@@ -53,12 +53,12 @@ def build_live_view(ui: SimpleNamespace) -> None:
                        ui.resume_button, ui.stop_button, ui.preference_plot, ui.raw_log]
 
 
-def on_start_click(ctx: AppContext, plan_values, price, currency, *form_values):
+def on_start_click(ctx: AppContext, plan_values, price, currency, request: gr.Request, *form_values):
     try:
         ctx.require_unlocked("Training")
         name = start_named(ctx, settings_from(ctx, *form_values), plan_values, price, currency)
     except Exception as error:  # shown beside the buttons; nothing started
-        return error_text(error), gr.update()
+        return error_text(error, locale_of(request)), gr.update()
     return f"⏳ {name}", gr.update(choices=run_names(ctx), value=name)
 
 
@@ -86,14 +86,14 @@ def on_resume_click(ctx: AppContext, run_name, price, currency, request: gr.Requ
         return error_text(error, locale_of(request))
 
 
-def on_queue_click(ctx: AppContext, datasets, plan_values, price, currency, *form_values):
+def on_queue_click(ctx: AppContext, datasets, plan_values, price, currency, request: gr.Request, *form_values):
     try:
         ctx.require_unlocked("Training")
         base = settings_from(ctx, *form_values)
         names = [start_named(ctx, base.with_changes(dataset=dataset_path(ctx, dataset)), {}, price, currency)
                  for dataset in datasets or []]
     except Exception as error:
-        return error_text(error), gr.update()
+        return error_text(error, locale_of(request)), gr.update()
     return (f"⏳ queued {len(names)}: {', '.join(names)}",
             gr.update(choices=run_names(ctx), value=names[-1] if names else None))
 

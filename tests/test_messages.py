@@ -14,7 +14,7 @@ import pytest
 
 from core.devices import DeviceInfo, capabilities
 from core.errors import BadInputError, DiskFullError, describe
-from core.evaluate import ratings, session
+from core.evaluate import ratings, session, verdicts
 from core.export.gguf import recommend
 from core.train import runs, start
 from core.train.settings import PRESETS, TrainSettings, preset_gate
@@ -67,6 +67,16 @@ def test_sentences_core_writes_read_in_chinese_with_their_numbers_and_names_kept
     assert all(not LATIN_WORDS.search(translated(header, "zh")) for header in BOARD_HEADERS)
 
 
+def test_pair_verdicts_read_in_chinese_whatever_their_shape():
+    votes = [ratings.Vote("T1", "B0", "a", f"r{i}") for i in range(30)]  # separated
+    votes += [ratings.Vote("M1", "L0", winner, f"s{i}") for i, winner in enumerate(["a", "b", "tie"])]  # open, a tie left out
+    votes += [ratings.Vote("X1", "Y2", "tie", "t")]  # nothing decisive yet
+    lines = [verdict["text"] for verdict in verdicts.pair_verdicts(votes)]
+    shown = [translated(line, "zh") for line in lines]
+    assert len(shown) == 3 and all(not LATIN_WORDS.search(line) for line in shown), shown
+    assert "T1 胜过 B0：胜率 100%，95% 置信区间" in shown[0] and "，30 票" in shown[0]
+
+
 def test_preset_names_and_their_notes_on_a_cpu_read_in_chinese():
     for name in PRESETS:
         gate = preset_gate(name, capabilities(CPU), CPU)
@@ -105,3 +115,21 @@ def test_the_train_tab_shows_a_finished_run_in_the_browsers_language(workspace):
     assert english.startswith("**succeeded** · Done: 30 steps in 12 s; adapter saved. · elapsed 0:00:12 · 1,500 "
                               "tokens/s")
     assert chinese.startswith("**已完成** · 完成：30 步，用时 12 秒；适配器已保存。 · 已用时 0:00:12 · 1,500 词元/秒")
+
+
+def test_start_as_gradio_calls_it_refuses_a_missing_dataset_in_the_browsers_language(workspace):
+    """Gradio hands a handler the request only when its signature asks for one (before any *args), so the
+    Start button's handler is called here as Gradio calls it: inputs in, request slotted in by Gradio."""
+    import app
+    from gradio.helpers import special_args
+
+    ctx = AppContext(workspace, _device=CPU)
+    demo = app.build_app(ctx)
+    block = next(fn for fn in demo.fns.values() if fn.name == "on_start_click")
+    inputs = [block_input.value for block_input in block.inputs]
+    inputs[block.inputs.index(next(b for b in block.inputs if b.elem_id == "train-dataset"))] = "/no/such/dataset"
+    for language, lead in (("zh-CN,zh;q=0.9", f"❌ {say('error.BadInputError', 'zh')} "), ("en-US", "❌ ")):
+        request = SimpleNamespace(headers={"accept-language": language}, username=None, cookies={})
+        note, _ = block.fn(*special_args(block.fn, list(inputs), request)[0])
+        assert note.startswith(lead) and "/no/such/dataset" in note, note
+        assert language.startswith("zh") or say("error.BadInputError", "en") not in note  # English as before
