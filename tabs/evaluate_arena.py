@@ -177,7 +177,8 @@ def _wire_lists(ctx: AppContext, host: ArenaHost, tab: gr.Tab, w: ArenaWidgets, 
                 gr.update(choices=documents_ui.collection_choices(ctx, with_none=False)))
 
     def on_arena_load(request: gr.Request = None):
-        return (*on_refresh_clicked(), *_board(ctx, host, locale_of(request)), host.notice(), gr.Timer(active=host.restoring))
+        return (*on_refresh_clicked(), *_board(ctx, host, locale_of(request)), host.notice(),
+                gr.Timer(active=host.restoring))
 
     docs_add.click(on_docs_add_clicked, [w.docs_model, docs_collection, w.contenders], w.contenders)
     for trigger in (ctx.demo.load, refresh_button.click):

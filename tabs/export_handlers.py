@@ -105,7 +105,8 @@ def _wire_runs(ctx: AppContext, ui: ExportWidgets) -> None:
         if not run:
             return gr.update(choices=[], value=[]), "", gr.update(choices=[]), "", ""
         files = choices.gguf_files(ctx.workspace, run)
-        return (*quant_updates(ctx, run, locale_of(request)), gr.update(choices=files, value=files[-1] if files else None),
+        return (*quant_updates(ctx, run, locale_of(request)),
+                gr.update(choices=files, value=files[-1] if files else None),
                 choices.roundtrip_markdown(ctx.workspace, run), str(ctx.workspace.exports / run / "backup"))
 
     def on_run_attach(run):

@@ -63,7 +63,8 @@ def test_sentences_core_writes_read_in_chinese_with_their_numbers_and_names_kept
     assert [translated(line, "zh") for line in advice] == ["还需约 12 票才能区分 tuned-v2 和 base",
                                                            "目前看来 a 和 b 不相上下"]
     assert translated(session.interval_text({"battles": 3}), "zh") == "票数不足（3/5 场对战）"
-    assert translated(session.votes_text(1), "zh") == "1 票" and translated(session.votes_text(1234), "zh") == "1,234 票"
+    assert translated(session.votes_text(1), "zh") == "1 票"
+    assert translated(session.votes_text(1234), "zh") == "1,234 票"
     assert all(not LATIN_WORDS.search(translated(header, "zh")) for header in BOARD_HEADERS)
 
 
