@@ -69,13 +69,14 @@ def test_sentences_core_writes_read_in_chinese_with_their_numbers_and_names_kept
 
 
 def test_pair_verdicts_read_in_chinese_whatever_their_shape():
-    votes = [ratings.Vote("T1", "B0", "a", f"r{i}") for i in range(30)]  # separated
-    votes += [ratings.Vote("M1", "L0", winner, f"s{i}") for i, winner in enumerate(["a", "b", "tie"])]  # open, a tie left out
-    votes += [ratings.Vote("X1", "Y2", "tie", "t")]  # nothing decisive yet
+    votes = [ratings.Vote("Kestrel", "Finch", "a", f"r{i}") for i in range(30)]  # separated
+    # open, with a tie left out of the win rate
+    votes += [ratings.Vote("Heron", "Ibis", winner, f"s{i}") for i, winner in enumerate(["a", "b", "tie"])]
+    votes += [ratings.Vote("Wren", "Crane", "tie", "t")]  # nothing decisive yet
     lines = [verdict["text"] for verdict in verdicts.pair_verdicts(votes)]
     shown = [translated(line, "zh") for line in lines]
     assert len(shown) == 3 and all(not LATIN_WORDS.search(line) for line in shown), shown
-    assert "T1 胜过 B0：胜率 100%，95% 置信区间" in shown[0] and "，30 票" in shown[0]
+    assert "Kestrel 胜过 Finch：胜率 100%，95% 置信区间" in shown[0] and "，30 票" in shown[0]
 
 
 def test_preset_names_and_their_notes_on_a_cpu_read_in_chinese():
