@@ -11,10 +11,11 @@ import gradio as gr
 from gradio.i18n import I18nData
 
 from core.devices import Capabilities, DeviceInfo, Gate, capabilities, detect
-from core.errors import LockedError, describe
+from core.errors import LockedError
 from core.jobs import JobRunner
 from core.masks import TRAINED
 from core.workspace import Workspace
+from tabs.messages import error_line
 
 
 TRAINED_COLOURS = {TRAINED: "#7fd17f", "chosen": "#7fd17f", "rejected": "#f4a261"}
@@ -91,8 +92,9 @@ def refreshed(choices: list, current: Any, default: Any = None) -> dict:
     return gr.update(choices=choices, value=current if current in values else default)
 
 
-def error_text(error: BaseException) -> str:
-    return f"❌ {describe(error)}"
+def error_text(error: BaseException, locale: str = "en") -> str:
+    """The `❌` line for an error, in the browser's language (`tabs.messages.locale_of`)."""
+    return error_line(error, locale)
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ from core.evaluate.arena_host import ArenaHost
 from core.evaluate.contenders import list_contenders
 from tabs import documents as documents_ui
 from tabs.common import AppContext, error_text, refreshed, t
+from tabs.messages import locale_of, translated
 
 BOARD_HEADERS = ["model", "BT rating", "95 % CI", "Elo", "battles", "wins", "losses", "ties", "both bad", "id"]
 STYLE_HEADERS = ["model", "style-controlled rating", "95 % CI", "plain BT rating"]
@@ -175,8 +176,9 @@ def _wire_lists(ctx: AppContext, host: ArenaHost, tab: gr.Tab, w: ArenaWidgets, 
         return (gr.update(choices=contender_choices(ctx)),
                 gr.update(choices=documents_ui.collection_choices(ctx, with_none=False)))
 
-    def on_arena_load():
-        return (*on_refresh_clicked(), *_board(ctx, host), host.notice(), gr.Timer(active=host.restoring))
+    def on_arena_load(request: gr.Request = None):
+        return (*on_refresh_clicked(), *_board(ctx, host, locale_of(request)), host.notice(),
+                gr.Timer(active=host.restoring))
 
     docs_add.click(on_docs_add_clicked, [w.docs_model, docs_collection, w.contenders], w.contenders)
     for trigger in (ctx.demo.load, refresh_button.click):
@@ -203,9 +205,10 @@ def _wire_battles(ctx: AppContext, host: ArenaHost, w: ArenaWidgets) -> None:
             settings = inference.GenerationSettings(max_new_tokens=int(max_new_tokens))
             started = session.start_battle(arena, ctx.workspace, list(chosen or []), item, rater, settings)
         except Exception as error:  # shown in place; the last battle's record is untouched
-            yield current, gr.update(), gr.update(), gr.update(), error_text(error), *[gr.update()] * 5
+            yield current, gr.update(), gr.update(), gr.update(), error_text(error, locale_of(request)), \
+                *[gr.update()] * 5
             return
-        yield from _battle_frames(ctx, host, started, item, settings)
+        yield from _battle_frames(ctx, host, started, item, settings, locale_of(request))
 
     def vote_handler(winner: str):
         def on_vote_clicked(current, request: gr.Request, style_on, profile: gr.OAuthProfile | None = None):
@@ -214,8 +217,8 @@ def _wire_battles(ctx: AppContext, host: ArenaHost, w: ArenaWidgets) -> None:
                 arena.vote(current["battle_id"], winner, rater, current["key"])
                 message = session.reveal_text(arena.public_view(current["battle_id"]), ctx.workspace)
             except Exception as error:  # the vote is refused; the battle stays open to vote again
-                return error_text(error), *[gr.update()] * 12
-            return (message, *_buttons(next_on=True, votes_on=False), *_board(ctx, host),
+                return error_text(error, locale_of(request)), *[gr.update()] * 12
+            return (message, *_buttons(next_on=True, votes_on=False), *_board(ctx, host, locale_of(request)),
                     *_style(ctx, host, style_on))
         return on_vote_clicked
 
@@ -230,14 +233,14 @@ def _wire_battles(ctx: AppContext, host: ArenaHost, w: ArenaWidgets) -> None:
 def _wire_board(ctx: AppContext, host: ArenaHost, w: ArenaWidgets) -> None:
     """While the Hub votes are being restored, the notice says so and the board fills in once they are in."""
 
-    def on_restore_tick():
-        return (host.notice(), *_board(ctx, host), gr.Timer(active=host.restoring))
+    def on_restore_tick(request: gr.Request = None):
+        return (host.notice(), *_board(ctx, host, locale_of(request)), gr.Timer(active=host.restoring))
 
     w.restore_timer.tick(on_restore_tick, outputs=[w.mirror_notice, *w.board, w.restore_timer],
                          show_progress="hidden")
 
 
-def _battle_frames(ctx: AppContext, host: ArenaHost, started: dict, item, settings):
+def _battle_frames(ctx: AppContext, host: ArenaHost, started: dict, item, settings, locale: str = "en"):
     """Outputs for the battle widgets as both answers stream; votes open once both are done."""
     shown = "\n\n".join(f"**{number}.** {turn}" for number, turn in enumerate(item.turns, start=1))
     busy = _buttons(next_on=False, votes_on=False)
@@ -247,7 +250,7 @@ def _battle_frames(ctx: AppContext, host: ArenaHost, started: dict, item, settin
         for text_a, text_b in session.stream_battle(host.arena, ctx.workspace, started["battle_id"], item, settings):
             yield started, shown, text_a, text_b, "", *busy
     except Exception as error:  # e.g. a model that cannot load: start another battle
-        yield started, shown, text_a, text_b, error_text(error), *_buttons(next_on=True, votes_on=False)
+        yield started, shown, text_a, text_b, error_text(error, locale), *_buttons(next_on=True, votes_on=False)
         return
     yield started, shown, text_a, text_b, "", *_buttons(next_on=True, votes_on=True)
 
@@ -257,12 +260,16 @@ def _buttons(next_on: bool, votes_on: bool) -> list:
     return [gr.update(interactive=next_on), *[gr.update(interactive=votes_on)] * 4]
 
 
-def _board(ctx: AppContext, host: ArenaHost) -> tuple:
+def _board(ctx: AppContext, host: ArenaHost, locale: str = "en") -> tuple:
+    """[leaderboard, advice, ratings plot, win rates, battle counts], the board's words in `locale`."""
     view = session.leaderboard_view(host.arena, workspace=ctx.workspace)
     matrix_headers = ["", *view["models"]] if view["models"] else None
-    return (gr.update(value=view["table"] or None, headers=BOARD_HEADERS),
-            "\n".join([f"**{session.votes_text(view['votes'])}**",
-                       *(f"- {line}" for line in view["verdicts"] + view["advice"])]),
+    table = [[*row[:2], translated(row[2], locale), *row[3:]] for row in view["table"]]
+    headers = [translated(header, locale) for header in BOARD_HEADERS]
+    votes = translated(session.votes_text(view["votes"]), locale)
+    advice = [translated(line, locale) for line in view["verdicts"] + view["advice"]]
+    return (gr.update(value=table or None, headers=headers),
+            "\n".join([f"**{votes}**", *(f"- {line}" for line in advice)]),
             plots.ratings_figure(view["rows"]) if view["rows"] else None,
             gr.update(value=view["win_rate"] or None, headers=matrix_headers),
             gr.update(value=view["battles"] or None, headers=matrix_headers))

@@ -19,6 +19,7 @@ from core.inference.choices import made_signature
 from core.train.runs import run_folders
 from tabs import export_downloads
 from tabs.common import AppContext, error_text, gated
+from tabs.messages import job_line, locale_of, say, translated
 
 if TYPE_CHECKING:
     from tabs.export import ExportWidgets
@@ -60,9 +61,14 @@ def submit(ctx: AppContext, step: str, run: str, title: str, **params):
     return str(folder), f"⏳ {title}…", gr.Timer(active=True)
 
 
-def quant_updates(ctx: AppContext, run: str):
-    """The quantisations with the recommendation pre-selected: by model size, then gated by the check."""
+def quant_updates(ctx: AppContext, run: str, locale: str = "en"):
+    """The quantisations with the recommendation pre-selected: by model size, then gated by the check;
+    labels and reason in `locale` (a reason the table does not hold, e.g. the check's, stays English)."""
     labels, recommended, reason = choices.quant_options(ctx.workspace, run)
+    if locale != "en":
+        mark = f" · {say('quant.recommended', 'en')}"
+        labels = [(label.replace(mark, f" · {say('quant.recommended', locale)}"), quant) for label, quant in labels]
+        reason = translated(reason, locale)
     return gr.update(choices=labels, value=recommended), f"ℹ️ {reason}" if reason else ""
 
 
@@ -95,11 +101,12 @@ def _wire_runs(ctx: AppContext, ui: ExportWidgets) -> None:
     def run_lists(selected=None):
         return _run_lists(ctx, selected)
 
-    def on_run_change(run):
+    def on_run_change(run, request: gr.Request = None):
         if not run:
             return gr.update(choices=[], value=[]), "", gr.update(choices=[]), "", ""
         files = choices.gguf_files(ctx.workspace, run)
-        return (*quant_updates(ctx, run), gr.update(choices=files, value=files[-1] if files else None),
+        return (*quant_updates(ctx, run, locale_of(request)),
+                gr.update(choices=files, value=files[-1] if files else None),
                 choices.roundtrip_markdown(ctx.workspace, run), str(ctx.workspace.exports / run / "backup"))
 
     def on_run_attach(run):
@@ -189,11 +196,12 @@ def _wire_backup(ctx: AppContext, ui: ExportWidgets) -> None:
 
 def _wire_job(ctx: AppContext, ui: ExportWidgets) -> None:
     """Following the job: status, log and, once it ends, every list that may have gained a file; Stop."""
-    def on_poll_tick(folder, run):
+    def on_poll_tick(folder, run, request: gr.Request = None):
+        locale = locale_of(request)
         job = ctx.jobs.snapshot(Path(folder)) if folder else None
         if job is None:
             return "", "", gr.Timer(active=False), gr.update(), gr.update()
-        text = f"**{job.state.value}** · {job.title} · {job.message}"
+        text = job_line(job, locale, job.title)
         if job.error:
             text += f"\n\n❌ {job.error}"
         elif job.state.finished and job.result:
@@ -208,7 +216,7 @@ def _wire_job(ctx: AppContext, ui: ExportWidgets) -> None:
         return (text, readable(raw), raw, gr.Timer(active=not job.state.finished), report,
                 gr.update(choices=files) if files is not None else gr.update(),
                 *(export_downloads.refresh(ctx, run) if finished else unchanged),
-                *(quant_updates(ctx, run) if finished else unchanged))
+                *(quant_updates(ctx, run, locale) if finished else unchanged))
 
     def on_stop_clicked(folder):
         # Export steps are single calls (converter, quantiser, save) with no place to pause; every file

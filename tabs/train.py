@@ -11,7 +11,9 @@ pickers' refresh, the compare view and the multi-GPU panel that writes an `accel
 
 from __future__ import annotations
 
+import dataclasses
 import functools
+import inspect
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -22,6 +24,7 @@ from core.train import launch, runs
 from core.train.settings import CPU_PRESET, PRESETS, preset_gate, preset_settings
 from tabs import train_preference, train_preflight, train_runs, train_settings
 from tabs.common import AppContext, Focus, error_text, gate_note, t
+from tabs.messages import locale_of, translated
 from tabs.train_preflight import on_check_click, on_probe_click, on_probe_tick
 from tabs.train_runs import on_poll_tick, on_queue_click, on_resume_click, on_start_click, on_stop_click
 from tabs.train_settings import FIELDS, settings_from
@@ -130,9 +133,14 @@ def _build_multi_gpu(ui: SimpleNamespace) -> None:
 
 
 def _bound(ctx: AppContext, handler):
-    """`handler` with the context filled in, under its own name (Gradio's API name for it)."""
-    bound = functools.partial(handler, ctx)
-    bound.__name__ = handler.__name__
+    """`handler` with the context filled in, under its own name (Gradio's API name for it). A function
+    rather than a `functools.partial`: Gradio reads a `gr.Request` parameter from a function's type hints
+    only, and the handlers that answer in the browser's language take one."""
+    @functools.wraps(handler)
+    def bound(*args, **kwargs):
+        return handler(ctx, *args, **kwargs)
+
+    bound.__signature__ = inspect.signature(functools.partial(handler, ctx))
     return bound
 
 
@@ -168,26 +176,32 @@ def _preset_outputs(ui: SimpleNamespace) -> list:
     return [ui.preset_note, ui.start_button, ui.model_box, *ui.settings]
 
 
-def on_page_load(ctx: AppContext):
+def on_page_load(ctx: AppContext, request: gr.Request = None):
     versions = train_preference.dataset_choices(ctx, "sft")
     run_names = train_runs.run_names(ctx)
     running = next((job for job in ctx.jobs.list("train") if not job.state.finished), None)
     selected = running.folder.name if running else (run_names[0] if run_names else None)
     return (gr.update(choices=versions, value=versions[0] if versions else None),
             gr.update(choices=run_names, value=selected), gr.update(choices=run_names),
-            gr.update(choices=versions), *_preset_lists(ctx), *on_preset_change(ctx, CPU_PRESET))
+            gr.update(choices=versions), *_preset_lists(ctx, locale_of(request)),
+            *on_preset_change(ctx, CPU_PRESET, request))
 
 
-def _preset_lists(ctx: AppContext):
+def _preset_lists(ctx: AppContext, locale: str = "en"):
+    """The presets this machine runs, and those it cannot each with its reason; each labelled in `locale`,
+    its value the preset's name (what settings and the API use)."""
     gates = {name: preset_gate(name, ctx.capabilities(), ctx.device()) for name in PRESETS}
-    refused = {name: gate.reason for name, gate in gates.items() if not gate.ok and name != CPU_PRESET}
-    return (gr.update(choices=[name for name in PRESETS if name not in refused]),
-            gr.update(choices=list(refused), value=None, visible=bool(refused),
-                      info=" ".join(f"🚫 {name}: {reason}" for name, reason in refused.items())))
+    refused = {name: translated(gate.reason, locale) for name, gate in gates.items()
+               if not gate.ok and name != CPU_PRESET}
+    return (gr.update(choices=[(translated(name, locale), name) for name in PRESETS if name not in refused]),
+            gr.update(choices=[(translated(name, locale), name) for name in refused], value=None,
+                      visible=bool(refused),
+                      info=" ".join(f"🚫 {translated(name, locale)}: {reason}" for name, reason in refused.items())))
 
 
-def on_preset_change(ctx: AppContext, name):
+def on_preset_change(ctx: AppContext, name, request: gr.Request = None):
     gate = preset_gate(name, ctx.capabilities(), ctx.device())
+    gate = dataclasses.replace(gate, reason=translated(gate.reason, locale_of(request)))
     preset = preset_settings(name)
     start = gr.update(interactive=gate.ok and not ctx.locked_reason)
     note = gate_note(gate) or ("🔒 " + ctx.locked_reason if ctx.locked_reason else "")

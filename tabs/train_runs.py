@@ -21,6 +21,7 @@ from core.train.settings import TrainSettings
 from core.train.start import start_run
 from tabs import train_preference
 from tabs.common import AppContext, error_text, t
+from tabs.messages import job_line, locale_of, say
 from tabs.train_settings import dataset_path, settings_from
 
 
@@ -52,26 +53,26 @@ def build_live_view(ui: SimpleNamespace) -> None:
                        ui.resume_button, ui.stop_button, ui.preference_plot, ui.raw_log]
 
 
-def on_start_click(ctx: AppContext, plan_values, price, currency, *form_values):
+def on_start_click(ctx: AppContext, plan_values, price, currency, request: gr.Request, *form_values):
     try:
         ctx.require_unlocked("Training")
         name = start_named(ctx, settings_from(ctx, *form_values), plan_values, price, currency)
     except Exception as error:  # shown beside the buttons; nothing started
-        return error_text(error), gr.update()
+        return error_text(error, locale_of(request)), gr.update()
     return f"⏳ {name}", gr.update(choices=run_names(ctx), value=name)
 
 
-def on_stop_click(ctx: AppContext, run_name):
+def on_stop_click(ctx: AppContext, run_name, request: gr.Request = None):
     if not run_name:
         return ""
     try:
         ctx.jobs.request_stop(run_dir(ctx, run_name))
     except Exception as error:
-        return error_text(error)
+        return error_text(error, locale_of(request))
     return f"■ {run_name}: saving a checkpoint and the adapter, then stopping…"
 
 
-def on_resume_click(ctx: AppContext, run_name, price, currency):
+def on_resume_click(ctx: AppContext, run_name, price, currency, request: gr.Request = None):
     try:
         ctx.require_unlocked("Training")
         folder = run_dir(ctx, run_name)
@@ -82,23 +83,23 @@ def on_resume_click(ctx: AppContext, run_name, price, currency):
                   price_per_kwh=price, currency=currency)
         return f"⟳ {check.reason}"
     except Exception as error:
-        return error_text(error)
+        return error_text(error, locale_of(request))
 
 
-def on_queue_click(ctx: AppContext, datasets, plan_values, price, currency, *form_values):
+def on_queue_click(ctx: AppContext, datasets, plan_values, price, currency, request: gr.Request, *form_values):
     try:
         ctx.require_unlocked("Training")
         base = settings_from(ctx, *form_values)
         names = [start_named(ctx, base.with_changes(dataset=dataset_path(ctx, dataset)), {}, price, currency)
                  for dataset in datasets or []]
     except Exception as error:
-        return error_text(error), gr.update()
+        return error_text(error, locale_of(request)), gr.update()
     return (f"⏳ queued {len(names)}: {', '.join(names)}",
             gr.update(choices=run_names(ctx), value=names[-1] if names else None))
 
 
-def on_poll_tick(ctx: AppContext, run_name):
-    return run_view(ctx, run_name)
+def on_poll_tick(ctx: AppContext, run_name, request: gr.Request = None):
+    return run_view(ctx, run_name, locale_of(request))
 
 
 def start_named(ctx: AppContext, settings: TrainSettings, plan_values: dict, price, currency) -> str:
@@ -119,7 +120,7 @@ def run_dir(ctx: AppContext, run_name: str | None) -> Path:
     return ctx.workspace.named(ctx.workspace.runs, run_name, "run")
 
 
-def run_view(ctx: AppContext, run_name: str | None):
+def run_view(ctx: AppContext, run_name: str | None, locale: str = "en"):
     """Everything the live view shows for one run, in `view_outputs` order."""
     import pandas as pd
 
@@ -140,7 +141,7 @@ def run_view(ctx: AppContext, run_name: str | None):
     command = f"python -m core.train {folder / runs.CONFIG_FILE}"
     if job.state.value in ("stopped", "interrupted", "failed"):
         command += f"\npython -m core.train {folder / runs.CONFIG_FILE} --resume"
-    progress = progress_text(job, events, check)
+    progress = progress_text(job, events, check, locale)
     if job.state.finished:
         progress += "\n\n" + train_preference.check_text(folder)
     raw = job.log_tail(200)
@@ -150,15 +151,15 @@ def run_view(ctx: AppContext, run_name: str | None):
             pd.DataFrame(train_preference.curve_rows(events) or empty), raw)
 
 
-def progress_text(job, events: list[dict], check) -> str:
+def progress_text(job, events: list[dict], check, locale: str = "en") -> str:
     speeds = [e["tokens_per_s"] for e in events[-5:] if e.get("tokens_per_s")]
     speed = sum(speeds) / len(speeds) if speeds else 0.0
     elapsed = job.elapsed_s
     remaining = elapsed / job.step * (job.total - job.step) if job.step and job.total else None
-    parts = [f"**{job.state.value}** · {job.message}", f"elapsed {_clock(elapsed)}"]
+    parts = [job_line(job, locale), say("train.elapsed", locale, clock=_clock(elapsed))]
     if remaining is not None and not job.state.finished:
-        parts.append(f"remaining ~{_clock(remaining)}")
-    parts.append(f"{speed:,.0f} tokens/s")
+        parts.append(say("train.remaining", locale, clock=_clock(remaining)))
+    parts.append(say("train.speed", locale, speed=f"{speed:,.0f}"))
     text = " · ".join(parts)
     if job.error:
         text += f"\n\n❌ {job.error}"

@@ -71,13 +71,14 @@ def running_server(command: list[str], cwd: Path, port: int, log_path: Path, tim
 
 
 @contextlib.contextmanager
-def browser_page():
+def browser_page(locale: str | None = None):
+    """A Chromium page; `locale` (e.g. "zh-CN") sets the browser's language and its Accept-Language header."""
     from playwright.sync_api import sync_playwright
 
     require_chromium()
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page = browser.new_page(viewport={"width": 1280, "height": 900}, locale=locale)
         page.set_default_timeout(60_000)
         try:
             yield page

@@ -1,0 +1,186 @@
+"""The messages handlers compute (job status lines, preset names and notes, the quantisation
+recommendation, the leaderboard's words, error leads), in English and Simplified Chinese, in one table.
+
+Why the server formats them rather than the browser: Gradio's client-side translation (`gr.I18n` with
+`I18nData` keys, what `tabs.common.t` uses for static labels) swaps a `__i18n__{"key": ...}` marker in a
+component's label, info, placeholder, title or value for the string of that key, and nothing more (as
+the installed Gradio's frontend bundle reads): the marker carries no parameters, the first marker in a string is
+replaced, and table headers, cells and choice labels are not among the props it translates. Our messages take parameters (`{steps}`, `{name}`) whose place differs between English and
+Chinese, and API clients would receive the raw markers. So a handler takes `request: gr.Request` (Gradio
+fills it in; the API signature does not change), reads the browser's `accept-language` with `locale_of`,
+and formats the message with `say`: one key, one format string per language, the same placeholders in
+each (tests/test_messages.py checks that). English output is the text the app showed before, byte for
+byte; anything without a Chinese entry (a job's own detail, a library's error text) stays as written.
+core/ stays free of this: it raises typed errors and writes job messages in English, as the API and the
+CLI show them.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from typing import Any
+
+from core.errors import describe
+
+LOCALES = ("en", "zh")
+
+MESSAGES: dict[str, dict[str, str]] = {
+    # Job states and the detail lines the job runner and the training job write.
+    "job.queued": {"en": "queued", "zh": "排队中"},
+    "job.running": {"en": "running", "zh": "运行中"},
+    "job.succeeded": {"en": "succeeded", "zh": "已完成"},
+    "job.failed": {"en": "failed", "zh": "失败"},
+    "job.stopped": {"en": "stopped", "zh": "已停止"},
+    "job.interrupted": {"en": "interrupted", "zh": "已中断"},
+    "job.starting": {"en": "Starting…", "zh": "正在启动…"},
+    "job.running_detail": {"en": "Running…", "zh": "运行中…"},
+    "job.done": {"en": "Done.", "zh": "完成。"},
+    "job.stopped_detail": {"en": "Stopped.", "zh": "已停止。"},
+    "job.failed_detail": {"en": "Failed.", "zh": "失败。"},
+    "job.stopped_queued": {"en": "Stopped while queued.", "zh": "排队时已停止。"},
+    "job.waiting": {"en": "Queued: waiting for the running job to release the accelerator.",
+                    "zh": "排队中：等待正在运行的任务释放加速器。"},
+    "train.done": {"en": "Done: {steps} steps in {seconds} s; adapter saved.",
+                   "zh": "完成：{steps} 步，用时 {seconds} 秒；适配器已保存。"},
+    "train.stopped_at": {"en": "Stopped at step {step}: checkpoint and adapter saved; Resume continues it.",
+                         "zh": "已在第 {step} 步停止：检查点和适配器已保存；点“续训”可继续。"},
+    "train.elapsed": {"en": "elapsed {clock}", "zh": "已用时 {clock}"},
+    "train.remaining": {"en": "remaining ~{clock}", "zh": "剩余约 {clock}"},
+    "train.speed": {"en": "{speed} tokens/s", "zh": "{speed} 词元/秒"},
+    # Presets (Train) and the notes beside them.
+    "preset.cpu": {"en": "CPU · default model", "zh": "CPU · 默认模型"},
+    "preset.apple": {"en": "Apple silicon · ≤ 1.5B LoRA", "zh": "Apple 芯片 · ≤ 1.5B LoRA"},
+    "preset.gpu": {"en": "RTX 4090 24 GB · 7B QLoRA", "zh": "RTX 4090 24 GB 显卡 · 7B QLoRA"},
+    "preset.lora_cpu": {"en": "LoRA in fp32 on the CPU: fine for small models, slow above ~1B.",
+                        "zh": "在 CPU 上以 fp32 做 LoRA：小模型没问题，超过约 1B 参数会很慢。"},
+    "preset.lora_mps": {"en": "LoRA in fp16 or fp32 on Apple silicon.", "zh": "在 Apple 芯片上以 fp16 或 fp32 做 LoRA。"},
+    "preset.large_on_cpu": {"en": "Models above {billions}B parameters train very slowly on a CPU; pick a small "
+                                  "model or use a GPU.",
+                            "zh": "超过 {billions}B 参数的模型在 CPU 上训练非常慢；请选小模型或使用 GPU。"},
+    "preset.needs_cuda": {"en": "The 7B QLoRA preset needs an NVIDIA GPU with ~20 GB of VRAM; this machine "
+                                "trains on {kind}.",
+                          "zh": "7B QLoRA 预设需要约 20 GB 显存的 NVIDIA 显卡；本机用 {kind} 训练。"},
+    # The quantisation recommendation (Export).
+    "quant.recommended": {"en": "recommended", "zh": "推荐"},
+    "quant.small": {"en": "Q8_0: this model is small ({millions}M parameters); {why}small models lose much more "
+                          "to 4-bit (SmolLM2-135M answered nonsense in Q4_K_M). Q8_0 is nearly lossless and half of "
+                          "F16; the round-trip check confirms it or recommends F16.",
+                    "zh": "Q8_0：这个模型很小（{millions}M 参数）；{why}小模型在 4 位量化下损失大得多"
+                          "（SmolLM2-135M 在 Q4_K_M 下答非所问）。Q8_0 几乎无损，大小是 F16 的一半；"
+                          "往返检查会确认它，或改为推荐 F16。"},
+    "quant.narrow": {"en": "{narrow} of {matrices} weight matrices are not a multiple of 256 wide, so K-quants "
+                           "fall back to older types there; ",
+                     "zh": "{matrices} 个权重矩阵中有 {narrow} 个宽度不是 256 的倍数，K 量化在那里会退回旧类型；"},
+    "quant.medium": {"en": "Q5_K_M: a 1-4B model keeps most of its quality at 5 bits; 4-bit costs it more.",
+                     "zh": "Q5_K_M：1-4B 的模型在 5 位下保留大部分质量；4 位损失更多。"},
+    "quant.large": {"en": "Q4_K_M: the usual size/quality trade-off for models of 4B parameters and more.",
+                    "zh": "Q4_K_M：4B 及以上参数模型常用的大小与质量折中。"},
+    # The leaderboard (Evaluate).
+    "board.model": {"en": "model", "zh": "模型"},
+    "board.bt": {"en": "BT rating", "zh": "BT 评分"},
+    "board.ci": {"en": "95 % CI", "zh": "95% 置信区间"},
+    "board.elo": {"en": "Elo", "zh": "Elo 分"},
+    "board.battles": {"en": "battles", "zh": "对战"},
+    "board.wins": {"en": "wins", "zh": "胜"},
+    "board.losses": {"en": "losses", "zh": "负"},
+    "board.ties": {"en": "ties", "zh": "平"},
+    "board.both_bad": {"en": "both bad", "zh": "都差"},
+    "board.id": {"en": "id", "zh": "编号"},
+    "board.vote": {"en": "{count} vote", "zh": "{count} 票"},
+    "board.votes": {"en": "{count} votes", "zh": "{count} 票"},
+    "board.not_enough": {"en": "not enough votes ({battles} of {needed} battles)",
+                         "zh": "票数不足（{battles}/{needed} 场对战）"},
+    "board.more_votes": {"en": "about {more} more votes needed to separate {better} and {worse}",
+                         "zh": "还需约 {more} 票才能区分 {better} 和 {worse}"},
+    "board.equal": {"en": "{better} and {worse} look equal so far", "zh": "目前看来 {better} 和 {worse} 不相上下"},
+    "verdict.none": {"en": "{better} vs {worse}: no decisive vote yet ({votes} ties or both bad)",
+                     "zh": "{better} 对 {worse}：还没有分出胜负的一票（{votes} 次平局或都差）"},
+    "verdict.beats": {"en": "{better} beats {worse}: {figures}", "zh": "{better} 胜过 {worse}：{figures}"},
+    "verdict.open": {"en": "{better} vs {worse} not yet separable: {advice} ({leader} {figures})",
+                     "zh": "{better} 和 {worse} 尚未分出高下：{advice}（{leader} {figures}）"},
+    "verdict.figures": {"en": "{rate} % win rate, 95 % CI {low}–{high} %, {decisive} votes{ties}",
+                        "zh": "胜率 {rate}%，95% 置信区间 {low}–{high}%，{decisive} 票{ties}"},
+    "verdict.ties": {"en": ", {neither} ties or both bad left out", "zh": "，不计 {neither} 次平局或都差"},
+    "verdict.more": {"en": "about {more} more votes needed", "zh": "还需约 {more} 票"},
+    "verdict.equal": {"en": "they may be equal: even {most} more votes would probably not separate them",
+                      "zh": "两者可能相当：即使再投 {most} 票，大概也分不出高下"},
+    # The lead sentence before an error's own text, by its class (core/errors.py).
+    "error.BadInputError": {"en": "This input cannot be used as given.", "zh": "输入无法按原样使用。"},
+    "error.CorruptFileError": {"en": "A file is damaged or not what its name says.", "zh": "文件已损坏或与其名称不符。"},
+    "error.UnsafeModelError": {"en": "This model would run code when loaded.", "zh": "这个模型加载时会运行代码，已拒绝。"},
+    "error.ModelNotFoundError": {"en": "The model was not found.", "zh": "找不到这个模型。"},
+    "error.OfflineError": {"en": "This needs the network, which is off.", "zh": "这需要联网，但当前离线。"},
+    "error.CapabilityError": {"en": "This machine cannot do that.", "zh": "本机无法执行此操作。"},
+    "error.JobBusyError": {"en": "Another job is using the accelerator.", "zh": "另一个任务正在使用加速器。"},
+    "error.DiskFullError": {"en": "The disk is full.", "zh": "磁盘空间不足。"},
+    "error.OutputExistsError": {"en": "The output folder already exists.", "zh": "输出文件夹已存在。"},
+    "error.LockedError": {"en": "This is turned off for a network without a password.",
+                          "zh": "应用在无密码的网络上开放，此功能已关闭。"},
+    "error.other": {"en": "Something went wrong.", "zh": "出错了。"},
+}
+
+_BY_ENGLISH = {entry["en"]: key for key, entry in MESSAGES.items() if "{" not in entry["en"]}
+"""Fixed English sentences (a job runner's detail, a gate's reason) → their key, to translate text core wrote."""
+
+
+NUMBERS = {"steps", "seconds", "step", "speed", "billions", "millions", "narrow", "matrices", "count", "battles",
+           "needed", "more", "most", "votes", "rate", "low", "high", "decisive", "neither"}
+"""Placeholders that hold a number: read back only as digits, so "{count} votes" cannot swallow a sentence
+that merely ends in "30 votes"."""
+
+
+def _pattern(english: str) -> re.Pattern:
+    def group(name: str | None) -> str:
+        return "" if not name else f"(?P<{name}>[\\d,.]+)" if name in NUMBERS else f"(?P<{name}>.*?)"
+
+    parts = [re.escape(text) + group(name) for text, name, _, _ in string.Formatter().parse(english)]
+    return re.compile("".join(parts), re.DOTALL)
+
+
+_PATTERNS = [(key, _pattern(entry["en"])) for key, entry in MESSAGES.items() if "{" in entry["en"]]
+"""English sentences with parameters, as patterns: core formats them in English and a tab reads them back."""
+
+
+def locale_of(request: Any) -> str:
+    """"zh" when the browser's first preferred language is Chinese, else "en" (also for API calls, tests
+    that call a handler directly, and requests without the header)."""
+    headers = getattr(request, "headers", None) or {}
+    first = (headers.get("accept-language") or "").split(",")[0].strip().lower()
+    return "zh" if first.startswith("zh") else "en"
+
+
+def say(key: str, locale: str = "en", **values: Any) -> str:
+    """The message `key` in `locale`, its `{placeholders}` filled from `values`."""
+    entry = MESSAGES[key]
+    return entry.get(locale, entry["en"]).format(**values)
+
+
+def translated(text: str, locale: str) -> str:
+    """A sentence core wrote in English, in `locale` when the table has it (its parameters, themselves
+    translated where they are sentences of the table, put in their places); else as written."""
+    if locale == "en" or not text:
+        return text
+    if text in _BY_ENGLISH:
+        return say(_BY_ENGLISH[text], locale)
+    for key, pattern in _PATTERNS:
+        match = pattern.fullmatch(text)
+        if match:
+            return say(key, locale, **{name: translated(value, locale) for name, value in match.groupdict().items()})
+    return text
+
+
+def job_line(job, locale: str, *middle: str) -> str:
+    """"**state** · middle… · detail": the job's state word, `middle` as given, and its detail line (as core
+    wrote it, or translated)."""
+    return " · ".join([f"**{say(f'job.{job.state.value}', locale)}**", *middle, translated(job.message, locale)])
+
+
+def error_line(error: BaseException, locale: str = "en") -> str:
+    """The `❌` line for an error: in English the error's own text, as the app always showed it; in Chinese a
+    lead sentence for its class, then the error's own text (written in English by core)."""
+    if locale == "en":
+        return f"❌ {describe(error)}"
+    key = next((f"error.{cls.__name__}" for cls in type(error).__mro__ if f"error.{cls.__name__}" in MESSAGES),
+               "error.other")
+    return f"❌ {say(key, locale)} {describe(error)}"
