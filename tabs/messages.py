@@ -3,9 +3,10 @@ recommendation, the leaderboard's words, error leads), in English and Simplified
 
 Why the server formats them rather than the browser: Gradio's client-side translation (`gr.I18n` with
 `I18nData` keys, what `tabs.common.t` uses for static labels) swaps a `__i18n__{"key": ...}` marker in a
-component's label, info, placeholder, title or value for the string of that key, and nothing more (as
-the installed Gradio's frontend bundle reads): the marker carries no parameters, the first marker in a string is
-replaced, and table headers, cells and choice labels are not among the props it translates. Our messages take parameters (`{steps}`, `{name}`) whose place differs between English and
+component's label, info, placeholder, title or value for the string of that key, and nothing more (as the
+installed Gradio's frontend bundle reads): the marker carries no parameters, only the first marker in a
+string is replaced, and table headers, cells and choice labels are not among the props it translates. Our
+messages take parameters (`{steps}`, `{name}`) whose place differs between English and
 Chinese, and API clients would receive the raw markers. So a handler takes `request: gr.Request` (Gradio
 fills it in; the API signature does not change), reads the browser's `accept-language` with `locale_of`,
 and formats the message with `say`: one key, one format string per language, the same placeholders in
