@@ -204,12 +204,14 @@ def _wire_conversation(ctx: AppContext, w: Widgets) -> None:
         except BadInputError as error:
             yield chat_view(history), history, text, error_text(error), gr.update()
             return
-        if not text.strip():
-            yield chat_view(history), history, "", "", gr.update()
+        if not text.strip():  # e.g. a second press of Send that waited for the answer before it
+            yield gr.update(), gr.update(), "", gr.update(), gr.update()
             return
         history = [*history, {"role": "user", "content": text}]
+        box = ""  # the box is emptied once, so what the user types while the answer streams stays there
         for shown, line in respond(ctx, history, *settings_values, session=request.session_hash):
-            yield chat_view(shown), shown, "", line, gr.update()
+            yield chat_view(shown), shown, box, line, gr.update()
+            box = gr.update()
         yield gr.update(), gr.update(), gr.update(), gr.update(), chat.memory_text()
 
     def on_regenerate_click(history, choice_id, system, temperature, top_p, top_k, repetition, max_new, seed,
@@ -232,8 +234,10 @@ def _wire_conversation(ctx: AppContext, w: Widgets) -> None:
         stop_event(request.session_hash).set()
 
     send_outputs = [w.chatbot, w.conversation, w.message, w.status, w.memory]
-    w.send_button.click(on_send, [w.message, w.conversation, *w.settings], send_outputs)
-    w.message.submit(on_send, [w.message, w.conversation, *w.settings], send_outputs)
+    # One event for the button and Enter, so two questions never stream at once. A question sent while an
+    # answer streams is asked when it ends: Gradio's default for a click ("once") would drop it silently.
+    gr.on([w.send_button.click, w.message.submit], on_send, [w.message, w.conversation, *w.settings],
+          send_outputs, trigger_mode="always_last")
     w.regenerate_button.click(on_regenerate_click, [w.conversation, *w.settings],
                               [w.chatbot, w.conversation, w.status, w.memory])
     w.edit_button.click(on_edit_click, w.conversation, [w.chatbot, w.conversation, w.message])

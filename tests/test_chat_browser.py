@@ -83,6 +83,29 @@ def test_chat_tab_two_turns_stop_and_switch_model(tmp_path):
         screenshot(page, "chat-switched")
 
 
+def test_a_question_sent_while_an_answer_streams_is_kept_and_asked_next(tmp_path):
+    """Typing the next question during a long answer and pressing Send: the text stays in the box while the
+    answer streams, and the question is asked once the answer ends (not dropped, not wiped)."""
+    require_chromium()
+    with running_app(workspace_with_export(tmp_path)) as url, browser_page() as page:
+        page.goto(url)
+        page.get_by_role("tab", name="Chat").click()
+        page.get_by_text("Generation settings").click()
+        set_max_new_tokens(page, 160)
+        send(page, "Tell me a very long story about a dragon.")
+        page.wait_for_function(f"() => {{ const b = document.querySelectorAll(\"{BOT}\"); "
+                               "return b.length && b[b.length - 1].innerText.length > 20; }")  # streaming
+        send(page, "And the capital of Italy?")
+        page.wait_for_timeout(500)  # several redraws of the streaming answer
+        assert page.locator("#chat-input textarea").input_value() == "And the capital of Italy?"
+        page.wait_for_function(f"() => document.querySelectorAll(\"{BOT}\").length >= 2", timeout=180_000)
+        wait_for_answer(page, 2)
+        users = page.locator("#chatbot [data-testid='user']").all_inner_texts()
+        assert [text.strip() for text in users] == ["Tell me a very long story about a dragon.",
+                                                     "And the capital of Italy?"]
+        assert page.locator("#chat-input textarea").input_value() == ""
+
+
 def test_static_web_page_chats_through_the_api(tmp_path):
     require_chromium()
     with running_app(tmp_path / "workspace") as url, browser_page() as page:
