@@ -21,6 +21,7 @@ from tabs import documents as documents_ui
 from tabs.chat_answer import (chat_view, find_choice, model_label, picker_choices, respond,  # noqa: F401
                               stop_event, take_back_last_question)
 from tabs.common import AppContext, Focus, error_text, gate_note, refreshed, t
+from tabs.messages import locale_of
 
 STRINGS = {
     "en": {
@@ -202,14 +203,15 @@ def _wire_conversation(ctx: AppContext, w: Widgets) -> None:
         try:
             chat.check_input(text)
         except BadInputError as error:
-            yield chat_view(history), history, text, error_text(error), gr.update()
+            yield chat_view(history), history, text, error_text(error, locale_of(request)), gr.update()
             return
         if not text.strip():  # e.g. a second press of Send that waited for the answer before it
             yield gr.update(), gr.update(), "", gr.update(), gr.update()
             return
         history = [*history, {"role": "user", "content": text}]
         box = ""  # the box is emptied once, so what the user types while the answer streams stays there
-        for shown, line in respond(ctx, history, *settings_values, session=request.session_hash):
+        for shown, line in respond(ctx, history, *settings_values, session=request.session_hash,
+                                   locale=locale_of(request)):
             yield chat_view(shown), shown, box, line, gr.update()
             box = gr.update()
         yield gr.update(), gr.update(), gr.update(), gr.update(), chat.memory_text()
@@ -222,7 +224,8 @@ def _wire_conversation(ctx: AppContext, w: Widgets) -> None:
         if not history:
             yield chat_view(history), history, "", gr.update()
             return
-        for shown, line in respond(ctx, history, *settings_values, session=request.session_hash):
+        for shown, line in respond(ctx, history, *settings_values, session=request.session_hash,
+                                   locale=locale_of(request)):
             yield chat_view(shown), shown, line, gr.update()
         yield gr.update(), gr.update(), gr.update(), chat.memory_text()
 

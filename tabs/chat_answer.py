@@ -19,6 +19,7 @@ from core.documents.grounding import GroundedBackend
 from core.errors import BadInputError
 from core.inference import GenerationSettings
 from tabs.common import AppContext, error_text
+from tabs.messages import say, translated
 
 UPDATE_EVERY_S = 0.08  # how often a streaming answer is redrawn
 _stops: dict[str, threading.Event] = {}  # per browser session: Stop sets it, the running answer reads it
@@ -30,11 +31,12 @@ def stop_event(session: str) -> threading.Event:
 
 
 def respond(ctx: AppContext, history: list[dict], choice_id: str, system: str, temperature, top_p, top_k,
-            repetition, max_new, seed, documents: str = "", *, session: str):
+            repetition, max_new, seed, documents: str = "", *, session: str, locale: str = "en"):
     """Yields (conversation, status line) while an answer streams; the last status has the speed.
 
     With `documents` (a collection name) the question is answered from its relevant passages, and the
-    answer's message keeps its numbered citations under "citations" (`chat_view` shows them)."""
+    answer's message keeps its numbered citations under "citations" (`chat_view` shows them). The status
+    line is in `locale` (`tabs.messages`)."""
     stop = stop_event(session)
     stop.clear()
     try:
@@ -43,7 +45,7 @@ def respond(ctx: AppContext, history: list[dict], choice_id: str, system: str, t
                                       top_p=float(top_p), top_k=int(top_k), repetition_penalty=float(repetition),
                                       seed=int(seed or 0) or chat.fresh_seed())
         choice = find_choice(ctx, choice_id)
-        note = yield from _queue(ctx, choice, history, stop)
+        note = yield from _queue(ctx, choice, history, stop, locale)
         backend, loaded_s = yield from _status_of(history, chat.open_model(choice, ctx.workspace))
         found, ground = {}, None
         if documents:
@@ -52,15 +54,17 @@ def respond(ctx: AppContext, history: list[dict], choice_id: str, system: str, t
         answer = chat.stream_answer(backend, system, history, settings, stop, ground)
         prompt = next(answer)  # the prompt fitted (and grounded), or the reason it cannot be asked
     except Exception as error:  # the question stays in the conversation; the reason shows below it
-        yield history, error_text(error)
+        yield history, error_text(error, locale)
         return
     if prompt.dropped:
-        note += f" · ✂️ the {prompt.dropped} oldest messages no longer fit the context window and were left out"
+        note += say("chat.dropped", locale, count=prompt.dropped)
     grounding = found.get("grounding")
     if grounding is not None:
-        note += f" · 📄 {len(grounding.citations)} sources" if grounding.citations else f" · 📄 {grounding.note}"
+        note += (say("chat.sources", locale, count=len(grounding.citations)) if grounding.citations
+                 else f" · 📄 {translated(grounding.note, locale)}")
     citations = [vars(citation) for citation in grounding.citations] if grounding is not None else None
-    yield from _stream(answer, settings, history, note, {"model": choice.label, "loaded_s": loaded_s}, citations)
+    made_by = {"model": choice.label, "loaded_s": loaded_s, "locale": locale}
+    yield from _stream(answer, settings, history, note, made_by, citations)
 
 
 def _ground(backend: GroundedBackend, messages: list[dict], *, settings, found: dict):
@@ -77,13 +81,13 @@ def take_back_last_question(history: list[dict]) -> tuple[list[dict], str | None
     return history, None
 
 
-def _queue(ctx: AppContext, choice, history: list[dict], stop: threading.Event):
+def _queue(ctx: AppContext, choice, history: list[dict], stop: threading.Event, locale: str):
     """On an accelerator, wait behind a heavy job; on a CPU, chat anyway and say it will be slower."""
     job = ctx.jobs.heavy_job()
     if job is None:
         return ""
     if chat.must_wait(ctx.jobs, lambda: ctx.device().kind, choice) is None:
-        return f" · ℹ️ '{job.title}' is running on this machine too, so answers are slower"
+        return say("chat.busy", locale, title=job.title)
     for line in chat.wait_for_accelerator(ctx.jobs, stop):
         yield history, line
     return ""
@@ -117,20 +121,21 @@ def _stream(answer, settings, history, note, made_by: dict, citations=None):
                 shown = time.perf_counter()
                 yield history, "…"
     except Exception as error:  # keep what was generated so far; show why it ended
-        yield history, error_text(error)
+        yield history, error_text(error, made_by["locale"])
         return
     if citations:
         history = [*history[:-1], {**history[-1], "citations": citations}]
-    yield history, _status_line(stats, settings, made_by["loaded_s"]) + note
+    yield history, _status_line(stats, settings, made_by["loaded_s"], made_by["locale"]) + note
 
 
-def _status_line(stats: chat.AnswerStats, settings, loaded_s: float) -> str:
-    loaded = f"model loaded in {loaded_s:.1f} s · " if loaded_s else ""
-    ttft = f"{stats.first_token_s:.2f} s" if stats.first_token_s is not None else "–"
-    seed = f" · seed {settings.seed}" if settings.temperature > 0 else ""
-    stopped = " · ⏹ stopped" if stats.stopped else ""  # set by the Stop button only, never by the backends
-    speed = f"{stats.tokens_per_s:.1f} tokens/s · {stats.completion_tokens} tokens"
-    return f"{loaded}first token {ttft} · {speed}{seed}{stopped}"
+def _status_line(stats: chat.AnswerStats, settings, loaded_s: float, locale: str = "en") -> str:
+    loaded = say("chat.loaded", locale, seconds=f"{loaded_s:.1f}") if loaded_s else ""
+    ttft = (say("chat.seconds", locale, seconds=f"{stats.first_token_s:.2f}") if stats.first_token_s is not None
+            else "–")
+    seed = say("chat.seed", locale, seed=settings.seed) if settings.temperature > 0 else ""
+    stopped = say("chat.stopped", locale) if stats.stopped else ""  # by the Stop button only, never the backends
+    speed = say("chat.stats", locale, ttft=ttft, speed=f"{stats.tokens_per_s:.1f}", tokens=stats.completion_tokens)
+    return f"{loaded}{speed}{seed}{stopped}"
 
 
 def chat_view(history: list[dict]) -> list[dict]:

@@ -77,6 +77,18 @@ MESSAGES: dict[str, dict[str, str]] = {
                      "zh": "Q5_K_M：1-4B 的模型在 5 位下保留大部分质量；4 位损失更多。"},
     "quant.large": {"en": "Q4_K_M: the usual size/quality trade-off for models of 4B parameters and more.",
                     "zh": "Q4_K_M：4B 及以上参数模型常用的大小与质量折中。"},
+    # The line under a chat answer (Chat).
+    "chat.loaded": {"en": "model loaded in {seconds} s · ", "zh": "模型加载用时 {seconds} 秒 · "},
+    "chat.stats": {"en": "first token {ttft} · {speed} tokens/s · {tokens} tokens",
+                   "zh": "首个词元 {ttft} · {speed} 词元/秒 · {tokens} 个词元"},
+    "chat.seconds": {"en": "{seconds} s", "zh": "{seconds} 秒"},
+    "chat.seed": {"en": " · seed {seed}", "zh": " · 随机种子 {seed}"},
+    "chat.stopped": {"en": " · ⏹ stopped", "zh": " · ⏹ 已停止"},
+    "chat.dropped": {"en": " · ✂️ the {count} oldest messages no longer fit the context window and were left out",
+                     "zh": " · ✂️ 最早的 {count} 条消息已超出上下文窗口，未计入"},
+    "chat.sources": {"en": " · 📄 {count} sources", "zh": " · 📄 {count} 个来源"},
+    "chat.busy": {"en": " · ℹ️ '{title}' is running on this machine too, so answers are slower",
+                  "zh": " · ℹ️ 本机同时在运行“{title}”，所以回答会慢一些"},
     # The leaderboard (Evaluate).
     "board.model": {"en": "model", "zh": "模型"},
     "board.bt": {"en": "BT rating", "zh": "BT 评分"},
@@ -125,7 +137,7 @@ _BY_ENGLISH = {entry["en"]: key for key, entry in MESSAGES.items() if "{" not in
 """Fixed English sentences (a job runner's detail, a gate's reason) → their key, to translate text core wrote."""
 
 
-NUMBERS = {"steps", "seconds", "step", "speed", "billions", "millions", "narrow", "matrices", "count", "battles",
+NUMBERS = {"steps", "seconds", "step", "speed", "tokens", "seed", "billions", "millions", "narrow", "matrices", "count", "battles",
            "needed", "more", "most", "votes", "rate", "low", "high", "decisive", "neither"}
 """Placeholders that hold a number: read back only as digits, so "{count} votes" cannot swallow a sentence
 that merely ends in "30 votes"."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from types import SimpleNamespace
 
 import pytest
@@ -43,6 +44,13 @@ def test_answer_streams_into_the_conversation_and_reports_speed(ctx, monkeypatch
     assert "tokens/s" in steps[-1][1] and "6 tokens" in steps[-1][1] and "first token" in steps[-1][1]
     assert ctx.backend.received[0][0] == {"role": "system", "content": "Be brief."}
     assert QUESTION == [{"role": "user", "content": "Hi"}]  # the caller's history is not mutated
+
+
+def test_the_line_under_an_answer_reads_in_chinese_for_a_chinese_browser(ctx):
+    status = run(ctx, locale="zh", temperature=0.7, seed=5)[-1][1]
+    assert "词元/秒" in status and "6 个词元" in status and "首个词元" in status and "随机种子 5" in status
+    assert not re.search(r"tokens|first token|seed", status)
+    assert "6 tokens" in run(ctx)[-1][1]  # an English browser (and the API) read it as before
 
 
 def test_stop_ends_the_answer_and_keeps_the_partial_text(ctx, monkeypatch):
