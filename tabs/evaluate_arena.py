@@ -215,7 +215,8 @@ def _wire_battles(ctx: AppContext, host: ArenaHost, w: ArenaWidgets) -> None:
             try:
                 rater = rater_of(request, profile)
                 arena.vote(current["battle_id"], winner, rater, current["key"])
-                message = session.reveal_text(arena.public_view(current["battle_id"]), ctx.workspace)
+                message = translated(session.reveal_text(arena.public_view(current["battle_id"]), ctx.workspace),
+                                     locale_of(request))
             except Exception as error:  # the vote is refused; the battle stays open to vote again
                 return error_text(error, locale_of(request)), *[gr.update()] * 12
             return (message, *_buttons(next_on=True, votes_on=False), *_board(ctx, host, locale_of(request)),

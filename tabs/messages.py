@@ -89,6 +89,12 @@ MESSAGES: dict[str, dict[str, str]] = {
     "chat.sources": {"en": " · 📄 {count} sources", "zh": " · 📄 {count} 个来源"},
     "chat.busy": {"en": " · ℹ️ '{title}' is running on this machine too, so answers are slower",
                   "zh": " · ℹ️ 本机同时在运行“{title}”，所以回答会慢一些"},
+    # The arena's reveal after a vote (Evaluate).
+    "reveal.text": {"en": "**{outcome}.** A was **{a}**, B was **{b}**.", "zh": "**{outcome}。** A 是 **{a}**，B 是 **{b}**。"},
+    "reveal.a": {"en": "A wins", "zh": "A 胜"},
+    "reveal.b": {"en": "B wins", "zh": "B 胜"},
+    "reveal.tie": {"en": "Tie", "zh": "平局"},
+    "reveal.both_bad": {"en": "Both bad", "zh": "都差"},
     # The leaderboard (Evaluate).
     "board.model": {"en": "model", "zh": "模型"},
     "board.bt": {"en": "BT rating", "zh": "BT 评分"},

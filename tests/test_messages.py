@@ -66,6 +66,9 @@ def test_sentences_core_writes_read_in_chinese_with_their_numbers_and_names_kept
     assert translated(session.votes_text(1), "zh") == "1 票"
     assert translated(session.votes_text(1234), "zh") == "1,234 票"
     assert all(not LATIN_WORDS.search(translated(header, "zh")) for header in BOARD_HEADERS)
+    for winner, outcome in (("a", "A 胜"), ("b", "B 胜"), ("tie", "平局"), ("both_bad", "都差")):
+        reveal = session.reveal_text({"winner": winner, "model_a": "kestrel · adapter", "model_b": "base"})
+        assert translated(reveal, "zh") == f"**{outcome}。** A 是 **kestrel · adapter**，B 是 **base**。"
 
 
 def test_pair_verdicts_read_in_chinese_whatever_their_shape():
