@@ -87,7 +87,7 @@ def _queue(ctx: AppContext, choice, history: list[dict], stop: threading.Event, 
     if job is None:
         return ""
     if chat.must_wait(ctx.jobs, lambda: ctx.device().kind, choice) is None:
-        return say("chat.busy", locale, title=job.title)
+        return say("chat.busy", locale, title=translated(job.title, locale))
     for line in chat.wait_for_accelerator(ctx.jobs, stop):
         yield history, line
     return ""

@@ -201,7 +201,7 @@ def _wire_job(ctx: AppContext, ui: ExportWidgets) -> None:
         job = ctx.jobs.snapshot(Path(folder)) if folder else None
         if job is None:
             return "", "", gr.Timer(active=False), gr.update(), gr.update()
-        text = job_line(job, locale, job.title)
+        text = job_line(job, locale, translated(job.title, locale))
         if job.error:
             text += f"\n\n❌ {job.error}"
         elif job.state.finished and job.result:

@@ -49,6 +49,15 @@ MESSAGES: dict[str, dict[str, str]] = {
     "train.elapsed": {"en": "elapsed {clock}", "zh": "已用时 {clock}"},
     "train.remaining": {"en": "remaining ~{clock}", "zh": "剩余约 {clock}"},
     "train.speed": {"en": "{speed} tokens/s", "zh": "{speed} 词元/秒"},
+    # Export job titles (core keeps the English title with the job; it is translated when shown).
+    "export.adapter": {"en": "Adapter package · {run}", "zh": "适配器打包 · {run}"},
+    "export.merge": {"en": "Merge · {run}", "zh": "合并 · {run}"},
+    "export.gguf": {"en": "GGUF {quants} · {run}", "zh": "GGUF {quants} · {run}"},
+    "export.roundtrip": {"en": "Round-trip check · {run}", "zh": "往返检查 · {run}"},
+    "export.fuse": {"en": "Fuse {runs}", "zh": "融合 {runs}"},
+    "export.space": {"en": "Space ({target}) · {run}", "zh": "Space（{target}）· {run}"},
+    "export.backup": {"en": "Backup · {run}", "zh": "备份 · {run}"},
+    "export.restore": {"en": "Restore backup", "zh": "恢复备份"},
     # Presets (Train) and the notes beside them.
     "preset.cpu": {"en": "CPU · default model", "zh": "CPU · 默认模型"},
     "preset.apple": {"en": "Apple silicon · ≤ 1.5B LoRA", "zh": "Apple 芯片 · ≤ 1.5B LoRA"},

@@ -71,6 +71,13 @@ def test_sentences_core_writes_read_in_chinese_with_their_numbers_and_names_kept
         assert translated(reveal, "zh") == f"**{outcome}。** A 是 **kestrel · adapter**，B 是 **base**。"
 
 
+def test_export_job_titles_read_in_chinese_with_the_run_and_files_kept():
+    assert translated("Round-trip check · kestrel", "zh") == "往返检查 · kestrel"
+    assert translated("GGUF Q8_0, F16 · kestrel", "zh") == "GGUF Q8_0, F16 · kestrel"
+    assert translated("Space (gguf) · kestrel", "zh") == "Space（gguf）· kestrel"
+    assert translated("Restore backup", "zh") == "恢复备份" and translated("Merge · kestrel", "zh") == "合并 · kestrel"
+
+
 def test_pair_verdicts_read_in_chinese_whatever_their_shape():
     votes = [ratings.Vote("Kestrel", "Finch", "a", f"r{i}") for i in range(30)]  # separated
     # open, with a tie left out of the win rate
