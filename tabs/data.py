@@ -18,6 +18,7 @@ from core.data.versions import newest_report
 from tabs import data_form, data_preferences
 from tabs import documents as documents_ui
 from tabs.common import TRAINED_COLOURS, AppContext, error_text, t
+from tabs.messages import locale_of, say, translated_markdown
 
 MAP_FIELDS = ("instruction", "input", "output", "system", "messages", "role", "content")
 
@@ -198,28 +199,30 @@ class Handlers:
             self.ctx.require_unlocked(f"Reading the tokenizer folder {name}")
         return name
 
-    def on_inputs_changed(self, uploaded, typed):
+    def on_inputs_changed(self, uploaded, typed, request: gr.Request):
+        locale = locale_of(request)
         try:
             table, fields, _ = views.detect_files(self.chosen_paths(uploaded, typed))
         except Exception as error:  # shown in the tab; nothing is lost
-            return error_text(error), *[gr.update() for _ in MAP_FIELDS]
-        return table, *[gr.update(choices=["", *fields]) for _ in MAP_FIELDS]
+            return error_text(error, locale), *[gr.update() for _ in MAP_FIELDS]
+        return translated_markdown(table, locale), *[gr.update(choices=["", *fields]) for _ in MAP_FIELDS]
 
-    def on_run_clicked(self, form: dict, progress=gr.Progress()):
-        ui = self.ui
+    def on_run_clicked(self, form: dict, request: gr.Request, progress=gr.Progress()):
+        ui, locale = self.ui, locale_of(request)
         try:
             options = data_form.options_from({field: form[widget] for field, widget in ui.option_widgets.items()})
             mapping = data_form.mapping_from({field: form[widget] for field, widget in zip(MAP_FIELDS, ui.mapping)})
-            progress(0, desc="Loading the tokenizer…")
+            progress(0, desc=say("data.loading_tokenizer", locale))
             self.tokenizer_model(options.model)
             result = prepare(views.sources_for(self.chosen_paths(form[ui.files], form[ui.paths]), mapping), options,
                              progress=lambda step, total, message: progress((step, total), desc=message))
         except Exception as error:
-            return None, error_text(error), "", None, gr.update(), 1
+            return None, error_text(error, locale), "", None, gr.update(), 1
         from core.data.report import to_markdown
 
         choices = views.preview_choices(result)
-        return (result, f"✅ {result.report['kept']:,} conversations kept.", to_markdown(result.report),
+        return (result, say("data.kept", locale, kept=f"{result.report['kept']:,}"),
+                translated_markdown(to_markdown(result.report), locale),
                 views.histogram_figure(result.report), gr.update(choices=choices, value=views.KEPT), 1)
 
     def on_template_clicked(self, prepared, choice, number, model_name):
@@ -232,16 +235,16 @@ class Handlers:
         except Exception as error:
             return [], error_text(error)
 
-    def on_save_clicked(self, prepared, name):
+    def on_save_clicked(self, prepared, name, request: gr.Request):
         if prepared is None:
-            return "", "❌ Run the preparation first.", gr.update()
+            return "", say("data.run_first", locale_of(request)), gr.update()
         try:
             folder = save_version(self.ctx.workspace, prepared, name or "dataset")
         except Exception as error:
-            return "", error_text(error), gr.update()
+            return "", error_text(error, locale_of(request)), gr.update()
         return str(folder), f"💾 {folder.name}", views.versions_table(self.ctx.workspace)
 
-    def on_data_opened(self, prepared):
+    def on_data_opened(self, prepared, request: gr.Request):
         """With nothing prepared in this page, the newest saved version's report, so the tab is not blank."""
         shown = None if prepared is not None else newest_report(self.ctx.workspace)
         if shown is None:
@@ -251,4 +254,6 @@ class Handlers:
             figure = views.histogram_figure(report_data)
         except (KeyError, TypeError, IndexError):  # an older report without the histogram: the text still shows
             figure = None
-        return f"📂 The newest saved dataset, `{folder.name}`; **Run** prepares a new one.", text, figure, str(folder)
+        locale = locale_of(request)
+        return (say("data.newest", locale, name=folder.name), translated_markdown(text, locale), figure,
+                str(folder))

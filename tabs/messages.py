@@ -46,9 +46,85 @@ MESSAGES: dict[str, dict[str, str]] = {
                    "zh": "完成：{steps} 步，用时 {seconds} 秒；适配器已保存。"},
     "train.stopped_at": {"en": "Stopped at step {step}: checkpoint and adapter saved; Resume continues it.",
                          "zh": "已在第 {step} 步停止：检查点和适配器已保存；点“续训”可继续。"},
+    "train.step": {"en": "step {step}/{total}", "zh": "第 {step}/{total} 步"},
+    "train.resumes": {"en": "Resumes from {checkpoint} (step {step}).", "zh": "从 {checkpoint}（第 {step} 步）继续。"},
+    "train.all_done": {"en": "The run finished all its steps; start a new run to train further.",
+                       "zh": "这次运行已完成全部步数；要继续训练，请开始一次新的运行。"},
+    "train.no_checkpoint": {"en": "No complete checkpoint was saved before the run ended; start it again.",
+                            "zh": "运行结束前没有保存完整的检查点；请重新开始。"},
+    "train.weights_only": {"en": "{checkpoint} holds only model weights (no optimizer state), so training cannot "
+                                 "continue exactly; start a new run.",
+                           "zh": "{checkpoint} 只有模型权重（没有优化器状态），无法精确续训；请开始一次新的运行。"},
     "train.elapsed": {"en": "elapsed {clock}", "zh": "已用时 {clock}"},
     "train.remaining": {"en": "remaining ~{clock}", "zh": "剩余约 {clock}"},
     "train.speed": {"en": "{speed} tokens/s", "zh": "{speed} 词元/秒"},
+    # The Data tab's lines and its report (core/data/report.py writes it in English; tabs translate it line by
+    # line and cell by cell with `translated_markdown`).
+    "data.newest": {"en": "📂 The newest saved dataset, `{name}`; **Run** prepares a new one.",
+                    "zh": "📂 最新保存的数据集：`{name}`；点 **运行** 会准备一个新的。"},
+    "data.kept": {"en": "✅ {kept} conversations kept.", "zh": "✅ 保留了 {kept} 条对话。"},
+    "data.run_first": {"en": "❌ Run the preparation first.", "zh": "❌ 请先运行准备步骤。"},
+    "data.loading_tokenizer": {"en": "Loading the tokenizer…", "zh": "正在加载分词器…"},
+    "report.title": {"en": "# Data report: {name}", "zh": "# 数据报告：{name}"},
+    "report.summary": {"en": "**{kept} conversations kept** of {rows} rows (train {train} · validation {validation}); "
+                             "{duplicates} exact and {near} near duplicates removed.",
+                       "zh": "**保留 {kept} 条对话**，共 {rows} 行（训练 {train} · 验证 {validation}）；"
+                             "去除完全重复 {duplicates} 条、近似重复 {near} 条。"},
+    "report.file": {"en": "file", "zh": "文件"},
+    "report.format": {"en": "format", "zh": "格式"},
+    "report.rows": {"en": "rows", "zh": "行数"},
+    "report.evidence": {"en": "evidence", "zh": "依据"},
+    "report.source": {"en": "source", "zh": "来源"},
+    "report.kept": {"en": "kept", "zh": "保留"},
+    "report.dropped_because": {"en": "dropped because", "zh": "丢弃原因"},
+    "report.count": {"en": "count", "zh": "数量"},
+    "report.examples": {"en": "examples (file:line — why)", "zh": "示例（文件:行 — 原因）"},
+    "report.unmapped": {"en": "❓ map columns below", "zh": "❓ 请在下方映射列"},
+    "report.repaired": {"en": "Repaired (kept): {fixes}", "zh": "已修复（保留）：{fixes}"},
+    "report.roles": {"en": "Roles: {roles}. Turns per conversation: {turns}.", "zh": "角色：{roles}。每条对话的轮数：{turns}。"},
+    "report.length": {"en": "Length in {unit}: median {median}, max {max}, cutoff {cutoff}.",
+                      "zh": "长度（{unit}）：中位数 {median}，最大 {max}，截断 {cutoff}。"},
+    "report.tokens_of": {"en": "tokens ({model})", "zh": "{model} 词元"},
+    "report.estimate": {"en": "estimated tokens (characters / 4)", "zh": "估算词元，字符数 / 4"},
+    "report.none": {"en": "none", "zh": "无"},
+    "reason.not_a_record": {"en": "row is not an object", "zh": "这一行不是对象"},
+    "reason.other_format": {"en": "row in another format than its file (mixed formats)",
+                            "zh": "这一行的格式与文件不同（格式混杂）"},
+    "reason.missing_field": {"en": "a required field is missing", "zh": "缺少必需字段"},
+    "reason.bad_field_type": {"en": "a field has the wrong type", "zh": "字段类型不对"},
+    "reason.unknown_role": {"en": "unknown or missing role", "zh": "角色未知或缺失"},
+    "reason.empty_turn": {"en": "empty turn", "zh": "空的一轮"},
+    "reason.same_role_turns": {"en": "two turns of one speaker in a row", "zh": "同一说话人连续两轮"},
+    "reason.starts_with_assistant": {"en": "does not start with the user", "zh": "不是以用户开头"},
+    "reason.ends_without_assistant": {"en": "does not end with the assistant", "zh": "不是以助手结尾"},
+    "reason.not_alternating": {"en": "turns do not alternate", "zh": "各轮没有交替"},
+    "reason.no_assistant": {"en": "no assistant turn", "zh": "没有助手的回答"},
+    "reason.unfilled_placeholder": {"en": "placeholder with no value", "zh": "占位符没有值"},
+    "reason.too_long": {"en": "longer than the token limit", "zh": "超过词元上限"},
+    "reason.over_cap": {"en": "over its source's cap", "zh": "超过该来源的上限"},
+    "reason.duplicate": {"en": "exact duplicate", "zh": "完全重复"},
+    "reason.near_duplicate": {"en": "near duplicate", "zh": "近似重复"},
+    # How a file's format was recognised (core/data/formats.py, preference_formats.py); the mixed form first,
+    # since the plain one would also match it.
+    "evidence.mixed": {"en": "{hits} of {total} sampled rows {what}; mixed with {others} (those rows are dropped)",
+                       "zh": "抽样的 {total} 行中有 {hits} 行{what}；混有 {others}（这些行会被丢弃）"},
+    "evidence.found": {"en": "{hits} of {total} sampled rows {what}", "zh": "抽样的 {total} 行中有 {hits} 行{what}"},
+    "evidence.none": {"en": "no known format in {total} sampled rows; fields seen: {fields}",
+                      "zh": "抽样的 {total} 行中没有已知格式；见到的字段：{fields}"},
+    "evidence.alpaca": {"en": "have `instruction` and `output` fields (Alpaca)",
+                        "zh": "含 `instruction` 和 `output` 字段（Alpaca）"},
+    "evidence.sharegpt": {"en": "have `conversations`, a list of turns (ShareGPT)",
+                          "zh": "含 `conversations`，即各轮对话的列表（ShareGPT）"},
+    "evidence.ultrachat": {"en": "have `data`, a list of alternating texts (UltraChat)",
+                           "zh": "含 `data`，即交替发言的文本列表（UltraChat）"},
+    "evidence.messages": {"en": "have `messages`, a list of role/content turns (OpenAI / HF messages)",
+                          "zh": "含 `messages`，即 role/content 各轮的列表（OpenAI / HF messages）"},
+    "evidence.pairs": {"en": "have `prompt`, `chosen` and `rejected` (UltraFeedback-binarized / TRL preference pairs)",
+                       "zh": "含 `prompt`、`chosen` 和 `rejected`（UltraFeedback-binarized / TRL 偏好对）"},
+    "evidence.hh": {"en": "have `chosen` and `rejected` Human/Assistant transcripts (Anthropic HH)",
+                    "zh": "含 `chosen` 和 `rejected` 的 Human/Assistant 对话记录（Anthropic HH）"},
+    "evidence.kto": {"en": "have `prompt`, `completion` and `label` (KTO, unpaired)",
+                     "zh": "含 `prompt`、`completion` 和 `label`（KTO，不成对）"},
     # Export job titles (core keeps the English title with the job; it is translated when shown).
     "export.adapter": {"en": "Adapter package · {run}", "zh": "适配器打包 · {run}"},
     "export.merge": {"en": "Merge · {run}", "zh": "合并 · {run}"},
@@ -152,7 +228,8 @@ _BY_ENGLISH = {entry["en"]: key for key, entry in MESSAGES.items() if "{" not in
 """Fixed English sentences (a job runner's detail, a gate's reason) → their key, to translate text core wrote."""
 
 
-NUMBERS = {"steps", "seconds", "step", "speed", "tokens", "seed", "billions", "millions", "narrow", "matrices", "count", "battles",
+NUMBERS = {"steps", "seconds", "step", "speed", "tokens", "seed", "kept", "rows", "train", "validation",
+           "duplicates", "near", "hits", "total", "median", "max", "billions", "millions", "narrow", "matrices", "count", "battles",
            "needed", "more", "most", "votes", "rate", "low", "high", "decisive", "neither"}
 """Placeholders that hold a number: read back only as digits, so "{count} votes" cannot swallow a sentence
 that merely ends in "30 votes"."""
@@ -212,3 +289,19 @@ def error_line(error: BaseException, locale: str = "en") -> str:
     key = next((f"error.{cls.__name__}" for cls in type(error).__mro__ if f"error.{cls.__name__}" in MESSAGES),
                "error.other")
     return f"❌ {say(key, locale)} {describe(error)}"
+
+
+def translated_markdown(text: str, locale: str) -> str:
+    """A Markdown text core wrote in English (a report: sentences and tables), in `locale`: each line, and
+    each table cell on its own, through `translated`; file names, counts and anything unknown stay."""
+    if locale == "en" or not text:
+        return text
+    lines = []
+    for line in text.split("\n"):
+        if line.startswith("|") and line.endswith("|") and not set(line) <= set("|-: "):
+            cells = re.split(r"(?<!\\)\|", line[1:-1])
+            line = "|" + "|".join(f" {translated(cell.strip(), locale)} " for cell in cells) + "|"
+        else:
+            line = translated(line, locale)
+        lines.append(line)
+    return "\n".join(lines)

@@ -21,7 +21,7 @@ from core.train.settings import TrainSettings
 from core.train.start import start_run
 from tabs import train_preference
 from tabs.common import AppContext, error_text, t
-from tabs.messages import job_line, locale_of, say
+from tabs.messages import job_line, locale_of, say, translated
 from tabs.train_settings import dataset_path, settings_from
 
 
@@ -164,7 +164,7 @@ def progress_text(job, events: list[dict], check, locale: str = "en") -> str:
     if job.error:
         text += f"\n\n❌ {job.error}"
     if job.state.finished:
-        text += f"\n\n{'⟳' if check.ok else 'ℹ️'} {check.reason}"
+        text += f"\n\n{'⟳' if check.ok else 'ℹ️'} {translated(check.reason, locale)}"
     return text
 
 

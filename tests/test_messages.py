@@ -21,7 +21,7 @@ from core.train.settings import PRESETS, TrainSettings, preset_gate
 from tabs import train_runs
 from tabs.common import AppContext
 from tabs.evaluate_arena import BOARD_HEADERS
-from tabs.messages import LOCALES, MESSAGES, error_line, locale_of, say, translated
+from tabs.messages import LOCALES, MESSAGES, error_line, locale_of, say, translated, translated_markdown
 
 CPU = DeviceInfo(kind="cpu", name="Intel Xeon", accelerator_memory_gb=None, compute_capability=None, bf16=False,
                  cpu_cores=2, ram_gb=24, bitsandbytes=True, llama_cpp=True, free_disk_gb=50)
@@ -76,6 +76,28 @@ def test_export_job_titles_read_in_chinese_with_the_run_and_files_kept():
     assert translated("GGUF Q8_0, F16 · kestrel", "zh") == "GGUF Q8_0, F16 · kestrel"
     assert translated("Space (gguf) · kestrel", "zh") == "Space（gguf）· kestrel"
     assert translated("Restore backup", "zh") == "恢复备份" and translated("Merge · kestrel", "zh") == "合并 · kestrel"
+
+
+def test_a_data_report_reads_in_chinese_with_its_names_and_counts_kept(tmp_path):
+    from core.data import prepare
+    from core.data.options import PrepareOptions
+    from core.data.report import to_markdown
+
+    source = tmp_path / "mixed.jsonl"  # alpaca rows, a duplicate, a row in another format, an HTML answer
+    rows = [{"instruction": f"Say {n}", "output": f"{n}"} for n in range(9)]
+    rows += [rows[0], {"messages": [{"role": "user", "content": "Hi"}]}, {"instruction": "B", "output": "<b>b</b>"}]
+    source.write_text("\n".join(json.dumps(row) for row in rows) + "\n")
+    report = prepare([source], PrepareOptions(model="", near_dup_threshold=0, max_drop_share=0.9)).report
+    english = "# Data report: kestrel\n\n" + to_markdown(report)
+    shown = translated_markdown(english, "zh")
+    assert "# 数据报告：kestrel" in shown and "**保留 10 条对话**，共 12 行（训练" in shown
+    assert "| 文件 | 格式 | 行数 | 依据 |" in shown and "| mixed.jsonl | alpaca | 12 | 抽样的 12 行中有 11 行含" in shown
+    assert "这一行的格式与文件不同（格式混杂）" in shown and "混有" in shown
+    assert "（估算词元，字符数 / 4）：中位数" in shown
+    prose = re.sub(r"`[^`]*`|[\w.-]+\.jsonl(:\d+)?|\((Alpaca|OpenAI / HF messages)\)|user|assistant|"
+                   r"html to text|—[^|]*\|", "", shown)
+    assert not re.search(r"[A-Za-z]{3,}(?: [A-Za-z]{2,})+", prose), prose
+    assert translated_markdown(english, "en") == english
 
 
 def test_pair_verdicts_read_in_chinese_whatever_their_shape():
