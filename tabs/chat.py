@@ -164,12 +164,12 @@ def _build_saving() -> tuple:
 
 
 def _wire_picker(ctx: AppContext, w: Widgets) -> None:
-    def on_load():
-        return (gr.update(choices=picker_choices(ctx)), gate_note(ctx.capabilities().gguf_chat),
+    def on_load(request: gr.Request = None):
+        return (gr.update(choices=picker_choices(ctx, locale_of(request))), gate_note(ctx.capabilities().gguf_chat),
                 gr.update(choices=documents_ui.collection_choices(ctx)))
 
-    def on_refresh_click(current: str, current_documents: str):
-        return (refreshed(picker_choices(ctx), current, "default"),
+    def on_refresh_click(current: str, current_documents: str, request: gr.Request = None):
+        return (refreshed(picker_choices(ctx, locale_of(request)), current, "default"),
                 refreshed(documents_ui.collection_choices(ctx), current_documents, ""))
 
     def on_model_change(choice_id: str, progress=gr.Progress()):
@@ -181,10 +181,12 @@ def _wire_picker(ctx: AppContext, w: Widgets) -> None:
         except Exception as error:  # shown beside the picker; the chat keeps working with its history
             return error_text(error), chat.memory_text()
 
-    def on_follow_tick(seen: str, current: str):
+    def on_follow_tick(seen: str, current: str, request: gr.Request = None):
         """Between tab visits, a run trained or a GGUF exported elsewhere joins the list without a click."""
         now = made_signature(ctx.workspace)
-        return (seen, gr.update()) if now == seen else (now, refreshed(picker_choices(ctx), current, "default"))
+        if now == seen:
+            return seen, gr.update()
+        return now, refreshed(picker_choices(ctx, locale_of(request)), current, "default")
 
     ctx.demo.load(on_load, outputs=[w.model_picker, w.model_note, w.collection_picker])
     # Opening the tab lists what was trained or exported since the page loaded, as Refresh does.

@@ -19,7 +19,7 @@ from core.documents.grounding import GroundedBackend
 from core.errors import BadInputError
 from core.inference import GenerationSettings
 from tabs.common import AppContext, error_text
-from tabs.messages import say, translated
+from tabs.messages import localised, say, translated
 
 UPDATE_EVERY_S = 0.08  # how often a streaming answer is redrawn
 _stops: dict[str, threading.Event] = {}  # per browser session: Stop sets it, the running answer reads it
@@ -153,11 +153,12 @@ def chat_view(history: list[dict]) -> list[dict]:
     return shown
 
 
-def picker_choices(ctx: AppContext) -> list[tuple[str, str]]:
+def picker_choices(ctx: AppContext, locale: str = "en") -> list[tuple[str, str]]:
+    """(label, id) for Chat's model picker, the labels in `locale`."""
     try:
-        return [(choice.label, choice.id) for choice in inference.list_choices(ctx.workspace)]
+        return localised([(choice.label, choice.id) for choice in inference.list_choices(ctx.workspace)], locale)
     except Exception:  # e.g. the packaged default model missing: the picker still opens, errors show on use
-        return [(inference.DEFAULT_GGUF_LABEL, "default")]
+        return localised([(inference.DEFAULT_GGUF_LABEL, "default")], locale)
 
 
 def model_label(ctx: AppContext, choice_id: str) -> str:

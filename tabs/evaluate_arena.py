@@ -10,6 +10,7 @@ values stay the keys the battles, the API and the vote records hold.
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +25,7 @@ from core.evaluate.arena_host import ArenaHost
 from core.evaluate.contenders import list_contenders
 from tabs import documents as documents_ui
 from tabs.common import AppContext, error_text, refreshed, t
-from tabs.messages import locale_of, translated
+from tabs.messages import locale_of, localised, translated
 
 BOARD_HEADERS = ["model", "BT rating", "95 % CI", "Elo", "battles", "wins", "losses", "ties", "both bad", "id"]
 STYLE_HEADERS = ["model", "style-controlled rating", "95 % CI", "plain BT rating"]
@@ -55,9 +56,9 @@ class ArenaWidgets:
     restore_timer: gr.Timer | None = None
 
 
-def contender_choices(ctx: AppContext, extra=()) -> list[tuple[str, str]]:
-    """(name, key) pairs for every model here, plus `extra` keys (documents-grounded picks)."""
-    return names.choices(ctx.workspace, [*list_contenders(ctx.workspace), *extra])
+def contender_choices(ctx: AppContext, extra=(), locale: str = "en") -> list[tuple[str, str]]:
+    """(name, key) pairs for every model here, plus `extra` keys (documents-grounded picks); names in `locale`."""
+    return localised(names.choices(ctx.workspace, [*list_contenders(ctx.workspace), *extra]), locale)
 
 
 def build(ctx: AppContext, host: ArenaHost, tab: gr.Tab,
@@ -149,35 +150,37 @@ def _wire_lists(ctx: AppContext, host: ArenaHost, tab: gr.Tab, w: ArenaWidgets, 
     unless fewer than two of them still exist: then it checks the same default pair. So whichever of
     the two lands last, the page ends with what Refresh asked for."""
 
-    def on_refresh_clicked():
+    def on_refresh_clicked(request: gr.Request = None):
         keys = list(list_contenders(ctx.workspace))
         sources = session.prompt_sources(ctx.workspace)
-        return (gr.update(choices=names.choices(ctx.workspace, keys), value=session.default_contenders(keys)),
+        return (gr.update(choices=contender_choices(ctx, locale=locale_of(request)),
+                          value=session.default_contenders(keys)),
                 gr.update(choices=sources, value=sources[0]))
 
-    def on_tab_selected(chosen, docs_current):
+    def on_tab_selected(chosen, docs_current, request: gr.Request = None):
+        locale = locale_of(request)
         keys = list(list_contenders(ctx.workspace))
         grounded = [key for key in chosen or [] if DOCS_MARK in key]
         still = [key for key in chosen or [] if key in keys or key in grounded]
-        choices = names.choices(ctx.workspace, [*keys, *grounded])
+        choices = contender_choices(ctx, grounded, locale)
         picks = gr.update(choices=choices) if len(still) >= 2 else \
             gr.update(choices=choices, value=session.default_contenders(keys))
-        return picks, refreshed(names.choices(ctx.workspace, keys), docs_current)
+        return picks, refreshed(contender_choices(ctx, locale=locale), docs_current)
 
-    def on_docs_add_clicked(model_key, collection, chosen):
+    def on_docs_add_clicked(model_key, collection, chosen, request: gr.Request = None):
         if not model_key or not collection:
             return gr.update()
         key = f"{model_key}{DOCS_MARK}{collection}"
         grounded = [k for k in chosen or [] if DOCS_MARK in k]
-        return gr.update(choices=contender_choices(ctx, dict.fromkeys([*grounded, key])),
+        return gr.update(choices=contender_choices(ctx, dict.fromkeys([*grounded, key]), locale_of(request)),
                          value=list(dict.fromkeys([*(chosen or []), key])))
 
-    def on_docs_refresh():
-        return (gr.update(choices=contender_choices(ctx)),
+    def on_docs_refresh(request: gr.Request = None):
+        return (gr.update(choices=contender_choices(ctx, locale=locale_of(request))),
                 gr.update(choices=documents_ui.collection_choices(ctx, with_none=False)))
 
     def on_arena_load(request: gr.Request = None):
-        return (*on_refresh_clicked(), *_board(ctx, host, locale_of(request)), host.notice(),
+        return (*on_refresh_clicked(request), *_board(ctx, host, locale_of(request)), host.notice(),
                 gr.Timer(active=host.restoring))
 
     docs_add.click(on_docs_add_clicked, [w.docs_model, docs_collection, w.contenders], w.contenders)
@@ -264,16 +267,17 @@ def _buttons(next_on: bool, votes_on: bool) -> list:
 def _board(ctx: AppContext, host: ArenaHost, locale: str = "en") -> tuple:
     """[leaderboard, advice, ratings plot, win rates, battle counts], the board's words in `locale`."""
     view = session.leaderboard_view(host.arena, workspace=ctx.workspace)
-    matrix_headers = ["", *view["models"]] if view["models"] else None
-    table = [[*row[:2], translated(row[2], locale), *row[3:]] for row in view["table"]]
+    named = functools.partial(translated, locale=locale)
+    matrix_headers = ["", *map(named, view["models"])] if view["models"] else None
+    table = [[named(row[0]), row[1], named(row[2]), *row[3:]] for row in view["table"]]
     headers = [translated(header, locale) for header in BOARD_HEADERS]
     votes = translated(session.votes_text(view["votes"]), locale)
     advice = [translated(line, locale) for line in view["verdicts"] + view["advice"]]
     return (gr.update(value=table or None, headers=headers),
             "\n".join([f"**{votes}**", *(f"- {line}" for line in advice)]),
             plots.ratings_figure(view["rows"]) if view["rows"] else None,
-            gr.update(value=view["win_rate"] or None, headers=matrix_headers),
-            gr.update(value=view["battles"] or None, headers=matrix_headers))
+            gr.update(value=[[named(row[0]), *row[1:]] for row in view["win_rate"]] or None, headers=matrix_headers),
+            gr.update(value=[[named(row[0]), *row[1:]] for row in view["battles"]] or None, headers=matrix_headers))
 
 
 def _style(ctx: AppContext, host: ArenaHost, on: bool) -> tuple:

@@ -13,6 +13,7 @@ from core.evaluate import names, session
 from core.evaluate.contenders import describe_choice, list_contenders
 from tabs import documents as documents_ui
 from tabs.common import AppContext, error_text, refreshed, t
+from tabs.messages import locale_of, localised
 
 RESULT_HEADERS = ["job", "model", "data", "n", "loss", "perplexity", "ROUGE-L", "BLEU", "length", "empty", "looping"]
 SAMPLE_HEADERS = ["id", "prompt", "reference", "answer", "ROUGE-L", "BLEU", "length", "empty", "looping"]
@@ -63,16 +64,16 @@ def build(ctx: AppContext, refresh_button: gr.Button, tab: gr.Tab) -> None:
 
 
 def _wire(ctx: AppContext, refresh_button: gr.Button, tab: gr.Tab, w: MetricsWidgets) -> None:
-    def on_refresh_clicked(model_key, source):
-        return _pickers(ctx, model_key, source)
+    def on_refresh_clicked(model_key, source, request: gr.Request = None):
+        return _pickers(ctx, model_key, source, locale_of(request))
 
-    def on_tab_selected(model_key, source):
-        return _pickers(ctx, model_key, source)
+    def on_tab_selected(model_key, source, request: gr.Request = None):
+        return _pickers(ctx, model_key, source, locale_of(request))
 
-    def on_page_load():
+    def on_page_load(request: gr.Request = None):
         running = [job for job in ctx.jobs.list(kind="evaluate") if not job.state.finished]
         folder = str(running[0].folder) if running else None  # re-attach to a job started before a reload
-        return (*_pickers(ctx, None, None), folder, *on_metrics_tick(folder))
+        return (*_pickers(ctx, None, None, locale_of(request)), folder, *on_metrics_tick(folder))
 
     def on_metrics_start_clicked(model_key, source, limit, max_new_tokens, with_loss, documents):
         try:
@@ -108,11 +109,11 @@ def _wire(ctx: AppContext, refresh_button: gr.Button, tab: gr.Tab, w: MetricsWid
     w.job.change(on_metrics_job_change, w.job, w.samples)
 
 
-def _pickers(ctx: AppContext, model_key, source) -> tuple:
+def _pickers(ctx: AppContext, model_key, source, locale: str = "en") -> tuple:
     """The model and data pickers: the picks while they exist, else the first model and the newest data.
     Page load, Refresh and opening the tab use this one rule, so whichever lands last agrees."""
     keys, sources = list(list_contenders(ctx.workspace)), session.prompt_sources(ctx.workspace)
-    return (refreshed(names.choices(ctx.workspace, keys), model_key, keys[0] if keys else None),
+    return (refreshed(localised(names.choices(ctx.workspace, keys), locale), model_key, keys[0] if keys else None),
             refreshed(sources, source, sources[-1]))
 
 

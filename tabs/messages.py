@@ -222,6 +222,24 @@ MESSAGES: dict[str, dict[str, str]] = {
     "error.LockedError": {"en": "This is turned off for a network without a password.",
                           "zh": "应用在无密码的网络上开放，此功能已关闭。"},
     "error.other": {"en": "Something went wrong.", "zh": "出错了。"},
+    # Model names (core/evaluate/names.py for the arena and metrics; core/inference/choices.py for Chat's
+    # picker): the kinds of model are words to translate, the names people gave stay. Last in the table, so
+    # a sentence that holds a name is matched as the sentence first.
+    "choice.default_gguf": {"en": "Default model · {model} (GGUF, llama.cpp)", "zh": "默认模型 · {model}（GGUF，llama.cpp）"},
+    "choice.default_tf": {"en": "Default model · {model} (transformers)", "zh": "默认模型 · {model}（transformers）"},
+    "choice.base": {"en": "Base · {name} (transformers)", "zh": "基础模型 · {name}（transformers）"},
+    "choice.hub": {"en": "Hub · {repo} (transformers)", "zh": "Hub · {repo}（transformers）"},
+    "choice.run": {"en": "Run {run} · adapter", "zh": "运行 {run} · 适配器"},
+    "choice.export": {"en": "Export · {path} (GGUF, llama.cpp)", "zh": "导出 · {path}（GGUF，llama.cpp）"},
+    "name.default": {"en": "Default model ({model})", "zh": "默认模型（{model}）"},
+    "name.default_tf": {"en": "Default model ({model}) · transformers", "zh": "默认模型（{model}）· transformers"},
+    "name.method_adapter": {"en": "{subject} · {method} adapter ({when})", "zh": "{subject} · {method} 适配器（{when}）"},
+    "name.adapter_when": {"en": "{subject} · adapter ({when})", "zh": "{subject} · 适配器（{when}）"},
+    "name.adapter": {"en": "{subject} · adapter", "zh": "{subject} · 适配器"},
+    "name.base": {"en": "{subject} · base model", "zh": "{subject} · 基础模型"},
+    "name.hub": {"en": "{subject} · Hub model", "zh": "{subject} · Hub 模型"},
+    "name.when": {"en": "run {date} {time}", "zh": "{date} {time} 的运行"},
+    "name.documents": {"en": "{name} + documents “{collection}”", "zh": "{name} + 文档“{collection}”"},
 }
 
 _BY_ENGLISH = {entry["en"]: key for key, entry in MESSAGES.items() if "{" not in entry["en"]}
@@ -235,15 +253,29 @@ NUMBERS = {"steps", "seconds", "step", "speed", "tokens", "seed", "kept", "rows"
 that merely ends in "30 votes"."""
 
 
-def _pattern(english: str) -> re.Pattern:
+SLOTS = {"figures": ("verdict.figures",), "advice": ("verdict.more", "verdict.equal"), "when": ("name.when",)}
+"""Placeholders that hold a sentence of the table: matched as that sentence, so a name with spaces and
+brackets before it ("kestrel · adapter (run …) 100 % win rate, …") splits where the sentence starts."""
+
+PLAIN_NAMES = {"subject"}
+"""Placeholders that hold a name without brackets, so a longer sentence cannot pass for "{subject} · adapter"."""
+
+
+def _pattern(english: str, capture: bool = True) -> str:
     def group(name: str | None) -> str:
-        return "" if not name else f"(?P<{name}>[\\d,.]+)" if name in NUMBERS else f"(?P<{name}>.*?)"
+        if not name:
+            return ""
+        if name in SLOTS:
+            inner = "|".join(_pattern(MESSAGES[key]["en"], capture=False) for key in SLOTS[name])
+        else:
+            inner = r"[\d,.]+" if name in NUMBERS else r"[^()]*?" if name in PLAIN_NAMES else ".*?"
+        return f"(?P<{name}>{inner})" if capture else f"(?:{inner})"
 
-    parts = [re.escape(text) + group(name) for text, name, _, _ in string.Formatter().parse(english)]
-    return re.compile("".join(parts), re.DOTALL)
+    return "".join(re.escape(text) + group(name) for text, name, _, _ in string.Formatter().parse(english))
 
 
-_PATTERNS = [(key, _pattern(entry["en"])) for key, entry in MESSAGES.items() if "{" in entry["en"]]
+_PATTERNS = [(key, re.compile(_pattern(entry["en"]), re.DOTALL)) for key, entry in MESSAGES.items()
+             if "{" in entry["en"]]
 """English sentences with parameters, as patterns: core formats them in English and a tab reads them back."""
 
 
@@ -273,6 +305,11 @@ def translated(text: str, locale: str) -> str:
         if match:
             return say(key, locale, **{name: translated(value, locale) for name, value in match.groupdict().items()})
     return text
+
+
+def localised(choices: list[tuple[str, str]], locale: str) -> list[tuple[str, str]]:
+    """(label, value) choices with each label `translated`; the values (ids) stay."""
+    return [(translated(label, locale), value) for label, value in choices]
 
 
 def job_line(job, locale: str, *middle: str) -> str:

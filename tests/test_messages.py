@@ -68,7 +68,7 @@ def test_sentences_core_writes_read_in_chinese_with_their_numbers_and_names_kept
     assert all(not LATIN_WORDS.search(translated(header, "zh")) for header in BOARD_HEADERS)
     for winner, outcome in (("a", "A 胜"), ("b", "B 胜"), ("tie", "平局"), ("both_bad", "都差")):
         reveal = session.reveal_text({"winner": winner, "model_a": "kestrel · adapter", "model_b": "base"})
-        assert translated(reveal, "zh") == f"**{outcome}。** A 是 **kestrel · adapter**，B 是 **base**。"
+        assert translated(reveal, "zh") == f"**{outcome}。** A 是 **kestrel · 适配器**，B 是 **base**。"
 
 
 def test_export_job_titles_read_in_chinese_with_the_run_and_files_kept():
@@ -109,6 +109,24 @@ def test_pair_verdicts_read_in_chinese_whatever_their_shape():
     shown = [translated(line, "zh") for line in lines]
     assert len(shown) == 3 and all(not LATIN_WORDS.search(line) for line in shown), shown
     assert "Kestrel 胜过 Finch：胜率 100%，95% 置信区间" in shown[0] and "，30 票" in shown[0]
+
+
+def test_model_names_read_in_chinese_also_inside_the_sentences_that_hold_them(workspace):
+    from core.evaluate.names import DEFAULT_NAME
+    from core.inference import list_choices
+
+    tuned = "kestrel · adapter (run 2026-12-01 00:47)"  # a run's name as core/evaluate/names.py gives it
+    assert translated(DEFAULT_NAME, "zh") == "默认模型（SmolLM2-135M-Instruct）"
+    assert translated(tuned, "zh") == "kestrel · 适配器（2026-12-01 00:47 的运行）"
+    votes = [ratings.Vote(tuned, DEFAULT_NAME, winner, f"r{i}") for i, winner in enumerate("aab")]
+    lines = [verdict["text"] for verdict in verdicts.pair_verdicts(votes)]
+    lines += ratings.separation_text([{"better": tuned, "worse": DEFAULT_NAME, "more_votes": 7}])
+    for line in lines:
+        shown = translated(line, "zh")
+        assert "kestrel · 适配器（2026-12-01 00:47 的运行）" in shown and "默认模型（SmolLM2-135M-Instruct）" in shown
+        assert not LATIN_WORDS.search(shown.replace("kestrel", "")), shown
+    labels = [translated(choice.label, "zh") for choice in list_choices(workspace)]
+    assert labels and all("Default model" not in label for label in labels), labels
 
 
 def test_preset_names_and_their_notes_on_a_cpu_read_in_chinese():
