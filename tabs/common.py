@@ -15,7 +15,7 @@ from core.errors import LockedError
 from core.jobs import JobRunner
 from core.masks import TRAINED
 from core.workspace import Workspace
-from tabs.messages import error_line
+from tabs.messages import error_line, translated
 
 
 TRAINED_COLOURS = {TRAINED: "#7fd17f", "chosen": "#7fd17f", "rejected": "#f4a261"}
@@ -71,16 +71,17 @@ class AppContext:
                               "Restart with --auth USER:PASSWORD, or bind to 127.0.0.1.")
 
 
-def gate_note(gate: Gate) -> str:
-    """The text shown beside a control: the reason it is greyed out, or its caveat."""
+def gate_note(gate: Gate, locale: str = "en") -> str:
+    """The text shown beside a control: the reason it is greyed out, or its caveat, in `locale`."""
+    reason = translated(gate.reason, locale)
     if gate.ok:
-        return f"ℹ️ {gate.reason}" if gate.reason else ""
-    return f"🚫 {gate.reason}"
+        return f"ℹ️ {reason}" if reason else ""
+    return f"🚫 {reason}"
 
 
-def gated(gate: Gate) -> tuple[dict, str]:
+def gated(gate: Gate, locale: str = "en") -> tuple[dict, str]:
     """Updates for a gated control and its note: greyed out with the reason, never hidden."""
-    return gr.update(interactive=gate.ok), gate_note(gate)
+    return gr.update(interactive=gate.ok), gate_note(gate, locale)
 
 
 def refreshed(choices: list, current: Any, default: Any = None) -> dict:

@@ -19,6 +19,7 @@ import gradio as gr
 
 from core.export import choices, downloads
 from tabs.common import AppContext, error_text, t
+from tabs.messages import locale_of, translated
 
 STRINGS = {
     "en": {
@@ -69,8 +70,10 @@ def build(ctx: AppContext, run_picker) -> Downloads:
                 f"✅ {path.name} is ready: press ⬇ to save it.")
 
     ui.prepare.click(on_prepare, [run_picker, ui.picker], [ui.button, ui.note])
-    ui.picker.change(lambda run, name: (*guide(ctx, run, name), gr.update(visible=False), ""),  # no stale file
-                     [run_picker, ui.picker], [ui.ollama, ui.lmstudio, ui.button, ui.note])
+    def on_picked(run, name, request: gr.Request = None):
+        return *guide(ctx, run, name, locale_of(request)), gr.update(visible=False), ""  # no stale file
+
+    ui.picker.change(on_picked, [run_picker, ui.picker], [ui.ollama, ui.lmstudio, ui.button, ui.note])
     return ui
 
 
@@ -84,15 +87,16 @@ def refresh(ctx: AppContext, run: str | None):
     return gr.update(choices=[(item.label, item.name) for item in found], value=first), gr.update(visible=False)
 
 
-def guide(ctx: AppContext, run: str | None, name: str | None) -> tuple[str, str]:
-    """The Ollama lines and LM Studio hint for the chosen GGUF (or its Modelfile), else for the first one."""
+def guide(ctx: AppContext, run: str | None, name: str | None, locale: str = "en") -> tuple[str, str]:
+    """The Ollama lines and LM Studio hint (in `locale`) for the chosen GGUF (or its Modelfile), else for the
+    first one."""
     ggufs = [item.name for item in downloads.items(ctx.workspace, run)] if run else []
     ggufs = [n for n in ggufs if n.endswith(".gguf")]
     chosen = str(name or "").replace(".Modelfile", ".gguf")
     chosen = chosen if chosen in ggufs else (ggufs[0] if ggufs else "")
     if not chosen:
         return "", ""
-    return downloads.ollama_lines(chosen), downloads.lmstudio_hint(chosen)
+    return downloads.ollama_lines(chosen), translated(downloads.lmstudio_hint(chosen), locale)
 
 
 def _servable(path: Path) -> str:

@@ -19,7 +19,7 @@ from core.inference.choices import made_signature
 from core.train.runs import run_folders
 from tabs import export_downloads
 from tabs.common import AppContext, error_text, gated
-from tabs.messages import job_line, locale_of, say, translated
+from tabs.messages import job_line, locale_of, say, translated, translated_markdown
 
 if TYPE_CHECKING:
     from tabs.export import ExportWidgets
@@ -63,7 +63,7 @@ def submit(ctx: AppContext, step: str, run: str, title: str, **params):
 
 def quant_updates(ctx: AppContext, run: str, locale: str = "en"):
     """The quantisations with the recommendation pre-selected: by model size, then gated by the check;
-    labels and reason in `locale` (a reason the table does not hold, e.g. the check's, stays English)."""
+    labels and reason in `locale`."""
     labels, recommended, reason = choices.quant_options(ctx.workspace, run)
     if locale != "en":
         mark = f" · {say('quant.recommended', 'en')}"
@@ -81,10 +81,10 @@ def _run_lists(ctx: AppContext, selected: str | None = None):
 
 def _wire_page_load(ctx: AppContext, ui: ExportWidgets) -> None:
     """A page (re)load: the run lists, what this machine can do, and the running export, if any, followed."""
-    def on_page_load():
-        gates = ctx.capabilities()
-        push_update, hub_reason = gated(gates.hub)
-        quant_update, quant_reason_note = gated(gates.gguf_quantize)
+    def on_page_load(request: gr.Request = None):
+        gates, locale = ctx.capabilities(), locale_of(request)
+        push_update, hub_reason = gated(gates.hub, locale)
+        quant_update, quant_reason_note = gated(gates.gguf_quantize, locale)
         running = next((job for job in ctx.jobs.list(kind="export") if not job.state.finished), None)
         runs_update, fuse_update = _run_lists(ctx)
         attached = (str(running.folder), f"⏳ {running.title}", gr.Timer(active=True)) if running else \
@@ -107,7 +107,8 @@ def _wire_runs(ctx: AppContext, ui: ExportWidgets) -> None:
         files = choices.gguf_files(ctx.workspace, run)
         return (*quant_updates(ctx, run, locale_of(request)),
                 gr.update(choices=files, value=files[-1] if files else None),
-                choices.roundtrip_markdown(ctx.workspace, run), str(ctx.workspace.exports / run / "backup"))
+                translated_markdown(choices.roundtrip_markdown(ctx.workspace, run), locale_of(request)),
+                str(ctx.workspace.exports / run / "backup"))
 
     def on_run_attach(run):
         """Follow a job already running for this run (started by the guided first run, or another tab)."""
@@ -207,8 +208,8 @@ def _wire_job(ctx: AppContext, ui: ExportWidgets) -> None:
         elif job.state.finished and job.result:
             text += "\n\n" + "  \n".join(f"{k}: `{v}`" for k, v in job.result.items()
                                            if isinstance(v, (str, int)) and k != "verdict")
-            text += f"\n\n{job.result['verdict']}" if job.result.get("verdict") else ""
-        report = choices.roundtrip_markdown(ctx.workspace, run) if run else ""
+            text += f"\n\n{translated_markdown(job.result['verdict'], locale)}" if job.result.get("verdict") else ""
+        report = translated_markdown(choices.roundtrip_markdown(ctx.workspace, run), locale) if run else ""
         finished = bool(run) and job.state.finished
         files = choices.gguf_files(ctx.workspace, run) if finished else None
         raw = job.log_tail(200)

@@ -147,6 +147,33 @@ MESSAGES: dict[str, dict[str, str]] = {
     "preset.needs_cuda": {"en": "The 7B QLoRA preset needs an NVIDIA GPU with ~20 GB of VRAM; this machine "
                                 "trains on {kind}.",
                           "zh": "7B QLoRA 预设需要约 20 GB 显存的 NVIDIA 显卡；本机用 {kind} 训练。"},
+    # What this machine cannot do, said beside the control it greys out (core/devices.py).
+    "gate.offline": {"en": "Offline (HF_HUB_OFFLINE=1): Hub pushes are disabled; everything else works.",
+                     "zh": "离线（HF_HUB_OFFLINE=1）：已停用推送到 Hub；其他功能都可用。"},
+    "gate.no_llama": {"en": "llama-cpp-python is not installed; run the README's set-up command.",
+                      "zh": "未安装 llama-cpp-python；请运行 README 中的安装命令。"},
+    "gate.no_bnb": {"en": "bitsandbytes is not installed; run the README's set-up command.",
+                    "zh": "未安装 bitsandbytes；请运行 README 中的安装命令。"},
+    "gate.fp16": {"en": "fp16 mixed precision needs a GPU; the CPU trains in fp32.",
+                  "zh": "fp16 混合精度需要 GPU；CPU 上以 fp32 训练。"},
+    "gate.bf16_cpu": {"en": "bf16 is ~10x slower than fp32 on CPUs without native bf16; training uses fp32.",
+                      "zh": "在没有原生 bf16 的 CPU 上，bf16 比 fp32 慢约 10 倍；训练使用 fp32。"},
+    "gate.bf16_mps": {"en": "bf16 is not used on Apple silicon here; fp16 or fp32 instead.",
+                      "zh": "这里在 Apple 芯片上不用 bf16，改用 fp16 或 fp32。"},
+    "gate.bf16_cuda": {"en": "This GPU has no native bf16 (needs compute capability 8.0+); fp16 is used instead.",
+                       "zh": "这块 GPU 没有原生 bf16（需要计算能力 8.0 以上）；改用 fp16。"},
+    "gate.qlora_mps": {"en": "4-bit QLoRA is not offered on Apple silicon: the set-up installs bitsandbytes on Linux "
+                             "and Windows only, and its Apple backend is untested here. Train plain LoRA (models up "
+                             "to ~1.5B fit), or QLoRA on an NVIDIA GPU.",
+                       "zh": "Apple 芯片上不提供 4 位 QLoRA：安装步骤只在 Linux 和 Windows 上安装 bitsandbytes，其 Apple "
+                             "后端在这里也未经测试。请训练普通 LoRA（约 1.5B 以内的模型放得下），或在 NVIDIA GPU 上用 QLoRA。"},
+    "gate.qlora_cpu": {"en": "4-bit QLoRA is offered on NVIDIA GPUs only. bitsandbytes runs it on a CPU too, but on "
+                             "the default model it trained at 0.6× the speed of fp32 LoRA and peaked 5 % higher in "
+                             "RAM, not lower: the weights are a small part of what training holds, and loading "
+                             "quantises from full precision (bench/qlora_cpu_bench.py). Train plain LoRA in fp32 here.",
+                       "zh": "4 位 QLoRA 只在 NVIDIA GPU 上提供。bitsandbytes 在 CPU 上也能运行它，但在默认模型上，它的训练速度"
+                             "只有 fp32 LoRA 的 0.6 倍，内存峰值还高 5%，而不是更低：权重只占训练所需内存的一小部分，而且加载时"
+                             "要从全精度量化（bench/qlora_cpu_bench.py）。这里请用 fp32 训练普通 LoRA。"},
     # The quantisation recommendation (Export).
     "quant.recommended": {"en": "recommended", "zh": "推荐"},
     "quant.small": {"en": "Q8_0: this model is small ({millions}M parameters); {why}small models lose much more "
@@ -222,6 +249,49 @@ MESSAGES: dict[str, dict[str, str]] = {
     "error.LockedError": {"en": "This is turned off for a network without a password.",
                           "zh": "应用在无密码的网络上开放，此功能已关闭。"},
     "error.other": {"en": "Something went wrong.", "zh": "出错了。"},
+    # The round-trip check and what it means for the recommendation (core/export/verdicts.py, choices.py).
+    "rt.answers": {"en": "greedy answers vs the reference", "zh": "贪心回答与参照对比"},
+    "rt.agreement": {"en": "token agreement", "zh": "词元一致率"},
+    "rt.perplexity": {"en": "perplexity vs F16", "zh": "相对 F16 的困惑度"},
+    "rt.agrees": {"en": "agrees on all prompts", "zh": "所有提示上都一致"},
+    "rt.diverges": {"en": "diverges at {places}", "zh": "分叉于{places}"},
+    "rt.place": {"en": "token {token} of prompt {prompt}", "zh": "提示 {prompt} 的第 {token} 个词元"},
+    "rt.line_recommended": {"en": "{quant} (recommended): {verdict} with the merged model, greedy.",
+                            "zh": "{quant}（推荐）：与合并模型相比（贪心）{verdict}。"},
+    "rt.line": {"en": "{quant}: {verdict} with the merged model, greedy.", "zh": "{quant}：与合并模型相比（贪心）{verdict}。"},
+    "rt.reference": {"en": "Reference: {reference}, greedy, {tokens} new tokens. Prompts: {prompts}",
+                     "zh": "参照：{reference}，贪心解码，{tokens} 个新词元。提示：{prompts}"},
+    "rt.early_quoted": {"en": "its greedy answer to prompt {prompt} (\"{text}\") leaves the merged model's at token {token}",
+                        "zh": "它对提示 {prompt}（“{text}”）的贪心回答在第 {token} 个词元处偏离合并模型"},
+    "rt.early": {"en": "its greedy answer to prompt {prompt} leaves the merged model's at token {token}",
+                 "zh": "它对提示 {prompt} 的贪心回答在第 {token} 个词元处偏离合并模型"},
+    "rt.use_safe": {"en": "{quant} is not recommended: {early}. {safe} agrees with the merged model early on every "
+                          "check prompt; use it.",
+                    "zh": "不推荐 {quant}：{early}。{safe} 在每个检查提示的开头都与合并模型一致；请用它。"},
+    "rt.even_f16": {"en": "{quant} is not recommended: {early}. Even F16 diverges early ({f16}), so the GGUF "
+                          "conversion itself changes answers; F16 is the closest file.",
+                    "zh": "不推荐 {quant}：{early}。连 F16 也很早就分叉（{f16}），说明 GGUF 转换本身改变了回答；"
+                          "F16 是最接近的文件。"},
+    "rt.export_f16": {"en": "{quant} is not recommended: {early}. Export F16 and run the check again to compare.",
+                      "zh": "不推荐 {quant}：{early}。请导出 F16 并再次运行检查来比较。"},
+    "rt.before": {"en": "{gate} (Before the check: {size})", "zh": "{gate}（检查之前：{size}）"},
+    "export.lmstudio": {"en": "LM Studio: `lms import {file}`, or put the file in a publisher/model folder under "
+                              "LM Studio's models folder (My Models shows where). It reads the chat template from "
+                              "the GGUF.",
+                        "zh": "LM Studio：`lms import {file}`，或把文件放进 LM Studio 模型文件夹下的“发布者/模型”"
+                              "文件夹（My Models 会显示位置）。它会从 GGUF 读取对话模板。"},
+    # A training log line as people read it (core/train/logview.py): " · "-separated parts, each translated.
+    "log.loss": {"en": "loss {value}", "zh": "损失 {value}"},
+    "log.eval_loss": {"en": "validation loss {value}", "zh": "验证损失 {value}"},
+    "log.lr": {"en": "lr {value}", "zh": "学习率 {value}"},
+    "log.grad_norm": {"en": "grad norm {value}", "zh": "梯度范数 {value}"},
+    "log.reward_margin": {"en": "reward margin {value}", "zh": "奖励差 {value}"},
+    "log.preference_accuracy": {"en": "preference accuracy {value}", "zh": "偏好准确率 {value}"},
+    "log.eval_reward_margin": {"en": "validation reward margin {value}", "zh": "验证奖励差 {value}"},
+    "log.eval_preference_accuracy": {"en": "validation preference accuracy {value}", "zh": "验证偏好准确率 {value}"},
+    "log.step_s": {"en": "{value} s/step", "zh": "{value} 秒/步"},
+    "log.took": {"en": "training took {seconds} s", "zh": "训练用时 {seconds} 秒"},
+    "log.mean_loss": {"en": "mean training loss {value}", "zh": "平均训练损失 {value}"},
     # Model names (core/evaluate/names.py for the arena and metrics; core/inference/choices.py for Chat's
     # picker): the kinds of model are words to translate, the names people gave stay. Last in the table, so
     # a sentence that holds a name is matched as the sentence first.
@@ -253,9 +323,13 @@ NUMBERS = {"steps", "seconds", "step", "speed", "tokens", "seed", "kept", "rows"
 that merely ends in "30 votes"."""
 
 
-SLOTS = {"figures": ("verdict.figures",), "advice": ("verdict.more", "verdict.equal"), "when": ("name.when",)}
+SLOTS = {"gate": ("rt.use_safe", "rt.even_f16", "rt.export_f16"), "figures": ("verdict.figures",), "advice": ("verdict.more", "verdict.equal"), "when": ("name.when",),
+         "places": ("rt.place",), "early": ("rt.early_quoted", "rt.early"), "f16": ("rt.early_quoted", "rt.early")}
 """Placeholders that hold a sentence of the table: matched as that sentence, so a name with spaces and
 brackets before it ("kestrel · adapter (run …) 100 % win rate, …") splits where the sentence starts."""
+
+LISTS = {"places": {"en": ", ", "zh": "，"}, "early": {"en": "; ", "zh": "；"}, "f16": {"en": "; ", "zh": "；"}}
+"""Slots that hold a list of such sentences, and how each language joins one."""
 
 PLAIN_NAMES = {"subject"}
 """Placeholders that hold a name without brackets, so a longer sentence cannot pass for "{subject} · adapter"."""
@@ -267,6 +341,8 @@ def _pattern(english: str, capture: bool = True) -> str:
             return ""
         if name in SLOTS:
             inner = "|".join(_pattern(MESSAGES[key]["en"], capture=False) for key in SLOTS[name])
+            if name in LISTS:
+                inner = f"(?:{inner})(?:{re.escape(LISTS[name]['en'])}(?:{inner}))*"
         else:
             inner = r"[\d,.]+" if name in NUMBERS else r"[^()]*?" if name in PLAIN_NAMES else ".*?"
         return f"(?P<{name}>{inner})" if capture else f"(?:{inner})"
@@ -303,8 +379,24 @@ def translated(text: str, locale: str) -> str:
     for key, pattern in _PATTERNS:
         match = pattern.fullmatch(text)
         if match:
-            return say(key, locale, **{name: translated(value, locale) for name, value in match.groupdict().items()})
+            return say(key, locale, **{name: _translated_slot(name, value, locale)
+                                       for name, value in match.groupdict().items()})
     return text
+
+
+def _translated_slot(name: str, value: str, locale: str) -> str:
+    if name not in LISTS:
+        return translated(value, locale)
+    separators = LISTS[name]
+    return separators.get(locale, separators["en"]).join(translated(part, locale)
+                                                          for part in value.split(separators["en"]))
+
+
+def translated_parts(line: str, locale: str, separator: str = " · ") -> str:
+    """A line of `separator`-joined parts (a training log line), each part `translated`."""
+    if locale == "en":
+        return line
+    return separator.join(translated(part, locale) for part in line.split(separator))
 
 
 def localised(choices: list[tuple[str, str]], locale: str) -> list[tuple[str, str]]:

@@ -21,7 +21,7 @@ from core.train.settings import TrainSettings
 from core.train.start import start_run
 from tabs import train_preference
 from tabs.common import AppContext, error_text, t
-from tabs.messages import job_line, locale_of, say, translated
+from tabs.messages import job_line, locale_of, say, translated, translated_parts
 from tabs.train_settings import dataset_path, settings_from
 
 
@@ -145,7 +145,8 @@ def run_view(ctx: AppContext, run_name: str | None, locale: str = "en"):
     if job.state.finished:
         progress += "\n\n" + train_preference.check_text(folder)
     raw = job.log_tail(200)
-    return (steps, progress, pd.DataFrame(rows or empty), pd.DataFrame(lr_rows or empty), logview.readable(raw),
+    log = "\n".join(translated_parts(line, locale) for line in logview.readable(raw).splitlines())
+    return (steps, progress, pd.DataFrame(rows or empty), pd.DataFrame(lr_rows or empty), log,
             command, gr.update(interactive=check.ok and not ctx.locked_reason),
             gr.update(interactive=not job.state.finished),
             pd.DataFrame(train_preference.curve_rows(events) or empty), raw)

@@ -136,6 +136,21 @@ def test_preset_names_and_their_notes_on_a_cpu_read_in_chinese():
         assert gate.reason and not LATIN_WORDS.search(translated(gate.reason, "zh")), gate.reason
 
 
+def test_every_reason_a_machine_gives_for_greying_a_control_out_reads_in_chinese():
+    import dataclasses
+
+    reasons = set()
+    for kind, bf16 in (("cpu", False), ("mps", False), ("cuda", False), ("cuda", True)):
+        for installed in (False, True):
+            device = dataclasses.replace(CPU, kind=kind, bf16=bf16, bitsandbytes=installed, llama_cpp=installed)
+            gates = capabilities(device, offline=not installed)
+            reasons |= {getattr(gates, field.name).reason for field in dataclasses.fields(gates)}
+    reasons.discard("")
+    assert len(reasons) >= 10
+    for reason in reasons:  # library names (bitsandbytes, llama-cpp-python) stay; no English sentence does
+        assert not re.search(r"[A-Za-z]{2,}(?: [A-Za-z]{2,}){2,}", translated(reason, "zh")), reason
+
+
 def test_an_unknown_sentence_and_english_stay_as_written():
     assert translated("Converter exited with code 1", "zh") == "Converter exited with code 1"
     assert translated("Done: 30 steps in 12 s; adapter saved.", "en") == "Done: 30 steps in 12 s; adapter saved."
