@@ -147,3 +147,19 @@ def test_after_the_journey_a_chinese_browser_finds_no_english_sentence_in_any_ta
         except Exception:
             screenshot(page, "messages-zh-journey")
             raise
+
+
+@pytest.mark.parametrize("locale, done", [("en-US", "Done"), ("zh-CN", "完成")])
+def test_a_screen_reader_hears_done_not_a_raw_key_when_an_event_finishes(tmp_path, locale, done):
+    """Gradio announces each finished event in a live region, through a translation key its own tables lack."""
+    require_chromium()
+    with running_app(tmp_path / "workspace") as url, browser_page(locale=locale) as page:
+        page.goto(url)
+        announced = set()
+        for _ in range(40):  # the page's load events finish within seconds; announcements are rate-limited
+            page.wait_for_timeout(250)
+            announced |= set(page.evaluate("() => [...document.querySelectorAll('[aria-live]')]"
+                                           ".map(e => e.innerText.trim()).filter(Boolean)"))
+            if done in announced:
+                break
+        assert done in announced and not any("common." in text for text in announced), announced
