@@ -105,7 +105,6 @@ def main(argv: list[str] | None = None) -> None:
     auth = args.auth
     ctx = AppContext(Workspace.resolve(args.workspace),
                      locked_reason=exposure_lock(args.host, args.share, auth))
-    ctx.warm_up()
     backoff = access.Backoff()  # one per app: wrong passwords at /login and at /v1 count together
     demo = build_app(ctx).queue(default_concurrency_limit=4)
     demo.launch(
@@ -121,6 +120,9 @@ def main(argv: list[str] | None = None) -> None:
         },
         prevent_thread_lock=True,  # returns once the page is served, so the model loads after that
     )
+    # Both after the page is served: detecting the device imports torch, which would hold the interpreter
+    # lock for seconds while the page is being built.
+    ctx.warm_up()
     if not args.no_warm:
         warm_default(ctx.workspace)  # the first question then finds the default model loaded
     demo.block_thread()

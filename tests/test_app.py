@@ -84,3 +84,20 @@ def test_importing_the_app_tabs_and_core_loads_no_heavy_library():
     done = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     assert len(modules) > 100
+
+
+def test_the_page_is_served_before_anything_imports_torch(tmp_path, monkeypatch):
+    """Detecting the device imports torch (seconds of work holding the interpreter lock), so it starts only once
+    the page is served; so does warming the default chat model."""
+    import gradio as gr
+
+    import app
+    from tabs.common import AppContext
+
+    order = []
+    monkeypatch.setattr(gr.Blocks, "launch", lambda self, **kwargs: order.append("page served"))
+    monkeypatch.setattr(gr.Blocks, "block_thread", lambda self: None)
+    monkeypatch.setattr(AppContext, "warm_up", lambda self: order.append("device detection"))
+    monkeypatch.setattr(app, "warm_default", lambda workspace: order.append("model warm-up"))
+    app.main(["--workspace", str(tmp_path / "workspace")])
+    assert order == ["page served", "device detection", "model warm-up"]
