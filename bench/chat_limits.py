@@ -7,7 +7,8 @@
    threads as llama.cpp decodes with, and llama.cpp's decode tokens/s of the default model's Q8_0 GGUF
    against the bound it sets: one token reads about all the weights, so
        bound (tokens/s) = bandwidth (bytes/s) / GGUF size (bytes).
-   Goal: decode >= 70 % of the bound.
+   Goal: decode >= 70 % of the bound. Then what stands in the way: decode and copy on 1 thread against all
+   of them, and how much of a token's wall time llama.cpp spends inside its own decode (its perf counters).
 2. turns — time to first token through the running app's API (`/v1/chat/completions`, streamed), at
    turn 1 and at turn N (default 12) of a conversation of about 150 tokens a turn (a question of ~75
    tokens, an answer of up to 75), for the default GGUF and for the default base + a LoRA adapter.
@@ -78,6 +79,50 @@ def bench_bandwidth(workspace: Workspace, tokens: int, rounds: int) -> None:
           f"  bandwidth {bandwidth / 1e9:.1f} GB/s (array copy, bytes read + written), GGUF {size / 1e6:.0f} MB\n"
           f"  bound = bandwidth / GGUF bytes = {bound:.0f} tokens/s; llama.cpp Q8_0 {rate:.1f} tokens/s "
           f"-> {rate / bound:.0%} of the bound (goal >= 70 %)")
+    if threads > 1:
+        thread_scaling(gguf, threads, settings, rounds)
+    inside_llama_cpp(llama, settings)
+
+
+def thread_scaling(gguf: Path, threads: int, settings, rounds: int) -> None:
+    """Decode and copy on 1 thread against `threads`: a memory-bound decode cannot speed up more than the copy
+    does when threads are added; one that speeds up with the cores is bound by arithmetic instead."""
+    import os
+
+    from chat_bench import decode_rate
+
+    from core.inference.llama_cpp_engine import LlamaCppBackend
+
+    results = {}
+    for count in (1, threads):
+        os.environ["CHATSMITH_THREADS"] = str(count)
+        backend = LlamaCppBackend(gguf)
+        pairs = [(copy_bandwidth(count), decode_rate(backend, settings)[0]) for _ in range(rounds)]
+        results[count] = (statistics.median(p[0] for p in pairs), statistics.median(p[1] for p in pairs))
+        print(f"  {count} thread(s): copy {results[count][0] / 1e9:.1f} GB/s, decode {results[count][1]:.1f} tokens/s, "
+              f"{results[count][1] / (results[count][0] / gguf.stat().st_size):.0%} of that copy's bound", flush=True)
+    os.environ.pop("CHATSMITH_THREADS")
+    (copy_1, decode_1), (copy_n, decode_n) = results[1], results[threads]
+    print(f"  from 1 to {threads} threads: decode {decode_n / decode_1:.2f}x, copy {copy_n / copy_1:.2f}x (a decode "
+          "bound by memory speeds up no more than the copy; on a busy box llama.cpp's threads wait on each other)")
+
+
+def inside_llama_cpp(backend, settings) -> None:
+    """How much of a decoded token's wall time llama.cpp itself spends (its perf counters), and so how much the
+    Python around it (llama-cpp-python's loop, the app's streaming) adds."""
+    import llama_cpp
+    from chat_bench import PROMPT
+
+    context = backend._llama._ctx.ctx
+    llama_cpp.llama_perf_context_reset(context)
+    usage, first = {}, None
+    for _ in backend.stream(PROMPT, settings, usage=usage):
+        first = first or time.perf_counter()
+    wall = (time.perf_counter() - first) / max(usage["completion_tokens"] - 1, 1) * 1e3
+    perf = llama_cpp.llama_perf_context(context)
+    inside = perf.t_eval_ms / max(perf.n_eval, 1)
+    print(f"  per token: {wall:.2f} ms wall, {inside:.2f} ms inside llama.cpp's decode: the Python around it "
+          f"adds {max(wall - inside, 0) / wall:.0%}")
 
 
 # ---- 2. time to first token at turn 1 and turn N ---------------------------------------------------
