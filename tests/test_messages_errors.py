@@ -199,3 +199,23 @@ def test_an_explained_library_error_keeps_its_own_text_and_reads_in_chinese_arou
 def test_the_error_entries_come_before_the_model_names_so_a_name_cannot_swallow_a_sentence():
     keys = list(MESSAGES)
     assert max(keys.index(key) for key in keys if key.startswith("err.")) < keys.index("choice.default_gguf")
+
+
+@pytest.mark.parametrize("status", [401, 402, 503])
+def test_a_hub_that_answers_with_an_error_reads_in_chinese_with_what_is_kept(status):
+    import httpx
+    from huggingface_hub.errors import HfHubHTTPError
+
+    from core import hub_errors
+    from core.evaluate.hub_votes import KEPT, _translate
+
+    request = httpx.Request("POST", "https://huggingface.co/api/x")
+    answer = HfHubHTTPError("refused", response=httpx.Response(status, request=request))
+    for error in (hub_errors.hub_error(answer, "Push to kestrel/tuned", "", retries=3,
+                                       keep="The local files in /w/exports/kestrel are kept; push again to resume."),
+                  _translate(answer, "Votes cannot be uploaded to kestrel/votes", "")):
+        shown = error_line(error, "zh")
+        assert not english_left(shown.replace("kestrel/tuned", "").replace("kestrel/votes", "")), shown
+        kept = "投票已保存在本地" if KEPT in str(error) else "/w/exports/kestrel 中的本地文件已保留"
+        assert shown.endswith(f"{kept}；{'下次启动时会再试' if KEPT in str(error) else '再次推送即可继续'}。"), shown
+        assert error_line(error) == f"❌ {describe(error)}"
