@@ -422,10 +422,10 @@ def error_line(error: BaseException, locale: str = "en") -> str:
 
     key = next((f"error.{cls.__name__}" for cls in type(error).__mro__ if f"error.{cls.__name__}" in MESSAGES),
                "error.other")
-    text, explanation = describe(error), None if isinstance(error, ChatsmithError) else explain(error)
+    text = describe(error)
     if isinstance(error, ChatsmithError):
         text = " ".join(translated(part, locale) for part in (error.message, error.hint) if part)
-    elif explanation:  # describe() wrote "{cause} Fix: {fix} (Details: {details})"
+    elif explanation := explain(error):  # describe() wrote "{cause} Fix: {fix} (Details: {details})"
         details = text.removeprefix(f"{explanation} (Details: ").removesuffix(")")
         text = say("err.explained", locale, cause=translated(explanation.cause, locale),
                    fix=translated(explanation.fix, locale), details=details)
