@@ -22,7 +22,8 @@ import re
 import string
 from typing import Any
 
-from core.errors import describe
+from core.errors import ChatsmithError, describe
+from tabs.messages_errors import ERRORS
 
 LOCALES = ("en", "zh")
 
@@ -292,6 +293,7 @@ MESSAGES: dict[str, dict[str, str]] = {
     "log.step_s": {"en": "{value} s/step", "zh": "{value} 秒/步"},
     "log.took": {"en": "training took {seconds} s", "zh": "训练用时 {seconds} 秒"},
     "log.mean_loss": {"en": "mean training loss {value}", "zh": "平均训练损失 {value}"},
+    **ERRORS,  # what core's errors say (tabs/messages_errors.py): before the names below, like every sentence
     # Model names (core/evaluate/names.py for the arena and metrics; core/inference/choices.py for Chat's
     # picker): the kinds of model are words to translate, the names people gave stay. Last in the table, so
     # a sentence that holds a name is matched as the sentence first.
@@ -411,13 +413,23 @@ def job_line(job, locale: str, *middle: str) -> str:
 
 
 def error_line(error: BaseException, locale: str = "en") -> str:
-    """The `❌` line for an error: in English the error's own text, as the app always showed it; in Chinese a
-    lead sentence for its class, then the error's own text (written in English by core)."""
+    """The `❌` line for an error: in English the error's own text, as the app always showed it; in another
+    language a lead sentence for its class, then the error's message and hint, or a library failure's
+    explanation, each `translated` (English where the table has no entry); the library's own text stays."""
     if locale == "en":
         return f"❌ {describe(error)}"
+    from core.explain import explain
+
     key = next((f"error.{cls.__name__}" for cls in type(error).__mro__ if f"error.{cls.__name__}" in MESSAGES),
                "error.other")
-    return f"❌ {say(key, locale)} {describe(error)}"
+    text = describe(error)
+    if isinstance(error, ChatsmithError):
+        text = " ".join(translated(part, locale) for part in (error.message, error.hint) if part)
+    elif explanation := explain(error):  # describe() wrote "{cause} Fix: {fix} (Details: {details})"
+        details = text.removeprefix(f"{explanation} (Details: ").removesuffix(")")
+        text = say("err.explained", locale, cause=translated(explanation.cause, locale),
+                   fix=translated(explanation.fix, locale), details=details)
+    return f"❌ {say(key, locale)} {text}"
 
 
 def translated_markdown(text: str, locale: str) -> str:
