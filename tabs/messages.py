@@ -18,6 +18,7 @@ CLI show them.
 
 from __future__ import annotations
 
+import functools
 import re
 import string
 from typing import Any
@@ -352,9 +353,12 @@ def _pattern(english: str, capture: bool = True) -> str:
     return "".join(re.escape(text) + group(name) for text, name, _, _ in string.Formatter().parse(english))
 
 
-_PATTERNS = [(key, re.compile(_pattern(entry["en"]), re.DOTALL)) for key, entry in MESSAGES.items()
-             if "{" in entry["en"]]
-"""English sentences with parameters, as patterns: core formats them in English and a tab reads them back."""
+@functools.cache
+def _patterns() -> list[tuple[str, re.Pattern]]:
+    """English sentences with parameters, as patterns: core formats them in English and a tab reads them back.
+    Compiled at the first translation rather than at import (several hundred; the app starts without them)."""
+    return [(key, re.compile(_pattern(entry["en"]), re.DOTALL)) for key, entry in MESSAGES.items()
+            if "{" in entry["en"]]
 
 
 def locale_of(request: Any) -> str:
@@ -378,7 +382,7 @@ def translated(text: str, locale: str) -> str:
         return text
     if text in _BY_ENGLISH:
         return say(_BY_ENGLISH[text], locale)
-    for key, pattern in _PATTERNS:
+    for key, pattern in _patterns():
         match = pattern.fullmatch(text)
         if match:
             return say(key, locale, **{name: _translated_slot(name, value, locale)
