@@ -12,7 +12,8 @@
 2. turns — time to first token through the running app's API (`/v1/chat/completions`, streamed), at
    turn 1 and at turn N (default 12) of a conversation of about 150 tokens a turn (a question of ~75
    tokens, an answer of up to 75), for the default GGUF and for the default base + a LoRA adapter.
-   Each round is a new conversation. Goal: turn N <= 1.5x turn 1 for the GGUF.
+   Each round is a new conversation. Goal: turn N <= 1.5x turn 1 for the GGUF. Then, in this process, what a
+   later turn costs inside llama.cpp: the prompt tokens it evaluates at turn 2 and turn N, and their time.
 
 Medians over rounds; a noisy box swings single timings, so measure on a quiet one.
 """
@@ -179,6 +180,34 @@ def bench_turns(workspace: Workspace, rounds: int, turns: int) -> None:
             goal = " (goal <= 1.5x)" if model == "default" else ""
             print(f"time to first token, {name}, through /v1 ({os.environ['CHATSMITH_THREADS']} threads): "
                   f"turn 1 {one * 1000:.0f} ms, turn {turns} {many * 1000:.0f} ms -> {many / one:.2f}x{goal}")
+    turn_costs(workspace, turns)
+
+
+def turn_costs(workspace: Workspace, turns: int) -> None:
+    """What a later turn costs inside llama.cpp (its perf counters, in this process): the prompt tokens it
+    evaluates and the time they take. Only the new tokens are evaluated when the prefix is kept, so the time a
+    later turn adds is attention over the longer context, not a recomputed history."""
+    import llama_cpp
+    from chat_bench import q8_gguf
+
+    from core.inference import GenerationSettings
+    from core.inference.llama_cpp_engine import LlamaCppBackend
+
+    backend = LlamaCppBackend(q8_gguf(workspace, "default"))
+    context = backend._llama._ctx.ctx
+    settings = GenerationSettings(temperature=0, repetition_penalty=1.0, max_new_tokens=ANSWER_TOKENS)
+    messages = [{"role": "system", "content": "You are a friendly, knowledgeable assistant."}]
+    for turn in range(1, turns + 1):
+        messages.append({"role": "user", "content": question(TOPICS[0], turn)})
+        llama_cpp.llama_perf_context_reset(context)
+        stream = backend.stream(messages, settings)
+        answer = next(stream, "")
+        perf = llama_cpp.llama_perf_context(context)  # the prompt is evaluated before the first piece
+        answer += "".join(stream)
+        if turn in (2, turns):  # turn 1 also pays the model's first use
+            print(f"  GGUF turn {turn}: {backend.count_tokens(messages)} prompt tokens, {perf.n_p_eval} evaluated "
+                  f"in {perf.t_p_eval_ms:.0f} ms", flush=True)
+        messages.append({"role": "assistant", "content": answer})
 
 
 def run(workspace: Workspace, part: str, rounds: int, turns: int = 12, tokens: int = 64) -> None:
