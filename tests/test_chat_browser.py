@@ -40,6 +40,19 @@ def set_max_new_tokens(page, value: int) -> None:
     box.press("Enter")
 
 
+def open_chat(page, url: str, max_new_tokens: int) -> None:
+    page.goto(url)
+    page.get_by_role("tab", name="Chat").click()
+    page.get_by_text("Generation settings").click()
+    set_max_new_tokens(page, max_new_tokens)
+
+
+def wait_for_streaming(page) -> None:
+    """Until the last answer has some text: it is streaming."""
+    page.wait_for_function(f"() => {{ const b = document.querySelectorAll(\"{BOT}\"); "
+                           "return b.length && b[b.length - 1].innerText.length > 20; }")
+
+
 def wait_for_answer(page, count: int) -> str:
     page.wait_for_function(f"() => document.querySelectorAll(\"{BOT}\").length >= {count}")
     page.wait_for_function(STATUS_DONE, timeout=120_000)
@@ -51,10 +64,7 @@ def wait_for_answer(page, count: int) -> str:
 def test_chat_tab_two_turns_stop_and_switch_model(tmp_path):
     require_chromium()
     with running_app(workspace_with_export(tmp_path)) as url, browser_page() as page:
-        page.goto(url)
-        page.get_by_role("tab", name="Chat").click()
-        page.get_by_text("Generation settings").click()
-        set_max_new_tokens(page, 16)
+        open_chat(page, url, max_new_tokens=16)
         send(page, "What is the capital of France?")
         wait_for_answer(page, 1)
         send(page, "And the capital of Italy?")
@@ -65,8 +75,7 @@ def test_chat_tab_two_turns_stop_and_switch_model(tmp_path):
         page.locator("#chat-clear").click()
         page.wait_for_function(f"() => document.querySelectorAll(\"{BOT}\").length === 0")
         send(page, "Tell me a very long story about a dragon.")
-        page.wait_for_function(f"() => {{ const b = document.querySelectorAll(\"{BOT}\"); "
-                               "return b.length && b[b.length - 1].innerText.length > 20; }")  # streaming
+        wait_for_streaming(page)
         page.locator("#chat-stop").click()
         status = wait_for_answer(page, 1)
         assert "⏹ stopped" in status
@@ -88,13 +97,9 @@ def test_a_question_sent_while_an_answer_streams_is_kept_and_asked_next(tmp_path
     answer streams, and the question is asked once the answer ends (not dropped, not wiped)."""
     require_chromium()
     with running_app(workspace_with_export(tmp_path)) as url, browser_page() as page:
-        page.goto(url)
-        page.get_by_role("tab", name="Chat").click()
-        page.get_by_text("Generation settings").click()
-        set_max_new_tokens(page, 160)
+        open_chat(page, url, max_new_tokens=160)
         send(page, "Tell me a very long story about a dragon.")
-        page.wait_for_function(f"() => {{ const b = document.querySelectorAll(\"{BOT}\"); "
-                               "return b.length && b[b.length - 1].innerText.length > 20; }")  # streaming
+        wait_for_streaming(page)
         send(page, "And the capital of Italy?")
         page.wait_for_timeout(500)  # several redraws of the streaming answer
         assert page.locator("#chat-input textarea").input_value() == "And the capital of Italy?"
