@@ -165,7 +165,8 @@ def _build_saving() -> tuple:
 
 def _wire_picker(ctx: AppContext, w: Widgets) -> None:
     def on_load(request: gr.Request = None):
-        return (gr.update(choices=picker_choices(ctx, locale_of(request))), gate_note(ctx.capabilities().gguf_chat, locale_of(request)),
+        locale = locale_of(request)
+        return (gr.update(choices=picker_choices(ctx, locale)), gate_note(ctx.capabilities().gguf_chat, locale),
                 gr.update(choices=documents_ui.collection_choices(ctx)))
 
     def on_refresh_click(current: str, current_documents: str, request: gr.Request = None):
