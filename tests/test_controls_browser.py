@@ -10,6 +10,7 @@ as a base model.
 
 from __future__ import annotations
 
+import json
 import os
 
 import pytest
@@ -106,12 +107,18 @@ def test_chat_loads_regenerates_stops_and_marks_models_as_it_says(app_page):
     assert fixed[0] == fixed[1]  # a typed seed reproduces the answer
 
 
-def test_data_run_says_what_it_is_doing_and_how_far(app_page):
+def test_data_run_says_what_it_is_doing_and_how_far(app_page, tmp_path):
     from core.journey import sample_files
 
+    # A file big enough that reading it shows for a while: the shipped samples alone are read in
+    # milliseconds, faster than the page draws each "reading" line.
+    big = tmp_path / "many_alpaca.jsonl"
+    big.write_text("".join(json.dumps({"instruction": f"Question {n}?", "output": f"Answer {n}."}) + "\n"
+                           for n in range(15_000)))
+    files = [big, *sample_files()]
     page = app_page
     page.get_by_role("tab", name="Data").click()
-    page.locator("#data-files input[type=file]").set_input_files([str(path) for path in sample_files()])
+    page.locator("#data-files input[type=file]").set_input_files([str(path) for path in files])
     page.locator("#data-detected").get_by_role("cell", name="alpaca", exact=True).first.wait_for()
     page.evaluate("""() => { window.seen = new Set();
       new MutationObserver(() => { for (const match of document.body.innerText.matchAll(/reading \\S+ *[^\\n]*/g))
@@ -120,7 +127,7 @@ def test_data_run_says_what_it_is_doing_and_how_far(app_page):
     page.locator("#data-run").click()
     page.locator("#data-report >> text=conversations kept").wait_for(timeout=180_000)
     seen = page.evaluate("[...window.seen]")
-    names = [path.name for path in sample_files()]
+    names = [path.name for path in files]
     assert any(any(name in line for name in names) and "%" in line for line in seen), seen  # which file, how far
 
 
