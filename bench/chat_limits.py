@@ -94,7 +94,7 @@ def thread_scaling(gguf: Path, threads: int, settings, rounds: int) -> None:
 
     from core.inference.llama_cpp_engine import LlamaCppBackend
 
-    results = {}
+    results, before = {}, os.environ.get("CHATSMITH_THREADS")
     for count in (1, threads):
         os.environ["CHATSMITH_THREADS"] = str(count)
         backend = LlamaCppBackend(gguf)
@@ -102,7 +102,10 @@ def thread_scaling(gguf: Path, threads: int, settings, rounds: int) -> None:
         results[count] = (statistics.median(p[0] for p in pairs), statistics.median(p[1] for p in pairs))
         print(f"  {count} thread(s): copy {results[count][0] / 1e9:.1f} GB/s, decode {results[count][1]:.1f} tokens/s, "
               f"{results[count][1] / (results[count][0] / gguf.stat().st_size):.0%} of that copy's bound", flush=True)
-    os.environ.pop("CHATSMITH_THREADS")
+    if before is None:
+        os.environ.pop("CHATSMITH_THREADS")
+    else:
+        os.environ["CHATSMITH_THREADS"] = before
     (copy_1, decode_1), (copy_n, decode_n) = results[1], results[threads]
     print(f"  from 1 to {threads} threads: decode {decode_n / decode_1:.2f}x, copy {copy_n / copy_1:.2f}x (a decode "
           "bound by memory speeds up no more than the copy; on a busy box llama.cpp's threads wait on each other)")

@@ -68,5 +68,9 @@ def describe(error: BaseException) -> str:
     from core.explain import explain
 
     explanation = explain(error)
-    raw = f"{type(error).__name__}: {error}"
-    return f"{explanation} (Details: {raw[:300]})" if explanation else raw
+    return f"{explanation} (Details: {details(error)})" if explanation else f"{type(error).__name__}: {error}"
+
+
+def details(error: BaseException) -> str:
+    """A library error's own text with its type, cut to what a message line can hold."""
+    return f"{type(error).__name__}: {error}"[:300]

@@ -1,5 +1,6 @@
-"""The messages handlers compute (job status lines, preset names and notes, the quantisation
-recommendation, the leaderboard's words, error leads), in English and Simplified Chinese, in one table.
+"""Every message the tabs compute (job lines and titles, presets, the Data report, the Train log, the round-trip
+report and recommendation, Chat's stats line, model names, the leaderboard and verdicts, capability notes,
+errors: their entries in tabs/messages_errors.py), in English and Simplified Chinese, in one table.
 
 Why the server formats them rather than the browser: Gradio's client-side translation (`gr.I18n` with
 `I18nData` keys, what `tabs.common.t` uses for static labels) swaps a `__i18n__{"key": ...}` marker in a
@@ -23,7 +24,7 @@ import re
 import string
 from typing import Any
 
-from core.errors import ChatsmithError, describe
+from core.errors import ChatsmithError, describe, details
 from tabs.messages_errors import ERRORS
 
 LOCALES = ("en", "zh")
@@ -320,14 +321,15 @@ _BY_ENGLISH = {entry["en"]: key for key, entry in MESSAGES.items() if "{" not in
 
 
 NUMBERS = {"steps", "seconds", "step", "speed", "tokens", "seed", "kept", "rows", "train", "validation",
-           "duplicates", "near", "hits", "total", "median", "max", "billions", "millions", "narrow", "matrices", "count", "battles",
-           "needed", "more", "most", "votes", "rate", "low", "high", "decisive", "neither"}
+           "duplicates", "near", "hits", "total", "median", "max", "billions", "millions", "narrow", "matrices",
+           "count", "battles", "needed", "more", "most", "votes", "rate", "low", "high", "decisive", "neither"}
 """Placeholders that hold a number: read back only as digits, so "{count} votes" cannot swallow a sentence
 that merely ends in "30 votes"."""
 
 
-SLOTS = {"gate": ("rt.use_safe", "rt.even_f16", "rt.export_f16"), "figures": ("verdict.figures",), "advice": ("verdict.more", "verdict.equal"), "when": ("name.when",),
-         "places": ("rt.place",), "early": ("rt.early_quoted", "rt.early"), "f16": ("rt.early_quoted", "rt.early")}
+SLOTS = {"gate": ("rt.use_safe", "rt.even_f16", "rt.export_f16"), "figures": ("verdict.figures",),
+         "advice": ("verdict.more", "verdict.equal"), "when": ("name.when",), "places": ("rt.place",),
+         "early": ("rt.early_quoted", "rt.early"), "f16": ("rt.early_quoted", "rt.early")}
 """Placeholders that hold a sentence of the table: matched as that sentence, so a name with spaces and
 brackets before it ("kestrel · adapter (run …) 100 % win rate, …") splits where the sentence starts."""
 
@@ -429,10 +431,9 @@ def error_line(error: BaseException, locale: str = "en") -> str:
     text = describe(error)
     if isinstance(error, ChatsmithError):
         text = " ".join(translated(part, locale) for part in (error.message, error.hint) if part)
-    elif explanation := explain(error):  # describe() wrote "{cause} Fix: {fix} (Details: {details})"
-        details = text.removeprefix(f"{explanation} (Details: ").removesuffix(")")
+    elif explanation := explain(error):
         text = say("err.explained", locale, cause=translated(explanation.cause, locale),
-                   fix=translated(explanation.fix, locale), details=details)
+                   fix=translated(explanation.fix, locale), details=details(error))
     return f"❌ {say(key, locale)} {text}"
 
 

@@ -11,7 +11,6 @@ pickers' refresh, the compare view and the multi-GPU panel that writes an `accel
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import inspect
 from pathlib import Path
@@ -201,10 +200,9 @@ def _preset_lists(ctx: AppContext, locale: str = "en"):
 
 def on_preset_change(ctx: AppContext, name, request: gr.Request = None):
     gate = preset_gate(name, ctx.capabilities(), ctx.device())
-    gate = dataclasses.replace(gate, reason=translated(gate.reason, locale_of(request)))
     preset = preset_settings(name)
     start = gr.update(interactive=gate.ok and not ctx.locked_reason)
-    note = gate_note(gate) or ("🔒 " + ctx.locked_reason if ctx.locked_reason else "")
+    note = gate_note(gate, locale_of(request)) or ("🔒 " + ctx.locked_reason if ctx.locked_reason else "")
     return (note, start, gr.update(value=preset.model), *[gr.update(value=getattr(preset, field)) for field in FIELDS])
 
 

@@ -73,7 +73,6 @@ def test_sentences_core_writes_read_in_chinese_with_their_numbers_and_names_kept
 
 def test_export_job_titles_read_in_chinese_with_the_run_and_files_kept():
     assert translated("Round-trip check · kestrel", "zh") == "往返检查 · kestrel"
-    assert translated("GGUF Q8_0, F16 · kestrel", "zh") == "GGUF Q8_0, F16 · kestrel"
     assert translated("Space (gguf) · kestrel", "zh") == "Space（gguf）· kestrel"
     assert translated("Restore backup", "zh") == "恢复备份" and translated("Merge · kestrel", "zh") == "合并 · kestrel"
 
