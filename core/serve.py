@@ -11,8 +11,9 @@ A page on another site must not make this server work: a request with a foreign 
 and a body that is not `application/json` gets 415, so a cross-site "simple" request (a `text/plain`
 POST, which browsers send without asking) never generates. Every request is bounded (`ApiLimits`):
 its size, its message count, and its wall-clock time; when the time runs out or the client goes away,
-generation stops. Requests for one model take turns in arrival order (`core.inference.turns`); a
-streamed request that waits receives SSE comment lines `: queued, N ahead`, which clients skip.
+generation stops. Requests for one model are served in arrival order (`core.inference.turns`), as many at
+once as it has slots (a GGUF: `core.inference.llama_cpp_engine`; a transformers model: one); a streamed
+request that waits receives SSE comment lines `: queued, N ahead`, which clients skip.
 
 `api_routes()` builds the routes for any FastAPI app; app.py passes them to Gradio's own app, so they
 share its port and login. Standalone:
@@ -146,7 +147,8 @@ class _Api:
             raise ApiError(500, describe(error), "server_error") from error
         headers = {"X-Chatsmith-Dropped-Messages": str(dropped)}
         with self.lines_lock:
-            line = self.lines.setdefault(str(choice.gguf) if choice.kind == "gguf" else choice.model, Line())
+            line = self.lines.setdefault(str(choice.gguf) if choice.kind == "gguf" else choice.model,
+                                         Line(getattr(backend, "slots", 1)))
         if stream:
             return StreamingResponse(_events(backend, messages, settings, choice.id, stop, line), headers=headers,
                                      media_type="text/event-stream")

@@ -212,5 +212,5 @@ def test_default_model_answers_alike_in_both_backends(default_model_dir, workspa
     settings = GenerationSettings(temperature=0, repetition_penalty=1.0, max_new_tokens=12)
     assert hf.count_tokens(QUESTION) == llama.count_tokens(QUESTION)
     first_hf, first_llama = answer(hf, settings=settings), answer(llama, settings=settings)
-    assert "Paris" in first_hf  # fp32 answers right; the packaged Q4_1 GGUF is too coarse to (STACK)
+    assert "Paris" in first_hf  # fp32 answers right; the packaged Q4_1 GGUF is too coarse to
     assert first_llama.strip()

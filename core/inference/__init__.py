@@ -140,8 +140,8 @@ class AdapterView:
 
 
 def default_threads() -> int:
-    """Threads for decoding: $CHATSMITH_THREADS, else the cores not busy right now (STACK: 1 beat 2 on a
-    loaded 2-core box)."""
+    """Threads for decoding: $CHATSMITH_THREADS, else the cores not busy right now (on a loaded 2-core box,
+    1 thread decoded faster than 2)."""
     if os.environ.get("CHATSMITH_THREADS", "").isdigit():
         return max(1, int(os.environ["CHATSMITH_THREADS"]))
     try:
