@@ -12,8 +12,9 @@
    * direct — the same backend called in this process.
    Goal: api <= 1.3x direct.
 
-`--part bandwidth` and `--part turns` run bench/chat_limits.py: decode against the memory-bandwidth
-bound, and time to first token at turn 1 vs turn 12 of a long conversation (GGUF and base + adapter).
+`--part bandwidth`, `--part turns` and `--part clients` run bench/chat_limits.py: decode against the
+memory-bandwidth bound, time to first token at turn 1 vs turn 12 of a long conversation (GGUF and base +
+adapter), and four clients at once against a lone one.
 
 Arms alternate round by round and medians are printed (the box is shared, and single timings swing).
 """
@@ -181,15 +182,15 @@ def main() -> None:
     parser.add_argument("--workspace", default=str(ROOT / "workspace"))
     parser.add_argument("--tokens", type=int, default=64)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--part", choices=["all", "decode", "first-token", "bandwidth", "turns"], default="all",
-                        help="bandwidth, turns: decode vs the memory-bandwidth bound, and turn 1 vs turn N "
-                             "time to first token (bench/chat_limits.py)")
+    parser.add_argument("--part", choices=["all", "decode", "first-token", "bandwidth", "turns", "clients"],
+                        default="all", help="bandwidth, turns, clients: decode vs the memory-bandwidth bound, turn "
+                                            "1 vs turn N time to first token, four clients vs one (bench/chat_limits.py)")
     parser.add_argument("--turns", type=int, default=12, help="--part turns: the later turn measured")
     parser.add_argument("--model", default="default",
                         help="decode part: the model to convert and compare (default, or a local folder)")
     args = parser.parse_args()
     workspace = Workspace.resolve(args.workspace)
-    if args.part in ("bandwidth", "turns"):
+    if args.part in ("bandwidth", "turns", "clients"):
         import chat_limits
 
         return chat_limits.run(workspace, args.part, args.rounds, args.turns, args.tokens)

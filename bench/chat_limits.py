@@ -1,7 +1,7 @@
 """Chat against the machine's limits: decode vs the memory-bandwidth bound, and long conversations.
 
-    python bench/chat_limits.py [--workspace DIR] [--part all|bandwidth|turns] [--rounds 3] [--turns 12]
-    (also reached as `python bench/chat_bench.py --part bandwidth|turns`)
+    python bench/chat_limits.py [--workspace DIR] [--part all|bandwidth|turns|clients] [--rounds 3] [--turns 12]
+    (also reached as `python bench/chat_bench.py --part bandwidth|turns|clients`)
 
 1. bandwidth — this machine's memory bandwidth, measured in this run with a large array copy on as many
    threads as llama.cpp decodes with, and llama.cpp's decode tokens/s of the default model's Q8_0 GGUF
@@ -14,6 +14,10 @@
    tokens, an answer of up to 75), for the default GGUF and for the default base + a LoRA adapter.
    Each round is a new conversation. Goal: turn N <= 1.5x turn 1 for the GGUF. Then, in this process, what a
    later turn costs inside llama.cpp: the prompt tokens it evaluates at turn 2 and turn N, and their time.
+3. clients — time to first token of 4 streaming clients on the default GGUF through the running app's API,
+   each against a lone client's, with one slot (whole answers in turn) and with the app's default slots,
+   all 4 sent at once and 4 joining 0.5 s apart (each while the others stream). Goal: every client's first
+   token within 2x a lone client's. Every client is printed, not only the worst.
 
 Medians over rounds; a noisy box swings single timings, so measure on a quiet one.
 """
@@ -21,6 +25,7 @@ Medians over rounds; a noisy box swings single timings, so measure on a quiet on
 from __future__ import annotations
 
 import argparse
+import itertools
 import statistics
 import sys
 import time
@@ -213,17 +218,62 @@ def turn_costs(workspace: Workspace, turns: int) -> None:
         messages.append({"role": "assistant", "content": answer})
 
 
+# ---- 3. several clients at once --------------------------------------------------------------------
+
+CLIENTS = 4
+_asked = itertools.count(1)  # numbers every question, so no prompt is a prefix the model has kept
+
+
+def first_token(api: str, index: int, delay_s: float = 0.0) -> float:
+    """Seconds from sending to the first piece of a streamed answer of ~150 tokens, after `delay_s`."""
+    time.sleep(delay_s)
+    messages = [{"role": "user", "content": question(TOPICS[index % len(TOPICS)], next(_asked))}]
+    return stream_answer(api, "default", messages, temperature=0.7, max_tokens=2 * ANSWER_TOKENS, seed=index)[0]
+
+
+def bench_clients(workspace: Workspace, rounds: int) -> None:
+    import os
+
+    from core.inference.llama_cpp_engine import chat_slots
+
+    os.environ.setdefault("CHATSMITH_THREADS", str(inference.default_threads()))
+    users = os.environ.get("CHATSMITH_CHAT_SLOTS")
+    try:
+        for slots in (1, chat_slots()):
+            os.environ["CHATSMITH_CHAT_SLOTS"] = str(slots)
+            with running_app(workspace) as api:
+                first_token(api, 0)  # loads the model: not what a client waits for
+                lone = statistics.median(first_token(api, index) for index in range(rounds))
+                for scenario, gap in (("sent at once", 0.0), ("joining 0.5 s apart", 0.5)):
+                    worst = []
+                    for _ in range(rounds):
+                        with ThreadPoolExecutor(CLIENTS) as pool:
+                            firsts = list(pool.map(lambda index: first_token(api, index, index * gap), range(CLIENTS)))
+                        worst.append(max(firsts))
+                        print(f"  {slots} slot(s), {scenario}: " + ", ".join(f"{f * 1000:.0f}" for f in firsts)
+                              + f" ms (lone {lone * 1000:.0f} ms)", flush=True)
+                    print(f"time to first token, {CLIENTS} clients {scenario}, {slots} slot(s): worst "
+                          f"{statistics.median(worst) * 1000:.0f} ms vs a lone client's {lone * 1000:.0f} ms -> "
+                          f"{statistics.median(worst) / lone:.2f}x (goal <= 2x)", flush=True)
+    finally:
+        os.environ.pop("CHATSMITH_CHAT_SLOTS", None)
+        if users is not None:
+            os.environ["CHATSMITH_CHAT_SLOTS"] = users
+
+
 def run(workspace: Workspace, part: str, rounds: int, turns: int = 12, tokens: int = 64) -> None:
     if part in ("all", "bandwidth"):
         bench_bandwidth(workspace, tokens, rounds)
     if part in ("all", "turns"):
         bench_turns(workspace, rounds, turns)
+    if part in ("all", "clients"):
+        bench_clients(workspace, rounds)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workspace", default=str(ROOT / "workspace"))
-    parser.add_argument("--part", choices=["all", "bandwidth", "turns"], default="all")
+    parser.add_argument("--part", choices=["all", "bandwidth", "turns", "clients"], default="all")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--turns", type=int, default=12, help="the later turn measured (and the conversation's length)")
     parser.add_argument("--tokens", type=int, default=64, help="tokens decoded per bandwidth round")
