@@ -141,16 +141,22 @@ class _LogProbs:
                 or set(outputs) - {"log_probs", "entropy", "is_top1"}):
             return cls.chunked.apply(hidden, weight, bias, targets, temperature, chunk_size, softcap, logit_scale,
                                      outputs)
-        logits = F.linear(hidden, weight, bias).float() * logit_scale  # the order of TRL's own transform
+        # The order of TRL's own transform. Each step is a pass over (tokens × vocabulary) floats forward and
+        # another backward, so the ones that change nothing (a scale or temperature of 1) are skipped.
+        logits = F.linear(hidden, weight, bias).float()
+        if logit_scale != 1.0:
+            logits = logits * logit_scale
         if softcap is not None:
             logits = softcap * torch.tanh(logits / softcap)
-        logits = logits / temperature
-        log_z = torch.logsumexp(logits, dim=-1)
-        log_probs = logits.gather(-1, targets[:, None]).squeeze(-1) - log_z
+        if temperature != 1.0:
+            logits = logits / temperature
+        # One fused kernel each way, where log-sum-exp and a subtraction took several passes.
+        all_log_probs = F.log_softmax(logits, dim=-1)
+        log_probs = all_log_probs.gather(-1, targets[:, None]).squeeze(-1)
         entropy = is_top1 = None
         with torch.no_grad():  # metrics only, as in TRL
             if "entropy" in outputs:
-                entropy = log_z - (torch.softmax(logits, dim=-1) * logits).sum(-1)
+                entropy = -(all_log_probs.exp() * all_log_probs).sum(-1)
             if "is_top1" in outputs:
                 is_top1 = logits.argmax(dim=-1) == targets
         return log_probs, entropy, None, None, is_top1
