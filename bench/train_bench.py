@@ -2,6 +2,7 @@
 
     python bench/train_bench.py [--model default] [--rows 64] [--reps 3] [--version DIR]
     python bench/train_bench.py --quick      # a few minutes: 16 conversations, one repetition, less precise
+    python bench/train_bench.py --profile    # where the app's training time goes, by kind of operation
 
 Both arms train the same model (the default model) with the same LoRA recipe on the same conversations
 (the shipped samples, prepared by the Data stage) for one epoch, so they see the same real (non-pad)
@@ -19,6 +20,13 @@ It also prints each arm's model FLOPs utilisation: the epoch's model FLOPs, coun
 and the conversations' lengths, over the seconds it took, over this machine's fp32 matmul peak measured in
 the same run before and after the arms (`bench/_flops.py` holds the formula and prints nothing else).
 Goals: ≥ 2.0× tokens/s, MFU ≥ 60 % for the app, RSS ≤ 1.0×, waste ≤ 1.10, eval-loss ratio ≤ 1.01.
+
+`--profile` runs the app's arm once under torch's profiler instead, and prints the share of the training
+loop's wall time each kind of work takes: the matrix products with the model's frozen weights and the LM
+head (the work MFU counts, near the peak), the rank-r LoRA products, attention, the optimizer, every other
+ATen operation (element-wise: norms, rotary embeddings, activations, LoRA's scaling and sums, the
+log-softmax over the vocabulary), and what runs outside ATen (Python, the autograd engine, data). The
+profiler slows small operations, so the shares are the figure to read, not the seconds.
 """
 
 from __future__ import annotations
@@ -50,6 +58,8 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true",
                         help="finish in a few minutes on a busy 2-core box: fewer rows, one repetition, less precise")
     parser.add_argument("--version", help="a prepared dataset version (default: prepare the shipped samples)")
+    parser.add_argument("--profile", action="store_true",
+                        help="run the app's arm once under torch's profiler: where its training time goes")
     parser.add_argument("--arm", choices=("app", "baseline"), help=argparse.SUPPRESS)  # child process
     parser.add_argument("--workspace", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -70,6 +80,8 @@ def main() -> None:
         subset = make_subset(version, Path(scratch) / "subset", args.rows, args.eval_rows)
         model = str(resolve_model(args.model, workspace))  # materialised once, shared by every child
         flops, config = epoch_flops(model, subset)
+        if args.profile:
+            return print_profile(run_child("app", model, subset, workspace, extra=["--profile"]))
         peaks = [matmul_peak_gflops(config)]
         print(f"fp32 matmul peak before the arms: {peaks[0]:.1f} GFLOP/s · model FLOPs of the epoch "
               f"{flops / 1e12:.2f} TFLOP", flush=True)
@@ -114,9 +126,10 @@ def make_subset(version: Path, target: Path, rows: int, eval_rows: int) -> Path:
     return target
 
 
-def run_child(arm: str, model: str, subset: Path, workspace: Path, script: str = __file__) -> dict:
+def run_child(arm: str, model: str, subset: Path, workspace: Path, script: str = __file__,
+              extra: list[str] = ()) -> dict:
     command = [sys.executable, script, "--arm", arm, "--model", model, "--version", str(subset),
-               "--workspace", str(workspace)]
+               "--workspace", str(workspace), *extra]
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
     line = next((l for l in done.stdout.splitlines() if l.startswith("RESULT ")), None)
     if done.returncode or line is None:
@@ -141,6 +154,8 @@ def run_arm(args: argparse.Namespace) -> dict:
 
     workspace = Workspace(Path(args.workspace)).ensure()
     settings = bench_settings(args.model, args.version)
+    if args.profile:
+        return profile_app_arm(settings, workspace)
     model, tokens, seconds, processed, peak_rss = (app_arm if args.arm == "app" else baseline_arm)(settings, workspace)
     loss = eval_loss(model, settings, workspace)
     return {"tokens_per_s": tokens / seconds, "real_tokens": tokens, "seconds": seconds,
@@ -240,6 +255,59 @@ def epoch_flops(model: str, subset: Path) -> tuple[float, object]:
     # a token is scored when the next one is trained: the label shift leaves the last position unscored
     lengths = [(len(row["input_ids"]), sum(row["assistant_masks"][1:])) for row in rows]
     return lora_training_flops(config, lengths, settings.lora_rank), config
+
+
+def profile_app_arm(settings, workspace) -> dict:
+    """Seconds of the app's training loop by kind of work (see the module's docstring), under torch's profiler."""
+    import torch
+    from torch.profiler import ProfilerActivity, profile
+
+    from core.train import recipe
+
+    timed = {}
+    fit = recipe.fit
+
+    def profiled_fit(*args, **kwargs):  # the training loop only: not loading, tokenizing or saving
+        with profile(activities=[ProfilerActivity.CPU], record_shapes=True) as profiler:
+            started = time.perf_counter()
+            fit(*args, **kwargs)
+            timed["wall"] = time.perf_counter() - started
+        timed["events"] = profiler.key_averages(group_by_input_shape=True)
+
+    recipe.fit = profiled_fit  # the recipe calls it by its module-level name
+    try:
+        app_arm(settings, workspace)
+    finally:
+        recipe.fit = fit
+    kinds = dict.fromkeys(PROFILE_KINDS, 0.0)
+    for event in timed["events"]:
+        if event.key.startswith("aten::"):
+            kinds[_kind(event.key, event.input_shapes, settings.lora_rank)] += event.self_cpu_time_total / 1e6
+    kinds["outside ATen: Python, the autograd engine, data"] = timed["wall"] - sum(kinds.values())
+    return {"wall": timed["wall"], "kinds": kinds, "threads": torch.get_num_threads()}
+
+
+PROFILE_KINDS = ("matrix products with the frozen weights and the LM head", "LoRA's rank-r matrix products",
+                 "attention (SDPA)", "optimizer (AdamW)", "other ATen operations (element-wise)",
+                 "outside ATen: Python, the autograd engine, data")
+MATMULS = {"aten::mm", "aten::addmm", "aten::bmm", "aten::baddbmm"}
+
+
+def _kind(name: str, shapes: list, rank: int) -> str:
+    if name in MATMULS:
+        return PROFILE_KINDS[1] if any(rank in shape for shape in shapes if shape) else PROFILE_KINDS[0]
+    if "scaled_dot_product" in name:
+        return PROFILE_KINDS[2]
+    if "adam" in name or "_foreach" in name:
+        return PROFILE_KINDS[3]
+    return PROFILE_KINDS[4]
+
+
+def print_profile(result: dict) -> None:
+    print(f"\nwhere the app's training loop spends its time ({result['wall']:.1f} s under the profiler, "
+          f"{result['threads']} threads):")
+    for kind, seconds in result["kinds"].items():
+        print(f"  {seconds / result['wall']:6.1%}  {seconds:7.2f} s  {kind}")
 
 
 def report(results: dict, peak_gflops: float, quick: bool = False) -> None:

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from bench.train_bench import PROFILE_KINDS
+
 ROOT = Path(__file__).resolve().parent.parent
 BENCHES = sorted(path.name for path in (ROOT / "bench").glob("*.py") if not path.name.startswith("_"))
 # (modules named _*.py are what the benches share, not benches)
@@ -59,3 +61,16 @@ def test_bench_smoke_run_without_the_test_requirements(bench, app_requirements_o
     assert done.returncode == 0, f"{bench}: {done.stdout[-2000:]}\n{done.stderr[-4000:]}"
     for line in (expected,) if isinstance(expected, str) else expected:
         assert line in done.stdout, done.stdout[-2000:]
+
+
+@pytest.mark.slow
+def test_train_bench_profile_says_where_the_training_time_goes(app_requirements_only, tiny_model_dir):
+    done = subprocess.run([sys.executable, "bench/train_bench.py", "--profile", "--model", str(tiny_model_dir),
+                           "--rows", "8", "--eval-rows", "2"], cwd=ROOT, env=app_requirements_only,
+                          capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, f"{done.stdout[-2000:]}\n{done.stderr[-4000:]}"
+    report = done.stdout[done.stdout.index("where the app's training loop spends its time"):]
+    shares = {line.split("s  ", 1)[1]: float(line.split("%")[0]) for line in report.splitlines()[1:] if "%" in line}
+    assert set(shares) == set(PROFILE_KINDS)
+    assert shares[PROFILE_KINDS[0]] > 0 and shares[PROFILE_KINDS[1]] > 0  # the tiny model has both kinds of product
+    assert sum(shares.values()) == pytest.approx(100, abs=0.5)
