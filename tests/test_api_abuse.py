@@ -196,6 +196,7 @@ def test_malformed_parameters_get_openais_400(workspace):
     assert backend.received == [HELLO]
 
 
+@pytest.mark.slow
 def test_a_gguf_answer_cut_at_max_tokens_says_length(workspace):
     from core.models import packaged_gguf
 

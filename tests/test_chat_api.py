@@ -154,6 +154,7 @@ def test_busy_accelerator_and_missing_credentials_are_refused(workspace):
         assert client(url, key="s3cret").chat.completions.create(model="fake", messages=HELLO).choices
 
 
+@pytest.mark.slow
 def test_standalone_server_answers_with_the_default_gguf(tmp_path):
     port = free_port()
     process = subprocess.Popen([sys.executable, "-m", "core.serve", "--model", "default", "--port", str(port),

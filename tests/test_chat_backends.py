@@ -160,6 +160,7 @@ def test_adapters_switch_without_reloading_the_base(tiny_model_dir, workspace):
     assert answers[2] == plain  # the base answers as before once no adapter is chosen
 
 
+@pytest.mark.slow
 def test_terminal_chat_with_a_runs_adapter(tiny_model_dir, workspace):
     adapter = make_adapter(tiny_model_dir, workspace.runs / "run-7" / "adapter", 5.0)
     arguments = Namespace(model="default", adapter=str(adapter), gguf=None)
@@ -186,6 +187,7 @@ def test_context_is_cut_oldest_turns_first_keeping_the_system_prompt(tiny_model_
         inference.fit_context(backend, [system, {"role": "user", "content": "word " * 2000}], settings)
 
 
+@pytest.mark.slow
 def test_hostile_gguf_template_is_refused_at_load(tiny_gguf, tmp_path):
     from core.errors import UnsafeModelError
 

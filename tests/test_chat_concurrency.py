@@ -10,6 +10,8 @@ from __future__ import annotations
 import threading
 import time
 
+import pytest
+
 from core.inference import GenerationSettings
 from core.inference.llama_cpp_engine import LlamaCppBackend
 from tests.test_chat_api import api_server
@@ -47,22 +49,29 @@ def read_stream(url: str, name: str, joined: threading.Event, lines: list[tuple[
                 joined.set()
 
 
-def first_content(lines: list[tuple[float, str]]) -> float:
-    return next(at for at, text in lines if '"content": "' in text and '"content": ""' not in text)
-
-
-def test_four_streaming_clients_on_one_slot_are_served_in_order_and_told_their_place(tiny_gguf, workspace):
-    backend = SlowDecoding(LlamaCppBackend(tiny_gguf, slots=1), delay_s=0.05)
-    received: list[list[tuple[float, str]]] = [[] for _ in range(CLIENTS)]
+def clients_one_after_another(workspace, backend, count: int) -> list[list[tuple[float, str]]]:
+    """`count` streaming clients, each sent once the one before has its place (its first line came back)."""
+    received: list[list[tuple[float, str]]] = [[] for _ in range(count)]
     with api_server(workspace, backend) as url:
         threads = []
-        for index in range(CLIENTS):  # each starts once the one before has its place in line
+        for index in range(count):
             joined = threading.Event()
             threads.append(threading.Thread(target=read_stream, args=(url, f"client {index}", joined, received[index])))
             threads[-1].start()
             assert joined.wait(timeout=60)
         for thread in threads:
             thread.join(timeout=120)
+    return received
+
+
+def first_content(lines: list[tuple[float, str]]) -> float:
+    return next(at for at, text in lines if '"content": "' in text and '"content": ""' not in text)
+
+
+@pytest.mark.slow
+def test_four_streaming_clients_on_one_slot_are_served_in_order_and_told_their_place(tiny_gguf, workspace):
+    backend = SlowDecoding(LlamaCppBackend(tiny_gguf, slots=1), delay_s=0.05)
+    received = clients_one_after_another(workspace, backend, CLIENTS)
     for index, lines in enumerate(received):
         texts = [text for _, text in lines]
         assert texts[-1] == "data: [DONE]", f"client {index} never finished"  # nobody starves
@@ -72,6 +81,7 @@ def test_four_streaming_clients_on_one_slot_are_served_in_order_and_told_their_p
     assert first_token == sorted(first_token)  # first come, first served
 
 
+@pytest.mark.slow
 def test_four_streaming_clients_all_get_their_first_token_before_any_answer_ends(tiny_gguf, workspace):
     """Four slots: nobody waits through someone else's whole answer, and nobody is queued."""
     backend = SlowDecoding(LlamaCppBackend(tiny_gguf), delay_s=0.05)  # 40 tokens take two seconds to read
@@ -93,23 +103,16 @@ def test_four_streaming_clients_all_get_their_first_token_before_any_answer_ends
     assert len(backend.backend._contexts) == CLIENTS  # one context each, over one copy of the weights
 
 
+@pytest.mark.slow
 def test_a_client_beyond_the_slots_waits_for_one_and_is_told_its_place(tiny_gguf, workspace):
     backend = SlowDecoding(LlamaCppBackend(tiny_gguf, slots=2), delay_s=0.05)
-    received: list[list[tuple[float, str]]] = [[] for _ in range(3)]
-    with api_server(workspace, backend) as url:
-        threads = []
-        for index in range(3):
-            joined = threading.Event()
-            threads.append(threading.Thread(target=read_stream, args=(url, f"client {index}", joined, received[index])))
-            threads[-1].start()
-            assert joined.wait(timeout=60)
-        for thread in threads:
-            thread.join(timeout=120)
+    received = clients_one_after_another(workspace, backend, 3)
     places = [[text for _, text in lines if text.startswith(": queued")] for lines in received]
     assert places == [[], [], [": queued, 1 ahead"]]
     assert all(lines[-1][1] == "data: [DONE]" for lines in received)
 
 
+@pytest.mark.slow
 def test_no_second_context_opens_without_the_memory_for_it(tiny_gguf, monkeypatch):
     """Short of memory, a second conversation waits for the first one's context instead of opening another."""
     import psutil

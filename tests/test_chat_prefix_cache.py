@@ -35,6 +35,7 @@ def user_turn(who: str, turn: int) -> dict:
     return {"role": "user", "content": f"{who} asks question {turn}: what can you tell me about the number {turn * 7}?"}
 
 
+@pytest.mark.slow
 def test_turn_twelve_evaluates_only_new_tokens_while_another_chat_shares_the_model(tiny_gguf, evaluated):
     backend = LlamaCppBackend(tiny_gguf)
     chats = {who: [{"role": "system", "content": f"You help {who}."}] for who in ("Ann", "Bob")}

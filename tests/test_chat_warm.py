@@ -22,6 +22,7 @@ def default_loaded() -> bool:
     return ("gguf", packaged_gguf().resolve()) in inference._backends.keys()
 
 
+@pytest.mark.slow
 def test_warming_loads_the_default_model_into_the_chat_cache_but_not_when_locked(workspace, monkeypatch):
     from core.inference.cache import BackendCache
     from core.inference.warm import warm_default

@@ -174,6 +174,7 @@ def test_the_saved_index_reloads_without_rebuilding(shipped, monkeypatch):
     assert [hit.chunk["index"] for hit in after] == before and "六个月" in after[0].chunk["text"]
 
 
+@pytest.mark.slow
 def test_the_command_line_adds_and_searches(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     workspace = tmp_path / "cli_ws"

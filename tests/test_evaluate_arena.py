@@ -44,6 +44,7 @@ def test_names_stay_hidden_until_the_vote(workspace):
     assert after["winner"] == "both_bad"
 
 
+@pytest.mark.slow
 def test_fifty_threads_of_a_hundred_votes_give_the_exact_count(workspace):
     arena = Arena(workspace.ratings_db, rate_limit=None, vote_log=workspace.root / "votes" / "votes.jsonl")
     errors = []

@@ -180,6 +180,7 @@ def test_gguf_held_out_loss_prefers_the_right_answer():
     assert 0 < right[0] < 1.0 < 4.0 < wrong[0]  # measured: 0.34 vs 6.27
 
 
+@pytest.mark.slow
 def test_metrics_command_scores_a_run_adapter_with_held_out_loss(workspace, tiny_model_dir):
     import subprocess
     import sys

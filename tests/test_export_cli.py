@@ -21,6 +21,7 @@ def _run_cli(capsys, *argv) -> dict:
     return json.loads(captured.out)
 
 
+@pytest.mark.slow
 def test_cli_exports_a_run_end_to_end(workspace, tiny_model_dir, capsys, tmp_path):
     make_run(workspace, tiny_model_dir, name="a", seed=0)
     make_run(workspace, tiny_model_dir, name="b", seed=1)

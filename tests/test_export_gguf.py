@@ -32,6 +32,7 @@ def _tensor_data(path: Path) -> dict[str, tuple[str, bytes]]:
     return {t.name: (t.tensor_type.name, t.data.tobytes()) for t in GGUFReader(path).tensors}
 
 
+@pytest.mark.slow
 def test_q8_is_quantised_from_a_lossless_f32_not_from_f16(exported, merged_dir, tmp_path):
     """Rounding to F16 first and then to Q8_0 changed answers of the real model; the app must not."""
     out, manifest = exported
@@ -118,6 +119,7 @@ def test_failed_quantisation_leaves_no_file(tmp_path):
     assert list(tmp_path.iterdir()) == [source]
 
 
+@pytest.mark.slow
 def test_model_without_chat_template_is_refused(tmp_path, tiny_model_dir):
     import shutil
 

@@ -15,6 +15,7 @@ from core.export.run import open_run
 from tests.export_helpers import make_run
 
 
+@pytest.mark.slow
 def test_package_holds_adapter_card_and_a_working_inference_script(workspace, tiny_model_dir):
     folder = make_run(workspace, tiny_model_dir)
     config = (folder / "config.yaml").read_text()

@@ -21,6 +21,7 @@ def _export(workspace, base_dir, quants, scale=0.5):
     return run, merged, files
 
 
+@pytest.mark.slow
 def test_tiny_round_trip_report(workspace, tiny_model_dir):
     run, merged, files = _export(workspace, tiny_model_dir, ["F16"])
     report = roundtrip.roundtrip(workspace, run, merged, files, max_new_tokens=8, log=lambda line: None)

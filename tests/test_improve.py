@@ -40,6 +40,7 @@ def test_the_card_waits_for_enough_pairs_on_one_fine_tune(workspace, sft_run):
         improve.start(workspace, JobRunner(workspace))
 
 
+@pytest.mark.slow
 def test_votes_become_a_dpo_run_from_the_fine_tune_and_an_arena_of_the_two(workspace, sft_run):
     vote_battles(Arena(workspace.ratings_db, rate_limit=None), kestrel_pairs(improve.MIN_PAIRS),
                  models=("run/sft", "default"))

@@ -18,6 +18,7 @@ def tiny_journey(tiny_model_dir):
     return {"model": str(tiny_model_dir), "max_steps": 2, "eval_steps": 0, "save_steps": 2, "batch_size": 4}
 
 
+@pytest.mark.slow
 def test_journey_runs_every_step_then_skips_them_on_a_second_press(workspace, tiny_journey):
     runner = JobRunner(workspace)
     journey.start(workspace, runner, tiny_journey)
@@ -45,6 +46,7 @@ def test_journey_runs_every_step_then_skips_them_on_a_second_press(workspace, ti
         ["running", "skipped"] * 3
 
 
+@pytest.mark.slow
 def test_stopping_the_journey_stops_the_training_it_started(workspace, tiny_journey):
     runner = JobRunner(workspace)
     journey.start(workspace, runner, {**tiny_journey, "max_steps": 10_000, "save_steps": 5})

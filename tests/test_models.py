@@ -69,6 +69,7 @@ def test_truncated_or_empty_safetensors_is_reported_corrupt(workspace, tiny_mode
         models.resolve(str(folder), workspace)
 
 
+@pytest.mark.slow
 def test_truncated_gguf_is_reported_corrupt(tmp_path):
     gguf = models.packaged_gguf()
     broken = tmp_path / "broken.gguf"

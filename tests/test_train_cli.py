@@ -7,6 +7,8 @@ import re
 import subprocess
 import sys
 
+import pytest
+
 from core.train import runs
 from core.train.config_file import field_notes
 from core.train.settings import TrainSettings
@@ -19,6 +21,7 @@ def train_cli(*args: str):
                           text=True, timeout=600)
 
 
+@pytest.mark.slow
 def test_overrides_train_a_new_run_whose_config_explains_itself_and_reads_back(tiny_model_dir, workspace,
                                                                                 version, tmp_path):
     base = tiny_settings(tiny_model_dir, version, max_steps=3, save_steps=0)

@@ -38,6 +38,7 @@ def run_in_process(workspace, name: str, settings: TrainSettings) -> tuple[dict,
     return job.run(reporter), reporter
 
 
+@pytest.mark.slow
 def test_dpo_on_kestrel_votes_moves_the_model_toward_the_chosen_answers(tiny_model_dir, workspace):
     from safetensors.torch import load_file
 
@@ -62,6 +63,7 @@ def test_dpo_on_kestrel_votes_moves_the_model_toward_the_chosen_answers(tiny_mod
     assert "DPO (beta 0.1)" in report and "Held-out preference accuracy" in report
 
 
+@pytest.mark.slow
 def test_dpo_from_an_sft_run_keeps_the_sft_model_as_reference_and_checks_forgetting(tiny_model_dir, workspace,
                                                                                       version):
     from safetensors.torch import load_file
@@ -137,6 +139,7 @@ def test_preflight_counts_chosen_and_rejected(tiny_model_dir, workspace):
     assert "27 pairs ·" in text and "chosen and rejected" in text
 
 
+@pytest.mark.slow
 def test_cli_trains_method_dpo_with_stop_and_resume(tiny_model_dir, workspace):
     votes = kestrel_version(workspace, 40)
     config = workspace.root / "dpo.yaml"

@@ -139,6 +139,7 @@ def test_injected_oom_fails_with_concrete_advice(tiny_model_dir, workspace, vers
     assert not (run_dir / "adapter").exists()
 
 
+@pytest.mark.slow
 def test_stop_then_resume_continues_the_step_count_and_curve(tiny_model_dir, workspace, version):
     jobs = JobRunner(workspace)
     config = workspace.root / "my-config.yaml"
@@ -170,6 +171,7 @@ def test_stop_then_resume_continues_the_step_count_and_curve(tiny_model_dir, wor
     assert not runs.resume_check(run_dir, jobs).ok  # finished: nothing to resume
 
 
+@pytest.mark.slow
 def test_kill_9_mid_run_then_resume_from_the_newest_complete_checkpoint(tiny_model_dir, workspace, version):
     jobs = JobRunner(workspace)
     run_dir = workspace.runs / "killed"

@@ -142,6 +142,7 @@ def test_datasets_listed_include_versions_without_the_data_stage_card(workspace)
     assert folder in list_versions(workspace)
 
 
+@pytest.mark.slow
 def test_start_from_the_tab_trains_and_the_live_view_follows_it(ctx, tiny_model_dir, version):
     from tests.train_helpers import tiny_settings
 
@@ -159,6 +160,7 @@ def test_start_from_the_tab_trains_and_the_live_view_follows_it(ctx, tiny_model_
     assert job.result["eta_s"] == 30.0  # the pre-flight ETA travels with the run and is scored against it
 
 
+@pytest.mark.slow
 def test_preference_runs_get_their_datasets_check_plot_and_before_after_lines(ctx, tiny_model_dir, version):
     from tabs import train_preference
     from tests.preference_helpers import kestrel_version
@@ -188,6 +190,7 @@ def _handler(demo, name):
     return next(block.fn for block in demo.fns.values() if block.name == name)
 
 
+@pytest.mark.slow
 def test_probe_frees_its_worker_at_once_and_the_timer_shows_the_measured_speed(ctx, tiny_model_dir, version):
     import app
     from tests.train_helpers import tiny_settings
