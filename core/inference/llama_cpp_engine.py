@@ -165,7 +165,8 @@ class LlamaCppBackend:
         meta, arch = self._contexts[0].metadata, self._contexts[0].metadata.get("general.architecture", "")
         layers = int(meta.get(f"{arch}.block_count", 32))
         width = int(meta.get(f"{arch}.embedding_length", 4096))
-        heads, kv_heads = (int(meta.get(f"{arch}.attention.head_count{kind}", 0) or 1) for kind in ("", "_kv"))
+        heads = int(meta.get(f"{arch}.attention.head_count", 1))
+        kv_heads = int(meta.get(f"{arch}.attention.head_count_kv", heads))  # absent: one per query head
         kv_bytes = 2 * layers * self._n_ctx * (width * kv_heads // heads) * 2  # keys and values, f16
         return psutil.virtual_memory().available > kv_bytes + self.path.stat().st_size
 
