@@ -131,3 +131,23 @@ def test_no_second_context_opens_without_the_memory_for_it(tiny_gguf, monkeypatc
     assert started + "".join(first)
     waiting.join(timeout=60)
     assert second and len(backend._contexts) == 1
+
+
+@pytest.mark.slow
+def test_a_request_stopped_while_every_slot_is_busy_stops_waiting(tiny_gguf, monkeypatch):
+    """A client that leaves while it waits for a slot does not wait on for one (nor decode when one frees)."""
+    import psutil
+
+    backend = LlamaCppBackend(tiny_gguf, slots=1)
+    monkeypatch.setattr(psutil, "virtual_memory", lambda: type("Memory", (), {"available": 0})())
+    settings = GenerationSettings(max_new_tokens=8, temperature=0.0)
+    first = backend.stream([{"role": "user", "content": "Hello, I am Ada."}], settings)
+    next(first)  # holds the only slot
+    stop, second = threading.Event(), []
+    waiting = threading.Thread(target=lambda: second.extend(
+        backend.stream([{"role": "user", "content": "Hello, I am Bo."}], settings, stop=stop)))
+    waiting.start()
+    stop.set()  # the client went away
+    waiting.join(timeout=5)
+    assert not waiting.is_alive() and second == []
+    first.close()

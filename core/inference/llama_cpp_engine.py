@@ -93,7 +93,9 @@ class LlamaCppBackend:
             counted["completion"] = len(ids) - len(tokens) + 1
             return stop.is_set()
 
-        with self._context(tokens) as llama:
+        with self._context(tokens, stop) as llama:
+            if llama is None:  # stopped (the client left, or its time ran out) while every slot was busy
+                return
             with self._turns.turn():
                 self._states.resume(llama, tokens)
             chunks = llama.create_completion(
@@ -130,17 +132,23 @@ class LlamaCppBackend:
             self._pool.notify_all()  # requests waiting for a slot learn that the model is gone
 
     @contextmanager
-    def _context(self, tokens: list[int]) -> Iterator[object]:
+    def _context(self, tokens: list[int], stop: threading.Event) -> Iterator[object]:
         """A free context for `tokens`, preferring the one that holds most of their prefix (the same
-        conversation's last turn); opens another while there are fewer than `slots` and memory for one."""
+        conversation's last turn); opens another while there are fewer than `slots` and memory for one.
+        None if `stop` is set before one is free."""
         with self._pool:
             while not self._free:
                 self._model()  # unloaded while waiting: say so
+                if stop.is_set():
+                    break
                 if len(self._contexts) < self.slots and self._room_for_another():
                     self._contexts.append(self._open_context())
                     self._free.append(self._contexts[-1])
                 else:
-                    self._pool.wait()
+                    self._pool.wait(timeout=0.25)  # and look at `stop` again
+            if not self._free:
+                yield None
+                return
             llama = max(self._free, key=lambda free: shared_prefix(free.input_ids[:free.n_tokens], tokens))
             self._free.remove(llama)
         try:
