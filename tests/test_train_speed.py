@@ -1,6 +1,7 @@
 """The padding-free speed-ups change nothing a user could measure but time: per-conversation attention
-keeps the conversations of a packed row apart exactly, and scoring only trained tokens gives the same
-loss and the same gradients as scoring every position."""
+keeps the conversations of a packed row apart exactly, scoring only trained tokens gives the same
+loss and the same gradients as scoring every position, and so does adding LoRA's update inside its
+matrix product rather than after it."""
 
 from __future__ import annotations
 
@@ -102,3 +103,62 @@ def test_the_speed_up_leaves_trl_itself_untouched_and_says_when_it_cannot_apply(
     forward = plain.forward
     assert "TRL's own is used" in speed.fast_lm_head(SimpleNamespace(model=plain))
     assert plain.forward == forward
+
+
+def _lora_model(folder, dropout=0.0):
+    from peft import LoraConfig, get_peft_model
+
+    model = get_peft_model(_model(folder, "sdpa"), LoraConfig(r=4, lora_alpha=8, lora_dropout=dropout,
+                                                              target_modules="all-linear"))
+    with torch.no_grad():  # a trained adapter: B starts at zero, which would hide a wrong scaling or sum
+        for name, parameter in model.named_parameters():
+            if "lora_B" in name:
+                parameter.normal_(0, 0.05, generator=torch.Generator().manual_seed(len(name)))
+    return model
+
+
+def _counting_peft_path(model):
+    """`model`, noting in `model.peft_path` each time PEFT's own LoRA forward runs (it calls `lora_B`)."""
+    model.peft_path = []
+    for name, module in model.named_modules():
+        if name.endswith("lora_B.default"):
+            module.register_forward_hook(lambda *_: model.peft_path.append(1))
+    return model
+
+
+def _loss_and_gradients(model, row):
+    model.zero_grad()
+    out = model(input_ids=row, labels=row)
+    out.loss.backward()
+    return out.loss.detach(), [p.grad for p in model.parameters() if p.requires_grad], getattr(model, "peft_path", [])
+
+
+def test_lora_updated_inside_the_matrix_product_trains_exactly_like_peft(tiny_model_dir):
+    row = _conversations((21,), 1000)[0][None]
+    fast_model = _lora_model(tiny_model_dir)
+    note = speed.fast_lora(fast_model)
+    adapted = sum(type(m).__name__ == "Linear" and hasattr(m, "lora_A") for m in fast_model.modules())
+    assert note == f"LoRA's update added inside its matrix product in {adapted} layers" and adapted > 0
+    fast = _loss_and_gradients(_counting_peft_path(fast_model), row)
+    stock = _loss_and_gradients(_counting_peft_path(_lora_model(tiny_model_dir)), row)
+
+    assert fast_model.peft_path == [] and len(stock[2]) == adapted  # PEFT's forward ran in no layer, then in each
+    torch.testing.assert_close(fast[0], stock[0])
+    for mine, peft_own in zip(fast[1], stock[1], strict=True):
+        torch.testing.assert_close(mine, peft_own, rtol=1e-4, atol=1e-7)
+    with fast_model.disable_adapter(), torch.no_grad():  # a preference run's reference model: the base alone
+        base = fast_model(input_ids=row).logits
+        torch.testing.assert_close(base, _model(tiny_model_dir, "sdpa")(input_ids=row).logits)
+
+
+def test_lora_with_dropout_keeps_peft_forward(tiny_model_dir):
+    row = _conversations((21,), 1000)[0][None]
+    results = []
+    for fast in (True, False):
+        model = _lora_model(tiny_model_dir, dropout=0.3).train()
+        if fast:
+            speed.fast_lora(model)
+        torch.manual_seed(5)  # the same dropout masks in both
+        results.append(_loss_and_gradients(model, row))
+    torch.testing.assert_close(results[0][0], results[1][0])
+    assert not torch.equal(results[0][0], _loss_and_gradients(_lora_model(tiny_model_dir).train(), row)[0])

@@ -99,6 +99,7 @@ def _load_data(settings: TrainSettings, model_dir: Path, start: Path | None, rep
 def _log_model(trainer: Any, settings: TrainSettings, device: Any, precision: str, reporter: Any) -> tuple[int, int]:
     """Logs the speed path and the model's size; returns its trainable and total parameter counts."""
     reporter.log(f"speed: {speed.fast_lm_head(trainer)}")
+    reporter.log(f"speed: {speed.fast_lora(trainer.model)}")
     trainable, total = trainer.model.get_nb_trainable_parameters()
     reporter.log(f"model: {total / 1e6:.1f}M parameters, {trainable / 1e6:.2f}M trainable "
                  f"({settings.method.upper()}, beta {settings.beta}) · {device.kind} · {precision}")

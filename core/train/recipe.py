@@ -45,6 +45,7 @@ def train(settings: TrainSettings, run_dir: Path, workspace: Workspace, reporter
     trainer, progress, counter = _make_trainer(settings, model, tokenizer, train_rows, eval_rows, run_dir, device,
                                                precision, reporter, max_steps_override)
     reporter.log(f"speed: {speed.fast_lm_head(trainer)}")
+    reporter.log(f"speed: {speed.fast_lora(trainer.model)}")
     trainable, total = trainer.model.get_nb_trainable_parameters()
     reporter.log(f"model: {total / 1e6:.1f}M parameters, {trainable / 1e6:.2f}M trainable (LoRA r={settings.lora_rank})"
                  f" · {device.kind} · {precision}{' · base in 4-bit NF4' if settings.load_in_4bit else ''}"

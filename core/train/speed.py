@@ -1,8 +1,9 @@
 """Speed-ups for padding-free training where flash-attention and Triton are absent (CPU, Apple MPS).
 
 Contract: `attention_for(settings)` names the attention implementation a training model loads with
-(registering it on first use), and `fast_lm_head(trainer)` makes that trainer's fused LM head skip the
-positions that carry no loss, and keep small logits rather than recompute them. None of this changes the loss:
+(registering it on first use), `fast_lm_head(trainer)` makes that trainer's fused LM head skip the
+positions that carry no loss, and keep small logits rather than recompute them, and `fast_lora(model)` adds
+each LoRA layer's update inside its matrix product. None of this changes the loss:
 `tests/test_train_speed.py` checks the logits, losses and gradients against the stock path, and
 `bench/train_bench.py` measures the gain.
 
@@ -28,6 +29,14 @@ positions that carry no loss, and keep small logits rather than recompute them. 
    but on a CPU the trained tokens of a micro-batch make tens of megabytes, and recomputing costs a
    third matrix product. Below `PLAIN_LOGITS_BYTES`, and off CUDA/XPU (where TRL's Triton kernel is
    the fast path), `_LogProbs` keeps the logits and lets autograd do two.
+4. **LoRA's update inside its matrix product.** PEFT adds a layer's update as
+   `result + lora_B(lora_A(x)) * scaling`: after the rank-r product, a scaling pass and a sum over the
+   layer's whole output, and another pass backward, in every adapted layer (seven per block with
+   all-linear). BLAS does both in the product itself (`addmm`'s alpha and beta), written in place into
+   the frozen layer's output, which that layer's backward never reads. On a CPU that was a tenth of the
+   training time (`bench/train_bench.py`). Hand-written because PEFT has no option for it; `fast_lora`
+   binds it to one model's plain LoRA layers, and any case it does not cover (dropout, several or
+   disabled adapters, DoRA and other variants, autocast, mixed dtypes, a GPU) takes PEFT's own forward.
 """
 
 from __future__ import annotations
@@ -74,6 +83,41 @@ def packed_sdpa(module: Any, query: Any, key: Any, value: Any, attention_mask: A
                                             enable_gqa=query.shape[1] != key.shape[1])
              for start, end in zip(bounds, bounds[1:]) if end > start]
     return torch.cat(parts, dim=2).transpose(1, 2).contiguous(), None
+
+
+def fast_lora(model: Any) -> str:
+    """Point 4 for each plain LoRA linear layer of `model` (a PEFT model); says what it did."""
+    from peft.tuners.lora.layer import Linear
+    from torch import nn
+
+    device = next(model.parameters()).device.type
+    layers = [m for m in model.modules() if type(m) is Linear and type(m.base_layer) is nn.Linear]
+    if device not in ("cpu", "mps") or not layers:
+        return f"LoRA's update added by PEFT ({'on ' + device if layers else 'no plain LoRA linear layers'})"
+    for layer in layers:
+        layer.forward = types.MethodType(_lora_forward, layer)
+    return f"LoRA's update added inside its matrix product in {len(layers)} layers"
+
+
+def _lora_forward(self: Any, x: Any, *args: Any, **kwargs: Any) -> Any:
+    """PEFT's `lora.Linear.forward` with the scaling and the sum of vanilla LoRA done by `addmm_`."""
+    import torch
+    from peft.tuners.lora.layer import Linear
+    from torch import nn
+
+    adapters = self.active_adapters
+    if (args or kwargs or self.disable_adapters or self.merged or len(adapters) != 1 or self.lora_variant
+            or x.device.type not in ("cpu", "mps") or torch.is_autocast_enabled(x.device.type)):
+        return Linear.forward(self, x, *args, **kwargs)
+    lora_a, lora_b = self.lora_A[adapters[0]], self.lora_B[adapters[0]]
+    if (not isinstance(self.lora_dropout[adapters[0]], nn.Identity) or lora_b.bias is not None
+            or not x.dtype == lora_a.weight.dtype == self.base_layer.weight.dtype):
+        return Linear.forward(self, x, *args, **kwargs)
+    result = self.base_layer(x).contiguous()  # the same tensor when it already is, as nn.Linear's output
+    low_rank = lora_a(x)
+    result.view(-1, result.shape[-1]).addmm_(low_rank.view(-1, low_rank.shape[-1]), lora_b.weight.t(),
+                                             alpha=self.scaling[adapters[0]])
+    return result
 
 
 TRL_NAMES = ("_use_triton", "_ChunkedLogProbFunction")
