@@ -86,11 +86,16 @@ def gated(gate: Gate, locale: str = "en") -> tuple[dict, str]:
 
 def refreshed(choices: list, current: Any, default: Any = None) -> dict:
     """A picker's update with fresh choices that keeps what the user picked while it still exists
-    (for a multiselect, the picked values that still exist), else `default`."""
+    (for a multiselect, the picked values that still exist), else `default`.
+
+    `current` is what the page held when the event was sent. While it still exists the update leaves the
+    value alone rather than writing `current` back: a timer's tick sent before another handler (a page
+    load pointing Chat at the guided first run's GGUF) set a newer value must not put the old one back."""
     values = [choice[1] if isinstance(choice, tuple) else choice for choice in choices]
     if isinstance(current, list):
-        return gr.update(choices=choices, value=[value for value in current if value in values])
-    return gr.update(choices=choices, value=current if current in values else default)
+        kept = [value for value in current if value in values]
+        return gr.update(choices=choices) if kept == current else gr.update(choices=choices, value=kept)
+    return gr.update(choices=choices) if current in values else gr.update(choices=choices, value=default)
 
 
 def error_text(error: BaseException, locale: str = "en") -> str:

@@ -113,3 +113,28 @@ def test_a_q8_0_that_leaves_the_merged_answers_early_hands_chat_the_f16(workspac
     report["models"]["Q8_0"]["first_divergence"] = [None, 30]  # a late divergence keeps the smaller file
     roundtrip.write_text(json.dumps(report))
     assert journey.export_gguf(workspace, None, None, {})[0]["gguf"].endswith("Q8_0.gguf")
+
+
+def test_a_page_opened_after_the_journey_stays_on_its_gguf_whichever_handler_lands_last(workspace):
+    """Opening a page fires the journey's load (pointing Chat at the journey's GGUF) and, seconds later, Chat's
+    poll for new models, which carries the picker's value from before the load's answer arrived. On a busy
+    machine the poll's answer can land last: it must not put the base model back."""
+    import app
+    from tabs.common import AppContext
+    from tests.browser_fixtures import place_gguf, place_run, write_journey
+
+    gguf = f"{journey.RUN_NAME}/gguf/{journey.RUN_NAME}-Q8_0.gguf"
+    place_gguf(workspace, gguf)
+    place_run(workspace, journey.RUN_NAME)
+    write_journey(workspace, [{"step": "chat", "state": "done", "chat_model": f"gguf/{gguf}"}], "succeeded")
+    demo = app.build_app(AppContext(workspace))
+    handler = {(block.fn.__module__, block.fn.__name__): block for block in demo.fns.values()}
+    load, poll = handler["tabs.journey", "on_page_load"], handler["tabs.chat", "on_follow_tick"]
+
+    def picker(block, answer):
+        return answer[[output.elem_id for output in block.outputs].index("chat-model")]
+
+    stale = "default"  # the picker's value when the page was served
+    loaded, polled = picker(load, load.fn()), picker(poll, poll.fn("", stale))
+    for first, last in ((loaded, polled), (polled, loaded)):
+        assert last.get("value", first.get("value", stale)) == f"gguf/{gguf}"
