@@ -102,7 +102,8 @@ def test_a_question_sent_while_an_answer_streams_is_kept_and_asked_next(tmp_path
         wait_for_streaming(page)
         send(page, "And the capital of Italy?")
         page.wait_for_timeout(500)  # several redraws of the streaming answer
-        assert page.locator("#chat-input textarea").input_value() == "And the capital of Italy?"
+        assert page.locator("#chat-input textarea").input_value() == "And the capital of Italy?", (
+            page.locator("#chat-status").inner_text(), page.locator(BOT).all_inner_texts())
         page.wait_for_function(f"() => document.querySelectorAll(\"{BOT}\").length >= 2", timeout=180_000)
         wait_for_answer(page, 2)
         users = page.locator("#chatbot [data-testid='user']").all_inner_texts()
