@@ -34,7 +34,7 @@ def pytest_collection_modifyitems(items):
 
 
 def _longest_modules_first(items: list) -> list:
-    """On several workers (`python -m pytest -n 2`) each worker takes one test module at a time (pytest.ini),
+    """On several workers (pytest.ini: one per core, pytest-xdist) each worker takes one test module at a time,
     and a whole-journey proof that started last would run alone at the end. So modules go longest first,
     by what their markers say: the end-to-end proofs allowed half an hour or more, then modules with slow
     tests, then the rest. Within a module, and between modules of a kind, the order stays as collected."""
