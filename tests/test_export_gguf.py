@@ -9,6 +9,7 @@ import pytest
 from core.errors import CorruptFileError
 from core.export import gguf, merge
 from core.export.run import open_run
+from core.inference.gguf_loader import open_llama
 from core.workspace import Workspace
 from tests.export_helpers import make_run
 
@@ -60,10 +61,8 @@ def test_lossless_type_follows_the_merged_weights(tiny_model_dir, tmp_path):
 
 
 def test_q8_gguf_loads_in_llama_cpp_and_produces_tokens(exported):
-    from llama_cpp import Llama
-
     out, manifest = exported
-    llama = Llama(str(out / manifest["files"]["Q8_0"]["file"]), n_ctx=256, n_threads=1, verbose=False)
+    llama = open_llama(out / manifest["files"]["Q8_0"]["file"], n_ctx=256, n_threads=1, verbose=False)
     answer = llama.create_chat_completion([{"role": "user", "content": "Hello"}], max_tokens=6,
                                           temperature=0.0)
     assert answer["usage"]["completion_tokens"] > 0

@@ -8,6 +8,7 @@ import pytest
 
 from core.export import gguf, merge, roundtrip, verdicts
 from core.export.run import open_run
+from core.inference.gguf_loader import open_llama
 from core.workspace import Workspace
 from tests.export_helpers import make_run
 
@@ -80,9 +81,7 @@ def test_default_model_check_never_recommends_a_file_that_loses_the_answer(tmp_p
     assert models[chosen]["first_divergence"][0] is None, why
     assert (chosen == "Q8_0") == (not verdicts.early_divergences(models["Q8_0"]))
     assert models["Q8_0"]["perplexity_vs_f16"] < 1.05
-    from llama_cpp import Llama
-
-    llama = Llama(str(files[chosen]), n_ctx=512, n_threads=1, verbose=False)
+    llama = open_llama(files[chosen], n_ctx=512, n_threads=1, verbose=False)
     answer = llama.create_chat_completion([{"role": "user", "content": "What is the capital of France?"}],
                                           max_tokens=64, temperature=0.0)
     assert "Paris" in answer["choices"][0]["message"]["content"]

@@ -65,12 +65,11 @@ def losses(choice, items, workspace: Workspace) -> list[tuple[float, int]]:
 
 def gguf_losses(path: Path, items) -> list[tuple[float, int]]:
     """The same loss from a GGUF: its own template and tokenizer, logits from llama.cpp."""
-    from llama_cpp import Llama
-
     from core.inference import default_threads
+    from core.inference.gguf_loader import open_llama
 
     # logits_all keeps n_ctx x vocab floats (~200 MB for the default model at 1024 tokens).
-    llama = Llama(model_path=str(path), n_ctx=GGUF_MAX_TOKENS, logits_all=True, n_threads=default_threads(),
+    llama = open_llama(path, n_ctx=GGUF_MAX_TOKENS, logits_all=True, n_threads=default_threads(),
                   verbose=False)
     results = []
     for item in items:

@@ -171,7 +171,7 @@ def _stop_written(template: str, stops: list[str], bos: str) -> str | None:
 
 def _llama_metadata(path: Path) -> tuple[str, list[str], str]:
     """(chat template, stop texts: EOS then end-of-turn, BOS text) as llama.cpp reads them."""
-    from llama_cpp import Llama
+    from core.inference.gguf_loader import open_llama
 
     corrupt = CorruptFileError(f"{path.name} is corrupt or incomplete (llama.cpp cannot load it).",
                                "Export or download it again; an interrupted copy often leaves a short file.")
@@ -179,7 +179,7 @@ def _llama_metadata(path: Path) -> tuple[str, list[str], str]:
         if handle.read(4) != b"GGUF":
             raise corrupt
     try:
-        llama = Llama(model_path=str(path), n_ctx=32, n_threads=1, n_batch=32, use_mmap=True, verbose=False)
+        llama = open_llama(path, n_ctx=32, n_threads=1, n_batch=32, use_mmap=True, verbose=False)
     except (ValueError, RuntimeError) as error:
         raise corrupt from error
     try:

@@ -194,10 +194,9 @@ def _ids(tokenizer, messages: list[dict]) -> list[int]:
 
 
 def _llama(path: Path):
-    from llama_cpp import Llama
-
     from core.inference import default_threads
+    from core.inference.gguf_loader import open_llama
     from core.models import verify_gguf
 
     verify_gguf(path)
-    return Llama(model_path=str(path), n_ctx=512, n_threads=default_threads(), logits_all=True, verbose=False)
+    return open_llama(path, n_ctx=512, n_threads=default_threads(), logits_all=True, verbose=False)

@@ -29,6 +29,7 @@ from pathlib import Path
 
 from core.errors import ChatsmithError
 from core.inference import MAX_CONTEXT, GenerationSettings, default_threads, render_prompt
+from core.inference.gguf_loader import open_llama
 from core.inference.prefix_states import PrefixStates, shared_prefix
 from core.inference.turns import Line
 from core.models import verify_gguf
@@ -160,10 +161,7 @@ class LlamaCppBackend:
                 self._pool.notify_all()
 
     def _open_context(self):
-        from llama_cpp import Llama
-
-        return Llama(model_path=str(self.path), n_ctx=self._n_ctx, n_threads=default_threads(), use_mmap=True,
-                     verbose=False)
+        return open_llama(self.path, n_ctx=self._n_ctx, n_threads=default_threads(), use_mmap=True, verbose=False)
 
     def _room_for_another(self) -> bool:
         """Whether another context fits: its KV cache at full length, plus the file's size in case llama.cpp

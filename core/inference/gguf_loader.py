@@ -1,0 +1,53 @@
+"""Every `llama_cpp.Llama` the app opens comes from `open_llama`, which keeps llama.cpp off its AMX path.
+
+llama.cpp compiled on a CPU with Intel AMX (Sapphire Rapids and later Xeons; llama-cpp-python builds
+with `-march=native`) moves quantised weights into "extra" AMX buffers at load time. In the
+llama-cpp-python this app pins, the AMX matrix product then crashes the whole process with a general
+protection fault at the first token of a Q8_0 or Q4_1 GGUF (the default model included), on the
+instruction that loads its tile configuration (`ldtilecfg`, in `ggml_backend_amx_mul_mat`). AMX itself
+works on that machine: a valid tile configuration loads there. Where AMX is compiled in, the weights therefore stay in the file's own
+layout (llama.cpp's `use_extra_bufts` off, what `llama-server --no-repack` does) and decoding takes the
+AVX-512 path. Elsewhere nothing changes: llama.cpp still repacks weights for the CPU where it can.
+
+`Llama(...)` takes no argument for `use_extra_bufts`: it builds its model parameters from
+`llama_model_default_params()`, so that function is swapped for the length of one load, under a lock.
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+from pathlib import Path
+
+_DEFAULTS = threading.Lock()
+
+
+@functools.cache
+def amx_compiled_in() -> bool:
+    """Whether this llama.cpp build has its AMX matrix path (llama.cpp says so in its system info)."""
+    import llama_cpp
+
+    return b"AMX_INT8 = 1" in llama_cpp.llama_print_system_info()
+
+
+def open_llama(path: Path | str, **settings):
+    """`llama_cpp.Llama(model_path=path, **settings)`, with the AMX buffers off where they are built in."""
+    from llama_cpp import Llama
+
+    if not amx_compiled_in():
+        return Llama(model_path=str(path), **settings)
+    import llama_cpp.llama_cpp as library
+
+    with _DEFAULTS:
+        defaults = library.llama_model_default_params
+
+        def without_extra_buffers():
+            params = defaults()
+            params.use_extra_bufts = False
+            return params
+
+        library.llama_model_default_params = without_extra_buffers
+        try:
+            return Llama(model_path=str(path), **settings)
+        finally:
+            library.llama_model_default_params = defaults
