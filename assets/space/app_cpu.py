@@ -4,6 +4,7 @@ import os
 from pathlib import Path
 
 import gradio as gr
+import llama_cpp
 from llama_cpp import Llama
 
 HERE = Path(__file__).resolve().parent
@@ -21,7 +22,28 @@ def model_path() -> Path:
     return Path(hf_hub_download(MODEL_REPO, MODEL_FILE))
 
 
-llm = Llama(model_path=str(model_path()), n_ctx=2048, n_threads=os.cpu_count() or 2, verbose=False)
+def load_model() -> Llama:
+    """The GGUF through llama.cpp. A llama.cpp compiled with its Intel AMX path (pip builds it for the CPU it
+    installs on) crashed at the first token of a quantised GGUF; there the weights stay in the file's layout
+    (what `llama-server --no-repack` does), which `Llama` has no argument for."""
+    settings = {"n_ctx": 2048, "n_threads": os.cpu_count() or 2, "verbose": False}
+    if b"AMX_INT8 = 1" not in llama_cpp.llama_print_system_info():
+        return Llama(model_path=str(model_path()), **settings)
+    defaults = llama_cpp.llama_cpp.llama_model_default_params
+
+    def without_extra_buffers():
+        params = defaults()
+        params.use_extra_bufts = False
+        return params
+
+    llama_cpp.llama_cpp.llama_model_default_params = without_extra_buffers
+    try:
+        return Llama(model_path=str(model_path()), **settings)
+    finally:
+        llama_cpp.llama_cpp.llama_model_default_params = defaults
+
+
+llm = load_model()
 
 
 def text_of(content) -> str:
