@@ -23,9 +23,9 @@ def model_path() -> Path:
 
 
 def load_model() -> Llama:
-    """The GGUF through llama.cpp. A llama.cpp compiled with its Intel AMX path (pip builds it for the CPU it
-    installs on) crashed at the first token of a quantised GGUF; there the weights stay in the file's layout
-    (what `llama-server --no-repack` does), which `Llama` has no argument for."""
+    """The GGUF through llama.cpp. A llama.cpp compiled with its Intel AMX path (a source build compiles
+    for the CPU it is built on) crashed at the first token of a quantised GGUF; there the weights stay in
+    the file's layout (what `llama-server --no-repack` does), which `Llama` has no argument for."""
     settings = {"n_ctx": 2048, "n_threads": os.cpu_count() or 2, "verbose": False}
     if b"AMX_INT8 = 1" not in llama_cpp.llama_print_system_info():
         return Llama(model_path=str(model_path()), **settings)

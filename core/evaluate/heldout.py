@@ -69,8 +69,7 @@ def gguf_losses(path: Path, items) -> list[tuple[float, int]]:
     from core.inference.gguf_loader import open_llama
 
     # logits_all keeps n_ctx x vocab floats (~200 MB for the default model at 1024 tokens).
-    llama = open_llama(path, n_ctx=GGUF_MAX_TOKENS, logits_all=True, n_threads=default_threads(),
-                  verbose=False)
+    llama = open_llama(path, n_ctx=GGUF_MAX_TOKENS, logits_all=True, n_threads=default_threads(), verbose=False)
     results = []
     for item in items:
         if not item.reference:

@@ -1,13 +1,18 @@
 """Every `llama_cpp.Llama` the app opens comes from `open_llama`, which keeps llama.cpp off its AMX path.
 
-llama.cpp compiled on a CPU with Intel AMX (Sapphire Rapids and later Xeons; llama-cpp-python builds
-with `-march=native`) moves quantised weights into "extra" AMX buffers at load time. In the
-llama-cpp-python this app pins, the AMX matrix product then crashes the whole process with a general
-protection fault at the first token of a Q8_0 or Q4_1 GGUF (the default model included), on the
-instruction that loads its tile configuration (`ldtilecfg`, in `ggml_backend_amx_mul_mat`). AMX itself
-works on that machine: a valid tile configuration loads there. Where AMX is compiled in, the weights therefore stay in the file's own
-layout (llama.cpp's `use_extra_bufts` off, what `llama-server --no-repack` does) and decoding takes the
-AVX-512 path. Elsewhere nothing changes: llama.cpp still repacks weights for the CPU where it can.
+llama.cpp compiled on a CPU with Intel AMX (Sapphire Rapids and later Xeons; a source build of
+llama-cpp-python compiles for the CPU it is built on) moves quantised weights into "extra" AMX buffers
+at load time. In the llama-cpp-python this app pins, the AMX matrix product then crashes the whole process
+with a general protection fault at the first token of a Q8_0 or Q4_1 GGUF (the default model included),
+on the instruction that loads its tile configuration (`ldtilecfg`, in `ggml_backend_amx_mul_mat`). AMX
+itself works on that machine: a valid tile configuration loads there.
+
+Where AMX is compiled in, the weights therefore stay in the file's own layout (llama.cpp's
+`use_extra_bufts` off, what `llama-server --no-repack` does) and decoding takes the AVX-512 path. That
+also gives up llama.cpp's repacking for this CPU, which it does for Q4_0, Q4_K and IQ4_NL (about 9 %
+of Q4_0 decode on the machine that crashed, measured with a build without AMX; nothing for Q8_0 and
+Q4_1, which it does not repack); the model parameters have no switch that skips only AMX. Elsewhere
+nothing changes.
 
 `Llama(...)` takes no argument for `use_extra_bufts`: it builds its model parameters from
 `llama_model_default_params()`, so that function is swapped for the length of one load, under a lock.
