@@ -30,5 +30,4 @@ def test_the_terminal_chat_answers_on_the_shipped_quantised_default_gguf(workspa
 def test_llama_cpp_repacks_weights_except_where_its_amx_path_is_built_in():
     llama = open_llama(packaged_gguf(), n_ctx=64, n_threads=1, verbose=False)
     assert llama.model_params.use_extra_bufts is (not amx_compiled_in())
-    assert llama.tokenize(b"Hello") and llama.n_vocab() > 40_000
     assert llama_cpp.llama_model_default_params().use_extra_bufts, "the library's own defaults are left as they were"
