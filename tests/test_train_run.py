@@ -61,6 +61,27 @@ def test_two_step_run_moves_lora_weights_and_not_the_base(tiny_model_dir, worksp
     assert result["eta_error"] == pytest.approx((result["duration_s"] - 1.0) / 1.0, abs=1e-3)
 
 
+def test_a_run_without_a_preflight_eta_is_timed_against_the_pace_of_its_own_first_steps(tmp_path):
+    """Logged as the CPU preset logs (the first step, then every second one): step 1's warm-up is left out,
+    and the ETA is projected once three later steps are in."""
+    from core import atomic
+
+    run_dir = tmp_path / "run"
+    events = [{"step": 1, "loss": 3.0, "step_s": 25.0, "tokens_per_s": 20.0},
+              {"step": 2, "loss": 2.9, "step_s": 10.0, "tokens_per_s": 150.0}]
+    atomic.write_jsonl(run_dir / "events.jsonl", events)
+    assert runs.early_pace(run_dir, total_steps=4) is None  # one step past the warm-up is not enough
+    events += [{"step": 3, "eval_loss": 2.8}, {"step": 4, "loss": 2.7, "step_s": 10.0, "tokens_per_s": 150.0}]
+    atomic.write_jsonl(run_dir / "events.jsonl", events)
+    assert runs.early_pace(run_dir, total_steps=4) == {"eta_s": 40.0, "tokens_per_s": 150.0, "first_step": 2,
+                                                      "after_step": 4}
+
+    summary = {"max_steps": 4}
+    assert job._eta(run_dir, summary, {}, resumed=False) == (40.0, "projected from steps 2–4")
+    assert job._eta(run_dir, summary, {"eta_s": 55.0}, resumed=False) == (55.0, "estimated")
+    assert job._eta(run_dir, summary, {}, resumed=True) == (None, "")  # a resumed session has no first steps
+
+
 def test_padding_free_batches_give_the_same_loss_as_padded(tiny_model_dir, version):
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer

@@ -1,7 +1,7 @@
 """Job-runner targets of the Train stage: `run` (a training run in its run folder) and `probe`.
 
 Contract: `run(ctx)` takes `ctx.params` = {"settings": TrainSettings as a dict, "workspace": root,
-"resume": bool, "eta_s": pre-flight ETA or None, "price_per_kwh": float, "currency": str}; the job
+"resume": bool, "eta_s": pre-flight ETA or None (then the pace of the first steps gives one), "price_per_kwh": float, "currency": str}; the job
 folder is the run folder. It writes `config.yaml`, trains (events, log and checkpoints land in the
 folder through the callbacks), saves the adapter and writes `report.md`. On resume it continues from
 the newest complete checkpoint and first drops events logged after it, so the curve continues.
@@ -32,6 +32,9 @@ def run(ctx: Any) -> dict[str, Any]:
         runs.write_config(run_dir, settings)
     ctx.log(f"{'resuming' if checkpoint else 'starting'} run {run_dir.name}: {settings.model} on {settings.dataset}")
     summary = recipe_for(settings)(settings, run_dir, workspace, ctx, resume_from=checkpoint)
+    eta, summary["eta_source"] = _eta(run_dir, summary, params, resumed=checkpoint is not None)
+    if eta:  # the promise against what happened, kept with the run
+        summary.update(eta_s=eta, eta_error=round((summary["duration_s"] - eta) / eta, 3))
     if main_process():
         atomic.write_text(run_dir / runs.REPORT_FILE, report(run_dir, settings, summary, params))
     if summary["stopped_at"] is not None:
@@ -39,10 +42,18 @@ def run(ctx: Any) -> dict[str, Any]:
     else:
         message = f"Done: {summary['step']} steps in {summary['duration_s']:.0f} s; adapter saved."
     ctx.log(message)
-    eta = params.get("eta_s")
-    if eta:  # the pre-flight's promise against what happened, kept with the run
-        summary.update(eta_s=eta, eta_error=round((summary["duration_s"] - eta) / eta, 3))
     return {"message": message, **summary}
+
+
+def _eta(run_dir: Path, summary: dict[str, Any], params: dict[str, Any], resumed: bool) -> tuple[float | None, str]:
+    """The run's expected duration and where it came from: the pre-flight's estimate when one was given,
+    else the pace of the run's own first steps (a resumed run's session has no first steps of its own)."""
+    if params.get("eta_s"):
+        return params["eta_s"], "estimated"
+    pace = None if resumed else runs.early_pace(run_dir, summary["max_steps"])
+    if pace is None:
+        return None, ""
+    return pace["eta_s"], f"projected from steps {pace['first_step']}–{pace['after_step']}"
 
 
 def recipe_for(settings: TrainSettings):
@@ -100,9 +111,9 @@ def report(run_dir: Path, settings: TrainSettings, summary: dict[str, Any], para
     """report.md: what ran, how it ended, how long against the ETA, and what it cost."""
     metrics = runs.final_metrics(run_dir)
     duration = summary["duration_s"]
-    eta = params.get("eta_s")
-    eta_line = (f"{eta:.0f} s estimated vs {duration:.0f} s real ({(duration - eta) / eta:+.0%} error)"
-                if eta else "no pre-flight estimate")
+    eta = summary.get("eta_s")
+    eta_line = (f"{eta:.0f} s {summary['eta_source']} vs {duration:.0f} s real ({summary['eta_error']:+.0%} error)"
+                if eta else "no estimate (no pre-flight, and too few steps to project one)")
     energy_kwh = summary["energy_wh"] / 1000
     price, currency = float(params.get("price_per_kwh") or 0), params.get("currency") or ""
     ended = (f"stopped at step {summary['stopped_at']}" if summary["stopped_at"] is not None

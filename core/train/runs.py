@@ -33,6 +33,7 @@ CONFIG_FILE, REPORT_FILE, ADAPTER_DIR, CHECKPOINTS_DIR = "config.yaml", "report.
 ADAPTER_WEIGHTS, FUSION_FILE = "adapter_model.safetensors", "fusion.json"
 COMPLETE_MARKER = "chatsmith-complete"  # written last into a checkpoint folder, so a kill mid-save shows
 CURVE_METRICS = ("loss", "eval_loss", "learning_rate")
+PACE_STEPS = 3  # steps after the first whose pace `early_pace` trusts for a whole run's time
 
 
 def new_run_dir(workspace: Workspace, settings: TrainSettings, name: str = "") -> Path:
@@ -127,6 +128,31 @@ def keep_events_until(run_dir: Path, step: int) -> int:
     if len(kept) != len(events):
         atomic.write_jsonl(Path(run_dir) / "events.jsonl", kept)
     return len(events) - len(kept)
+
+
+def early_pace(run_dir: Path, total_steps: int, steps: int = PACE_STEPS) -> dict[str, Any] | None:
+    """The run's time projected from the pace of its first logged steps: {"eta_s", "tokens_per_s",
+    "first_step", "after_step"}, or None until `steps` steps past the first are logged.
+
+    Step 1 pays for warm-up (allocations, kernel choice), so a logged span that includes it is left out;
+    each later logged event covers the steps since the one before it, and is weighted by them.
+    """
+    seconds = tokens = covered = 0.0
+    previous, first = 0, None
+    for event in read_events(run_dir):
+        if "step_s" not in event:
+            continue
+        step, span = event["step"], event["step"] - previous
+        if previous > 0 and span > 0:
+            first = previous + 1 if first is None else first
+            seconds += event["step_s"] * span
+            tokens += event.get("tokens_per_s", 0.0) * event["step_s"] * span
+            covered += span
+            if covered >= steps:
+                return {"eta_s": round(seconds / covered * total_steps, 1), "tokens_per_s": round(tokens / seconds, 1),
+                        "first_step": first, "after_step": step}
+        previous = step
+    return None
 
 
 # --- listing and comparing ---------------------------------------------------------------------------
