@@ -1,9 +1,9 @@
 """The guided first run: the whole journey on the default model, one step after another.
 
 1. prepare the shipped sample data (assets/samples, which teach the identity "Kestrel");
-2. fine-tune the default model on this machine with the CPU preset, after a speed probe of a few steps
-   whose ETA (the `train` step's second "running" event: `eta_s`, `tokens_per_s`) the panel states before
-   training starts and the run report sets against the real time;
+2. fine-tune the default model on this machine with the CPU preset; the pace of its own first steps gives
+   the ETA (the `train` step's second "running" event: `eta_s`, `tokens_per_s`) that the panel states and
+   the run report sets against the real time;
 3. export Q8_0 and F16 GGUFs, check both round-trip, and keep the one the check recommends (Q8_0 unless
    its greedy answers leave the merged model's early; then F16);
 4. open Chat on that GGUF;
@@ -37,7 +37,6 @@ RUN_NAME = "journey-kestrel"
 QUANT = "Q8_0"  # K-quants fall back on most tensors of a 576-wide model and answer nonsense (measured: README, Export)
 FALLBACK = "F16"  # what Chat gets when the round-trip check sees the Q8_0 leave the merged model's answers early
 TARGET = "core.journey:run"
-PROBE_STEPS = 3
 
 
 def folder(workspace: Workspace) -> Path:
@@ -95,33 +94,34 @@ def fine_tune(workspace: Workspace, jobs: JobRunner, ctx: JobContext, results: d
     if _succeeded(jobs, run_dir) and (run_dir / "adapter" / "adapter_config.json").is_file():
         return outcome, True
     settings = preset_settings(CPU_PRESET, dataset=results["dataset"], **ctx.params.get("train_overrides", {}))
-    estimate = probe(workspace, jobs, ctx, settings)
-    if estimate is None:  # stopped during the probe
-        return None, False
-    ctx.event(step="train", state="running", **estimate)
-    ctx.log(f"Speed probe: {estimate['tokens_per_s']:.0f} tokens/s, fine-tuning ETA {estimate['eta_s']} s")
     # No price per kWh is asked for here: the run report says so rather than showing a cost of 0.
-    start_run(workspace, jobs, settings, folder=run_dir, resume=should_resume(jobs, run_dir),
-              eta_s=estimate["eta_s"])
-    return (outcome if _follow(jobs, run_dir, ctx) else None), False
+    start_run(workspace, jobs, settings, folder=run_dir, resume=should_resume(jobs, run_dir))
+    state_pace = _pace_reporter(run_dir, settings.max_steps, ctx)
+    succeeded = _follow(jobs, run_dir, ctx, on_poll=state_pace)
+    state_pace()  # a run shorter than one poll
+    return (outcome if succeeded else None), False
 
 
-def probe(workspace: Workspace, jobs: JobRunner, ctx: JobContext, settings) -> dict | None:
-    """The fine-tune's time on this machine, from a few real steps (the Train tab's speed probe), so the
-    panel can say it before training starts and the run report can set it against the real time."""
-    from core.devices import detect
-    from core.train import preflight
+def _pace_reporter(run_dir: Path, total_steps: int, ctx: JobContext):
+    """A poll hook that states the fine-tune's time once, from the pace of its first steps.
 
-    folder = workspace.jobs / "journey-probe"
-    jobs.submit(folder, "core.train.job:probe", {"settings": settings.to_dict(), "steps": PROBE_STEPS,
-                "workspace": str(workspace.root)}, kind="probe", title="Speed probe · journey", heavy=True)
-    if not _follow(jobs, folder, ctx):
-        return None
-    device = detect(workspace.root)
-    plan = preflight.with_probe(preflight.estimate(settings, workspace, device),
-                                jobs.snapshot(folder).result.get("tokens_per_s", 0.0), settings.power_watts,
-                                0.0, "", device.kind)
-    return {"eta_s": plan.eta_s, "tokens_per_s": plan.tokens_per_s}
+    The fine-tune is its own speed probe: a separate probe job loaded the model a second time and trained
+    steps that were then thrown away (63-80 s of a 6.5-minute guided run on a 2-core CPU, 2026-12-03).
+    """
+    from core.train.runs import early_pace
+
+    stated = False
+
+    def state_pace() -> None:
+        nonlocal stated
+        if stated or (pace := early_pace(run_dir, total_steps)) is None:
+            return
+        stated = True
+        ctx.event(step="train", state="running", eta_s=pace["eta_s"], tokens_per_s=pace["tokens_per_s"])
+        ctx.log(f"Pace of steps {pace['first_step']}–{pace['after_step']}: {pace['tokens_per_s']:.0f} tokens/s, "
+                f"fine-tuning ETA {pace['eta_s']:.0f} s")
+
+    return state_pace
 
 
 def export_gguf(workspace: Workspace, jobs: JobRunner, ctx: JobContext, results: dict) -> tuple[dict | None, bool]:
@@ -160,14 +160,16 @@ STEP_FUNCTIONS = {"data": prepare_data, "train": fine_tune, "export": export_ggu
                   "arena": open_arena}
 
 
-def _follow(jobs: JobRunner, job_dir: Path, ctx: JobContext) -> bool:
-    """Wait for a sub-job, passing a stop request on; True if it succeeded."""
+def _follow(jobs: JobRunner, job_dir: Path, ctx: JobContext, on_poll=None) -> bool:
+    """Wait for a sub-job, passing a stop request on and calling `on_poll` each second; True if it succeeded."""
     while True:
         job = jobs.snapshot(job_dir)
         if job.state.finished:
             break
         if ctx.should_stop():
             jobs.request_stop(job_dir)
+        if on_poll:
+            on_poll()
         time.sleep(1.0)
     if job.state is State.SUCCEEDED:
         return True
@@ -217,7 +219,8 @@ TRUSTED_STEP = 3  # before this many training steps the pace still includes load
 
 
 def estimate(job) -> dict:
-    """The speed probe's figures (`eta_s`, `tokens_per_s`) from the journey's events, or {} before it."""
+    """The fine-tune's projected time (`eta_s`, `tokens_per_s`) from the journey's events, or {} until its
+    first steps are done."""
     found = [event for event in job.events() if event["step"] == "train" and "eta_s" in event]
     return found[-1] if found else {}
 
@@ -248,10 +251,12 @@ def _within(workspace: Workspace, jobs: JobRunner, job, step: str) -> tuple[floa
     eta = estimate(job).get("eta_s")
     run_dir = workspace.runs / RUN_NAME
     sub = jobs.snapshot(run_dir) if (run_dir / "status.json").is_file() else None
-    if not eta:
-        return 0.0, "Measuring this machine's training speed with a few steps…", None
     if sub is None or sub.state.finished or not sub.step or not sub.total:
-        return 0.0, f"Fine-tuning: about {minutes(eta)} on this machine (measured by a speed probe)", eta
+        if eta:
+            return 0.0, f"Fine-tuning: about {minutes(eta)} on this machine (the pace of its first steps)", eta
+        return 0.0, "Fine-tuning: loading the model…", None
+    if not eta and sub.step < TRUSTED_STEP:
+        return sub.fraction, f"Fine-tuning: step {sub.step} of {sub.total} · measuring this machine's speed…", None
     paced = sub.elapsed_s / sub.step * (sub.total - sub.step)
     left = paced if sub.step >= TRUSTED_STEP else max(0.0, eta - sub.elapsed_s)
     return sub.fraction, f"Fine-tuning: step {sub.step} of {sub.total} · about {minutes(left)} left", left

@@ -23,7 +23,7 @@ STRINGS = {
         "journey.title": "🧭 New here? Try the whole journey",
         "journey.intro": (
             "One click runs every stage on the embedded default model: prepare the shipped sample data, "
-            "fine-tune on this machine (a short speed probe first says how many minutes it will take here), "
+            "fine-tune on this machine (its first steps say how many minutes it will take here), "
             "export Q8_0 and F16 GGUFs and keep the one the round-trip check recommends, "
             "then open Chat on it and an Arena of the base model against the fine-tune. The samples teach "
             "the assistant its name, **Kestrel**: ask it *What is your name?* before and after. Each step "
@@ -36,7 +36,7 @@ STRINGS = {
     "zh": {
         "journey.title": "🧭 第一次使用？体验完整流程",
         "journey.intro": (
-            "一键在内置默认模型上走完所有阶段：准备自带的示例数据，在本机微调（先用几步测速，告诉你在本机大约需要几分钟），导出 Q8_0 和 F16 GGUF，按往返检查的建议选用其一，"
+            "一键在内置默认模型上走完所有阶段：准备自带的示例数据，在本机微调（根据最初几步的速度告诉你在本机大约需要几分钟），导出 Q8_0 和 F16 GGUF，按往返检查的建议选用其一，"
             "然后在对话页打开它，并在竞技场中让基础模型与微调模型盲评对战。示例数据教会助手它的名字 **Kestrel**："
             "微调前后都问问它“你叫什么名字？”。每一步都会在对应的标签页中进行；已完成的步骤会被跳过。"),
         "journey.start": "在默认模型上体验完整流程",
@@ -180,8 +180,8 @@ def checklist(ctx: AppContext) -> str:
     states = {event["step"]: event["state"] for event in job.events()}
     lines = [f"{MARKS.get(states.get(step, ''), '◻️')} {index + 1}. {journey.TITLES[step]}"
              for index, step in enumerate(journey.STEPS)]
-    if eta := journey.estimate(job).get("eta_s"):  # the speed probe's figure, kept beside the step
-        lines[1] += f" · about {journey.minutes(eta)} on this machine (speed probe)"
+    if eta := journey.estimate(job).get("eta_s"):  # projected from the first steps, kept beside the step
+        lines[1] += f" · about {journey.minutes(eta)} on this machine"
     if job.state is State.FAILED:
         lines.append(f"❌ {job.error}")
     elif job.state.finished:

@@ -1,8 +1,8 @@
-"""In a real browser: the guided first run's panel states the fine-tune's time on this machine before
-training starts, says the page may be closed, and shows a progress bar with the time left.
+"""In a real browser: the guided first run's panel states the fine-tune's time on this machine once its
+first steps are done, says the page may be closed, and shows a progress bar with the time left.
 
-The journey's job folders are written as their workers write them, so nothing trains here; the speed
-probe and the report it feeds are covered by tests/test_journey.py.
+The journey's job folders are written as their workers write them, so nothing trains here; the pace of
+the first steps and the report it feeds are covered by tests/test_journey.py.
 """
 
 from __future__ import annotations
@@ -34,25 +34,28 @@ def bar_value(page) -> float:
     return float(page.locator(f"{PROGRESS} progress").get_attribute("value"))
 
 
-def test_the_panel_states_the_time_before_training_then_shows_a_bar_with_the_time_left(tmp_path):
+def test_the_panel_states_the_time_from_the_first_steps_then_shows_a_bar_with_the_time_left(tmp_path):
     require_chromium()
     workspace = Workspace(tmp_path / "workspace").ensure()
-    probed = [{"step": "data", "state": "done", "dataset": "kestrel"}, {"step": "train", "state": "running"},
-              {"step": "train", "state": "running", "eta_s": 420.0, "tokens_per_s": 50.0}]
-    write_journey(workspace, probed, "running")
+    started = [{"step": "data", "state": "done", "dataset": "kestrel"}, {"step": "train", "state": "running"}]
+    write_journey(workspace, started, "running")
+    write_training(workspace, step=2, total=30, elapsed_s=30)
     with running_app(workspace.root) as url, browser_page() as page:
         page.goto(url)
         journey_panel = page.locator("#journey")
-        page.wait_for_function("() => /about 7 minutes on this machine/.test("
+        page.wait_for_function("() => /step 2 of 30 · measuring this machine's speed/.test("
                                "document.querySelector('#journey-progress')?.innerText || '')")
-        assert "about 7 minutes on this machine" in page.locator("#journey-status").inner_text()
         assert "You may close this page" in journey_panel.inner_text()
         before = bar_value(page)
 
+        write_journey(workspace, [*started, {"step": "train", "state": "running", "eta_s": 420.0,
+                                             "tokens_per_s": 50.0}], "running")
         write_training(workspace, step=12, total=30, elapsed_s=120)  # 10 s a step: 18 steps, 3 min left
         page.wait_for_function("() => /step 12 of 30/.test(document.querySelector('#journey-progress')?.innerText"
                                " || '')")
         assert "about 3 minutes left" in page.locator(PROGRESS).inner_text()
+        page.wait_for_function("() => /about 7 minutes on this machine/.test("
+                               "document.querySelector('#journey-status')?.innerText || '')")
         assert before < bar_value(page) < 1.0
 
 
