@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import ChatsmithError
-from core.jobs import JobContext, JobRunner, State
+from core.jobs import JobContext, JobRunner, State, read_events
 from core.workspace import Workspace
 
 STEPS = ("data", "train", "export", "chat", "arena")
@@ -215,7 +215,7 @@ def _checked_file(gguf_dir: Path, roundtrip: Path) -> Path | None:
 
 SHARE = {"data": 0.05, "train": 0.75, "export": 0.15, "chat": 0.025, "arena": 0.025}
 """Each step's share of the whole journey's time on a CPU, roughly: the fine-tune dominates."""
-TRUSTED_STEP = 3  # before this many training steps the pace still includes loading and warm-up
+TRUSTED_STEP = 3  # before this many training steps the time elapsed is mostly loading and warm-up
 
 
 def estimate(job) -> dict:
@@ -248,6 +248,8 @@ def _within(workspace: Workspace, jobs: JobRunner, job, step: str) -> tuple[floa
         return sub.fraction, f"{TITLES['export']}: {sub.message or '…'}", None
     if step != "train":
         return 0.0, f"{TITLES[step]}…", None
+    from core.train.runs import time_left
+
     eta = estimate(job).get("eta_s")
     run_dir = workspace.runs / RUN_NAME
     sub = jobs.snapshot(run_dir) if (run_dir / "status.json").is_file() else None
@@ -255,10 +257,9 @@ def _within(workspace: Workspace, jobs: JobRunner, job, step: str) -> tuple[floa
         if eta:
             return 0.0, f"Fine-tuning: about {minutes(eta)} on this machine (the pace of its first steps)", eta
         return 0.0, "Fine-tuning: loading the model…", None
-    if not eta and sub.step < TRUSTED_STEP:
+    left = time_left(read_events(run_dir), sub.step, sub.total, sub.elapsed_s if sub.step >= TRUSTED_STEP else None)
+    if left is None:
         return sub.fraction, f"Fine-tuning: step {sub.step} of {sub.total} · measuring this machine's speed…", None
-    paced = sub.elapsed_s / sub.step * (sub.total - sub.step)
-    left = paced if sub.step >= TRUSTED_STEP else max(0.0, eta - sub.elapsed_s)
     return sub.fraction, f"Fine-tuning: step {sub.step} of {sub.total} · about {minutes(left)} left", left
 
 

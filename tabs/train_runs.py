@@ -156,7 +156,7 @@ def progress_text(job, events: list[dict], check, locale: str = "en") -> str:
     speeds = [e["tokens_per_s"] for e in events[-5:] if e.get("tokens_per_s")]
     speed = sum(speeds) / len(speeds) if speeds else 0.0
     elapsed = job.elapsed_s
-    remaining = elapsed / job.step * (job.total - job.step) if job.step and job.total else None
+    remaining = runs.time_left(events, job.step, job.total, elapsed) if job.total else None
     parts = [job_line(job, locale), say("train.elapsed", locale, clock=_clock(elapsed))]
     if remaining is not None and not job.state.finished:
         parts.append(say("train.remaining", locale, clock=_clock(remaining)))

@@ -50,7 +50,12 @@ def test_the_panel_states_the_time_from_the_first_steps_then_shows_a_bar_with_th
 
         write_journey(workspace, [*started, {"step": "train", "state": "running", "eta_s": 420.0,
                                              "tokens_per_s": 50.0}], "running")
-        write_training(workspace, step=12, total=30, elapsed_s=120)  # 10 s a step: 18 steps, 3 min left
+        # Three minutes went on loading, then 10 s a step: 18 steps, 3 minutes, are left (the time elapsed,
+        # 300 s for 12 steps, would say 8 minutes).
+        atomic.write_jsonl(workspace.runs / journey.RUN_NAME / "events.jsonl",
+                           [{"step": step, "loss": 2.0, "step_s": 40.0 if step == 1 else 10.0}
+                            for step in (1, *range(2, 13, 2))])
+        write_training(workspace, step=12, total=30, elapsed_s=300)
         page.wait_for_function("() => /step 12 of 30/.test(document.querySelector('#journey-progress')?.innerText"
                                " || '')")
         assert "about 3 minutes left" in page.locator(PROGRESS).inner_text()

@@ -73,13 +73,25 @@ def test_a_run_without_a_preflight_eta_is_timed_against_the_pace_of_its_own_firs
     assert runs.early_pace(run_dir, total_steps=4) is None  # one step past the warm-up is not enough
     events += [{"step": 3, "eval_loss": 2.8}, {"step": 4, "loss": 2.7, "step_s": 10.0, "tokens_per_s": 150.0}]
     atomic.write_jsonl(run_dir / "events.jsonl", events)
-    assert runs.early_pace(run_dir, total_steps=4) == {"eta_s": 40.0, "tokens_per_s": 150.0, "first_step": 2,
-                                                      "after_step": 4}
+    assert runs.early_pace(run_dir, total_steps=4) == {"eta_s": 40.0, "step_s": 10.0, "tokens_per_s": 150.0,
+                                                      "first_step": 2, "after_step": 4}
 
     summary = {"max_steps": 4}
     assert job._eta(run_dir, summary, {}, resumed=False) == (40.0, "projected from steps 2–4")
     assert job._eta(run_dir, summary, {"eta_s": 55.0}, resumed=False) == (55.0, "estimated")
     assert job._eta(run_dir, summary, {}, resumed=True) == (None, "")  # a resumed session has no first steps
+
+
+def test_the_time_left_goes_by_the_pace_of_the_steps_not_the_time_since_the_model_began_loading():
+    """Three minutes of loading, then 10 s a step: at step 12 of 30 the run has 18 steps, 3 minutes, left
+    (the time elapsed, 300 s for 12 steps, would say 7.5 minutes); a pace of 20 s a step later doubles it."""
+    events = [{"step": 1, "loss": 3.0, "step_s": 40.0}, {"step": 2, "loss": 2.9, "step_s": 10.0}]
+    assert runs.time_left(events, step=2, total=30) is None  # not enough steps for a pace yet
+    assert runs.time_left(events, step=2, total=30, elapsed_s=200.0) == 2800.0  # then loading counts in
+    events += [{"step": step, "loss": 2.0, "step_s": 10.0} for step in range(4, 13, 2)]
+    assert runs.time_left(events, step=12, total=30) == pytest.approx(180.0)
+    slower = [*events, *[{"step": step, "loss": 2.0, "step_s": 30.0} for step in range(14, 25, 2)]]
+    assert runs.time_left(slower, step=24, total=30) == pytest.approx(6 * (11 * 10 + 12 * 30) / 23)
 
 
 def test_padding_free_batches_give_the_same_loss_as_padded(tiny_model_dir, version):

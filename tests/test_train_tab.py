@@ -225,3 +225,17 @@ def test_trained_tokens_have_the_same_colour_in_the_data_and_train_tabs(ctx):
     assert set(highlights) == {"train-mask", "data-template-out"}
     assert highlights["train-mask"].color_map == highlights["data-template-out"].color_map == TRAINED_COLOURS
     assert TRAINED_COLOURS[TRAINED] == "#7fd17f"  # green: what the Data tab always showed
+
+
+def test_the_time_left_leaves_out_the_minutes_spent_loading_the_model(tmp_path):
+    """Three minutes of loading, then 10 s a step: at step 12 of 30 about 3 minutes are left, not the 7.5
+    that the time elapsed over the steps done would say."""
+    from core.jobs import JobSnapshot, State
+
+    job = JobSnapshot(folder=tmp_path, kind="train", title="run", state=State.RUNNING, step=12, total=30,
+                      started=time.time() - 300)
+    events = [{"step": step, "loss": 2.0, "step_s": 40.0 if step == 1 else 10.0, "tokens_per_s": 100.0}
+              for step in (1, *range(2, 13, 2))]
+    text = train_runs.progress_text(job, events, runs.ResumeCheck(False, ""))
+    assert "remaining ~0:03:00" in text, text
+    assert "remaining ~0:07:30" in train_runs.progress_text(job, events[:2], runs.ResumeCheck(False, ""))

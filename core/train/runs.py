@@ -33,7 +33,7 @@ CONFIG_FILE, REPORT_FILE, ADAPTER_DIR, CHECKPOINTS_DIR = "config.yaml", "report.
 ADAPTER_WEIGHTS, FUSION_FILE = "adapter_model.safetensors", "fusion.json"
 COMPLETE_MARKER = "chatsmith-complete"  # written last into a checkpoint folder, so a kill mid-save shows
 CURVE_METRICS = ("loss", "eval_loss", "learning_rate")
-PACE_STEPS = 3  # steps after the first whose pace `early_pace` trusts for a whole run's time
+PACE_STEPS = 3  # logged steps after the first that `pace` needs before it says how fast a run goes
 
 
 def new_run_dir(workspace: Workspace, settings: TrainSettings, name: str = "") -> Path:
@@ -130,16 +130,18 @@ def keep_events_until(run_dir: Path, step: int) -> int:
     return len(events) - len(kept)
 
 
-def early_pace(run_dir: Path, total_steps: int, steps: int = PACE_STEPS) -> dict[str, Any] | None:
-    """The run's time projected from the pace of its first logged steps: {"eta_s", "tokens_per_s",
-    "first_step", "after_step"}, or None until `steps` steps past the first are logged.
+def pace(events: list[dict[str, Any]], enough: int | None = PACE_STEPS) -> dict[str, Any] | None:
+    """How fast the run's logged steps went: {"step_s", "tokens_per_s", "first_step", "after_step"} over the
+    first `enough` steps past the first (the early pace a run's ETA is projected from), or over every
+    step logged so far (`enough=None`); None until `PACE_STEPS` steps past the first are logged.
 
-    Step 1 pays for warm-up (allocations, kernel choice), so a logged span that includes it is left out;
-    each later logged event covers the steps since the one before it, and is weighted by them.
+    Step 1 pays for warm-up (allocations, kernel choice), so a logged span that includes it is left out, as
+    is everything before it (loading the model and data); each later logged event covers the steps since
+    the one before it and is weighted by them. Evaluations log no `step_s` and are not counted.
     """
     seconds = tokens = covered = 0.0
-    previous, first = 0, None
-    for event in read_events(run_dir):
+    previous, first, last = 0, None, None
+    for event in events:
         if "step_s" not in event:
             continue
         step, span = event["step"], event["step"] - previous
@@ -147,12 +149,29 @@ def early_pace(run_dir: Path, total_steps: int, steps: int = PACE_STEPS) -> dict
             first = previous + 1 if first is None else first
             seconds += event["step_s"] * span
             tokens += event.get("tokens_per_s", 0.0) * event["step_s"] * span
-            covered += span
-            if covered >= steps:
-                return {"eta_s": round(seconds / covered * total_steps, 1), "tokens_per_s": round(tokens / seconds, 1),
-                        "first_step": first, "after_step": step}
+            covered, last = covered + span, step
+            if enough is not None and covered >= enough:
+                break
         previous = step
-    return None
+    if covered < PACE_STEPS or seconds <= 0:
+        return None
+    return {"step_s": seconds / covered, "tokens_per_s": round(tokens / seconds, 1), "first_step": first,
+            "after_step": last}
+
+
+def early_pace(run_dir: Path, total_steps: int) -> dict[str, Any] | None:
+    """The whole run's time projected from the pace of its first steps: `pace` plus "eta_s"."""
+    found = pace(read_events(run_dir))
+    return found and {**found, "eta_s": round(found["step_s"] * total_steps, 1)}
+
+
+def time_left(events: list[dict[str, Any]], step: int, total: int, elapsed_s: float | None = None) -> float | None:
+    """Seconds a run has left at the pace of its steps so far. Unlike the time elapsed, that pace leaves out
+    loading the model, the first step and the start of a resumed session; a run that has logged too few
+    steps for it is paced by `elapsed_s` over `step` instead, when given, and is None otherwise."""
+    if found := pace(events, enough=None):
+        return found["step_s"] * max(0, total - step)
+    return elapsed_s / step * max(0, total - step) if elapsed_s is not None and step else None
 
 
 # --- listing and comparing ---------------------------------------------------------------------------
