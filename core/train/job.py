@@ -1,10 +1,11 @@
 """Job-runner targets of the Train stage: `run` (a training run in its run folder) and `probe`.
 
 Contract: `run(ctx)` takes `ctx.params` = {"settings": TrainSettings as a dict, "workspace": root,
-"resume": bool, "eta_s": pre-flight ETA or None (then the pace of the first steps gives one), "price_per_kwh": float, "currency": str}; the job
-folder is the run folder. It writes `config.yaml`, trains (events, log and checkpoints land in the
-folder through the callbacks), saves the adapter and writes `report.md`. On resume it continues from
-the newest complete checkpoint and first drops events logged after it, so the curve continues.
+"resume": bool, "eta_s": pre-flight ETA or None (then the pace of the first steps gives one),
+"price_per_kwh": float, "currency": str}; the job folder is the run folder. It writes `config.yaml`,
+trains (events, log and checkpoints land in the folder through the callbacks), saves the adapter and
+writes `report.md`. On resume it continues from the newest complete checkpoint and first drops events
+logged after it, so the curve continues.
 `probe(ctx)` runs a few steps in a scratch folder and returns measured tokens/s for the ETA.
 """
 

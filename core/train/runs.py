@@ -167,8 +167,8 @@ def early_pace(run_dir: Path, total_steps: int) -> dict[str, Any] | None:
 
 def time_left(events: list[dict[str, Any]], step: int, total: int, elapsed_s: float | None = None) -> float | None:
     """Seconds a run has left at the pace of its steps so far. Unlike the time elapsed, that pace leaves out
-    loading the model, the first step and the start of a resumed session; a run that has logged too few
-    steps for it is paced by `elapsed_s` over `step` instead, when given, and is None otherwise."""
+    loading the model (at the start and on a resume) and the first step; a run that has logged too few steps
+    for it is paced by `elapsed_s` over `step` instead, when given, and is None otherwise."""
     if found := pace(events, enough=None):
         return found["step_s"] * max(0, total - step)
     return elapsed_s / step * max(0, total - step) if elapsed_s is not None and step else None
