@@ -84,7 +84,7 @@ def test_a_run_without_a_preflight_eta_is_timed_against_the_pace_of_its_own_firs
 
 def test_the_time_left_goes_by_the_pace_of_the_steps_not_the_time_since_the_model_began_loading():
     """Three minutes of loading, then 10 s a step: at step 12 of 30 the run has 18 steps, 3 minutes, left
-    (the time elapsed, 300 s for 12 steps, would say 7.5 minutes); a pace of 20 s a step later doubles it."""
+    (the time elapsed, 300 s for 12 steps, would say 7.5 minutes); slower steps later count in by their number."""
     events = [{"step": 1, "loss": 3.0, "step_s": 40.0}, {"step": 2, "loss": 2.9, "step_s": 10.0}]
     assert runs.time_left(events, step=2, total=30) is None  # not enough steps for a pace yet
     assert runs.time_left(events, step=2, total=30, elapsed_s=200.0) == 2800.0  # then loading counts in
