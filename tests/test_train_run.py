@@ -52,6 +52,8 @@ def test_two_step_run_moves_lora_weights_and_not_the_base(tiny_model_dir, worksp
     assert base and all((trained[name] == tensor).all() for name, tensor in base.items())
     assert result["step"] == 2 and result["stopped_at"] is None
     assert [event["step"] for event in reporter.events if "loss" in event] == [1, 2]
+    evaluation, = [event for event in reporter.events if "eval_loss" in event]  # the final one, timed
+    assert evaluation["step"] == 2 and evaluation["eval_s"] > 0
     assert runs.read_config(run_dir).dataset == str(version)
     report = (run_dir / "report.md").read_text()
     assert "finished 2 of 2 steps" in report and "1 s estimated vs" in report and "EUR" in report
@@ -92,6 +94,17 @@ def test_the_time_left_goes_by_the_pace_of_the_steps_not_the_time_since_the_mode
     assert runs.time_left(events, step=12, total=30) == pytest.approx(180.0)
     slower = [*events, *[{"step": step, "loss": 2.0, "step_s": 30.0} for step in range(14, 25, 2)]]
     assert runs.time_left(slower, step=24, total=30) == pytest.approx(6 * (11 * 10 + 12 * 30) / 23)
+
+
+def test_the_time_left_counts_in_the_evaluations_still_to_come_at_the_length_of_those_logged():
+    """10 s a step and an evaluation every 15 steps that took 40 s: at step 16 of 30 one evaluation is left
+    (at step 30, the end), at step 16 of 40 two (at 30, and at the end); none before the first is timed."""
+    events = [{"step": step, "loss": 2.0, "step_s": 10.0} for step in (1, *range(2, 15, 2))]
+    assert runs.time_left(events, step=14, total=30) == pytest.approx(160.0)
+    events += [{"step": 15, "eval_loss": 1.9, "eval_s": 40.0}, {"step": 16, "loss": 1.8, "step_s": 10.0}]
+    assert runs.time_left(events, step=16, total=30) == pytest.approx(14 * 10 + 40)
+    assert runs.time_left(events, step=16, total=40) == pytest.approx(24 * 10 + 2 * 40)
+    assert runs.time_left(events, step=30, total=30) == 0.0
 
 
 def test_padding_free_batches_give_the_same_loss_as_padded(tiny_model_dir, version):

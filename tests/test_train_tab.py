@@ -239,3 +239,17 @@ def test_the_time_left_leaves_out_the_minutes_spent_loading_the_model(tmp_path):
     text = train_runs.progress_text(job, events, runs.ResumeCheck(False, ""))
     assert "remaining ~0:03:00" in text, text
     assert "remaining ~0:07:30" in train_runs.progress_text(job, events[:2], runs.ResumeCheck(False, ""))
+
+
+def test_the_time_left_counts_in_the_evaluation_still_to_come(tmp_path):
+    """10 s a step and an evaluation at step 15 that took 50 s: at step 16 of 30 the one at the end is still
+    to come, so 2 min 20 s of steps and 50 s of evaluation are left."""
+    from core.jobs import JobSnapshot, State
+
+    job = JobSnapshot(folder=tmp_path, kind="train", title="run", state=State.RUNNING, step=16, total=30,
+                      started=time.time() - 400)
+    events = [{"step": step, "loss": 2.0, "step_s": 40.0 if step == 1 else 10.0, "tokens_per_s": 100.0}
+              for step in (1, *range(2, 15, 2))]
+    events += [{"step": 15, "eval_loss": 1.9, "eval_s": 50.0}, {"step": 16, "loss": 1.8, "step_s": 10.0}]
+    text = train_runs.progress_text(job, events, runs.ResumeCheck(False, ""))
+    assert "remaining ~0:03:10" in text, text

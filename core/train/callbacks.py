@@ -1,9 +1,9 @@
 """Trainer plumbing: events for the live plot, the stop flag, power readings and checkpoint markers.
 
 Contract: `ProgressCallback` turns Trainer logs into one `events.jsonl` record per log (step, loss,
-eval_loss, learning_rate, grad_norm, tokens_per_s, step_s (seconds per step), memory_gb, power_w, and for DPO / KTO the reward margin
-and preference accuracy) and honours a stop request by
-saving a checkpoint and ending training. `CompleteMarker` writes `chatsmith-complete` into a checkpoint
+eval_loss, eval_s (seconds the evaluation took), learning_rate, grad_norm, tokens_per_s, step_s (seconds
+per step), memory_gb, power_w, and for DPO / KTO the reward margin and preference accuracy) and honours a
+stop request by saving a checkpoint and ending training. `CompleteMarker` writes `chatsmith-complete` into a checkpoint
 folder after the Trainer has finished writing it; resume only trusts marked checkpoints, so a kill -9
 in the middle of a save leaves the previous one in charge. `CountingCollator` counts
 real (non-pad) tokens, the figure tokens/s is about. The reporter is a `core.jobs.JobContext` or
@@ -121,6 +121,8 @@ class _Progress:
             if key in logs:
                 record[key] = float(logs[key])
         record.update({name: float(logs[key]) for key, name in PREFERENCE_METRICS.items() if key in logs})
+        if "eval_runtime" in logs:  # the Trainer's own timing of the evaluation: the time left counts them in
+            record["eval_s"] = round(float(logs["eval_runtime"]), 3)
         if "loss" in logs:
             record["tokens_per_s"] = round((self.counter.real_tokens - self._last_tokens) / elapsed, 1)
             steps = state.global_step - self._last_step

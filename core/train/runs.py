@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import statistics
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -166,12 +167,29 @@ def early_pace(run_dir: Path, total_steps: int) -> dict[str, Any] | None:
 
 
 def time_left(events: list[dict[str, Any]], step: int, total: int, elapsed_s: float | None = None) -> float | None:
-    """Seconds a run has left at the pace of its steps so far. Unlike the time elapsed, that pace leaves out
-    loading the model (at the start and on a resume) and the first step; a run that has logged too few steps
-    for it is paced by `elapsed_s` over `step` instead, when given, and is None otherwise."""
+    """Seconds a run has left at the pace of its steps so far, plus its evaluations still to come at the
+    length of those it logged. Unlike the time elapsed, that pace leaves out loading the model (at the
+    start and on a resume) and the first step; a run that has logged too few steps for it is paced by
+    `elapsed_s` over `step` instead, when given, and is None otherwise."""
     if found := pace(events, enough=None):
-        return found["step_s"] * max(0, total - step)
-    return elapsed_s / step * max(0, total - step) if elapsed_s is not None and step else None
+        steps_s = found["step_s"] * max(0, total - step)
+    elif elapsed_s is not None and step:
+        steps_s = elapsed_s / step * max(0, total - step)
+    else:
+        return None
+    return steps_s + evaluations_left(events, step, total)
+
+
+def evaluations_left(events: list[dict[str, Any]], step: int, total: int) -> float:
+    """Seconds the run's evaluations after `step` will take, each as long as the median one it logged; 0
+    until it has logged one. Evaluations fall every N steps and at the end, and the first logged one is
+    the first of that schedule, so its step is N (a run that only evaluates at the end logs it there)."""
+    timed = [event for event in events if event.get("eval_s")]
+    if not timed or step >= total:
+        return 0.0
+    every = max(1, int(timed[0]["step"]))
+    count = total // every - step // every + (1 if total % every else 0)
+    return count * statistics.median(event["eval_s"] for event in timed)
 
 
 # --- listing and comparing ---------------------------------------------------------------------------
