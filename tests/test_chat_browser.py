@@ -48,6 +48,11 @@ def open_chat(page, url: str, max_new_tokens: int) -> None:
     set_max_new_tokens(page, max_new_tokens)
 
 
+def clear(page) -> None:
+    page.locator("#chat-clear").click()
+    page.wait_for_function(f"() => document.querySelectorAll(\"{BOT}\").length === 0")
+
+
 def wait_for_streaming(page) -> None:
     """Until the last answer has some text: it is streaming."""
     page.wait_for_function(f"() => {{ const b = document.querySelectorAll(\"{BOT}\"); "
@@ -73,14 +78,17 @@ def test_chat_tab_two_turns_stop_and_switch_model(tmp_path):
         assert page.locator(BOT).count() == 2 and page.locator(BOT).last.inner_text().strip()
 
         set_max_new_tokens(page, 2000)
-        page.locator("#chat-clear").click()
-        page.wait_for_function(f"() => document.querySelectorAll(\"{BOT}\").length === 0")
-        send(page, "Tell me a very long story about a dragon.")
-        wait_for_streaming(page)
-        page.locator("#chat-stop").click()
-        status = wait_for_answer(page, 1)
-        assert "⏹ stopped" in status
-        assert int(status.split(" tokens")[-2].split("· ")[-1]) < 2000  # the answer ended early
+        for _ in range(3):  # a story the model ends on its own before Stop lands proves nothing: try again
+            clear(page)
+            send(page, "Tell me a very long story about a dragon.")
+            wait_for_streaming(page)
+            page.locator("#chat-stop").click()
+            status = wait_for_answer(page, 1)
+            assert int(status.split(" tokens")[-2].split("· ")[-1]) < 2000, status  # it did not run to the end
+            if "⏹ stopped" in status:
+                break
+        else:
+            pytest.fail(f"every story ended before Stop landed: {status}")
         screenshot(page, "chat-stopped")
 
         page.locator("#chat-model input").click()
@@ -118,8 +126,7 @@ def test_a_question_sent_while_an_answer_streams_is_kept_and_asked_next(tmp_path
                 break  # the first answer is still streaming: the check below means something
             page.locator("#chat-stop").click()  # the story ended on its own and the question went out
             wait_for_answer(page, 2)
-            page.locator("#chat-clear").click()
-            page.wait_for_function(f"() => document.querySelectorAll(\"{BOT}\").length === 0")
+            clear(page)
         else:
             pytest.fail("every story ended before the check could run")
         assert box == question, (status, page.locator(BOT).all_inner_texts())
