@@ -119,8 +119,8 @@ def test_a_question_sent_while_an_answer_streams_is_kept_and_asked_next(tmp_path
             send(page, question)
             page.wait_for_timeout(500)  # several redraws of the streaming answer
             box, status, answers = page.evaluate(
-                f"() => [document.querySelector('#chat-input textarea').value, "
-                f"document.querySelector('#chat-status')?.innerText || '', "
+                "() => [document.querySelector('#chat-input textarea').value, "
+                "document.querySelector('#chat-status')?.innerText || '', "
                 f"document.querySelectorAll(\"{BOT}\").length]")
             if answers == 1 and not re.search(r"tokens/s|❌", status):
                 break  # the first answer is still streaming: the check below means something

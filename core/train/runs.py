@@ -177,10 +177,10 @@ def time_left(events: list[dict[str, Any]], step: int, total: int, elapsed_s: fl
         steps_s = elapsed_s / step * max(0, total - step)
     else:
         return None
-    return steps_s + evaluations_left(events, step, total)
+    return steps_s + _evaluations_left(events, step, total)
 
 
-def evaluations_left(events: list[dict[str, Any]], step: int, total: int) -> float:
+def _evaluations_left(events: list[dict[str, Any]], step: int, total: int) -> float:
     """Seconds the run's evaluations after `step` will take, each as long as the median one it logged; 0
     until it has logged one. Evaluations fall every N steps and at the end, and the first logged one is
     the first of that schedule, so its step is N (a run that only evaluates at the end logs it there)."""
