@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import os
+import time
 
 import pytest
 
@@ -23,10 +25,10 @@ def _export(workspace, base_dir, quants, scale=0.5):
 
 
 @pytest.mark.slow
-def test_tiny_round_trip_report(workspace, tiny_model_dir):
+def test_tiny_round_trip_report_is_measured_once_until_a_file_changes(workspace, tiny_model_dir, monkeypatch):
     run, merged, files = _export(workspace, tiny_model_dir, ["F16"])
-    report = roundtrip.roundtrip(workspace, run, merged, files, max_new_tokens=8, log=lambda line: None)
-    roundtrip.write_report(run, report)
+    report, kept = roundtrip.ensure_report(workspace, run, merged, files, max_new_tokens=8, log=lambda line: None)
+    assert not kept
     assert report["models"]["merged"]["agreement"] == 1.0
     assert report["models"]["merged"]["first_divergence"] == [None, None, None]
     f16 = report["models"]["F16"]
@@ -35,6 +37,19 @@ def test_tiny_round_trip_report(workspace, tiny_model_dir):
     assert f16["agreement"] >= 0.5 and all(d is None or d > 0 for d in f16["first_divergence"]), f16
     assert math.isfinite(f16["perplexity"])
     assert (run.exports / "roundtrip.json").is_file()
+
+    # Asked again with nothing changed (the Round-trip button after an export that already checked its files):
+    # the written report, said to be up to date, and no model loaded.
+    measured, lines = roundtrip.roundtrip, []
+    monkeypatch.setattr(roundtrip, "roundtrip", lambda *a, **k: pytest.fail("measured again, though nothing changed"))
+    again, kept = roundtrip.ensure_report(workspace, run, merged, files, max_new_tokens=8, log=lines.append)
+    assert kept and again["models"] == report["models"] and "up to date" in lines[0]
+    # A GGUF written again, or a longer answer asked for, is measured anew.
+    monkeypatch.setattr(roundtrip, "roundtrip", measured)
+    os.utime(files["F16"], ns=(time.time_ns(), time.time_ns() + 10**9))
+    assert not roundtrip.ensure_report(workspace, run, merged, files, max_new_tokens=8, log=lines.append)[1]
+    assert roundtrip.ensure_report(workspace, run, merged, files, max_new_tokens=8, log=lines.append)[1]
+    assert not roundtrip.ensure_report(workspace, run, merged, files, max_new_tokens=9, log=lines.append)[1]
 
 
 def test_merged_model_that_answers_differently_fails_loudly(workspace, tiny_model_dir, monkeypatch):

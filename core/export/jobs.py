@@ -93,9 +93,8 @@ def roundtrip(ctx) -> dict[str, Any]:
 def _check(ctx, workspace: Workspace, run: Run, merged: Path, files: dict[str, Path]) -> str:
     """The round-trip check on `files`: report written, verdict logged line by line and returned."""
     ctx.progress(0, None, "Round-trip check: the same greedy prompts through every exported form…")
-    report = roundtrip_module.roundtrip(workspace, run, merged, files,
-                                        int(ctx.params.get("max_new_tokens", 24)), log=ctx.log)
-    roundtrip_module.write_report(run, report)
+    report, _ = roundtrip_module.ensure_report(workspace, run, merged, files,
+                                               int(ctx.params.get("max_new_tokens", 24)), log=ctx.log)
     lines = verdicts.summary(report, _manifest(run).get("recommended", ""))
     for line in lines:
         ctx.log(line)

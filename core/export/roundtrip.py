@@ -7,10 +7,15 @@ differences cannot hide or fake a divergence) must reproduce it. For a QLoRA run
 The report gives, per model, the share of reference tokens reproduced at
 the same position, the first divergence per prompt, and for GGUFs the perplexity on validation samples
 next to F16's. A merged model that does not reproduce base + adapter fails the export loudly.
+
+The check is greedy and so repeatable: `ensure_report` keeps a report whose inputs (the adapter, the merge, each
+GGUF, the prompts and samples) have not changed since it was written, as `merge.ensure_merged` keeps a merge, so
+asking again after an export that already checked its files costs nothing.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from pathlib import Path
@@ -71,6 +76,44 @@ def roundtrip(workspace: Workspace, run: Run, merged: Path | None, ggufs: dict[s
                 entry["perplexity_vs_f16"] = round(entry["perplexity"] / f16, 4)
     _refuse_bad_merge(report)
     return report
+
+
+def ensure_report(workspace: Workspace, run: Run, merged: Path | None, ggufs: dict[str, Path],
+                  max_new_tokens: int = 24, log=print) -> tuple[dict[str, Any], bool]:
+    """The round-trip report of these files, and whether it was already written: a report is kept when none of
+    what it read has changed since (compared by size and modification time, as `make` does), else measured anew
+    and written."""
+    wanted = inputs(workspace, run, merged, ggufs, max_new_tokens)
+    path = run.exports / "roundtrip.json"
+    try:
+        kept = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        kept = {}
+    if kept.get("inputs") == wanted:
+        log("Round-trip report is up to date (nothing it checked has changed since it was written): kept.")
+        return kept, True
+    report = roundtrip(workspace, run, merged, ggufs, max_new_tokens, log)
+    report["inputs"] = wanted
+    write_report(run, report)
+    return report, False
+
+
+def inputs(workspace: Workspace, run: Run, merged: Path | None, ggufs: dict[str, Path],
+           max_new_tokens: int) -> dict[str, Any]:
+    """What a report depends on, as JSON: each file it reads by size and modification time, and a digest of
+    the prompts and samples it asks with. Adapter and merge stand for the base model too, as in `ensure_merged`."""
+    def stamp(path: Path) -> list[int] | None:
+        try:
+            status = path.stat()
+        except OSError:
+            return None
+        return [status.st_size, status.st_mtime_ns]
+
+    asked = json.dumps([PROMPTS, validation_samples(workspace, run), max_new_tokens], sort_keys=True)
+    return {"adapter": {p.name: stamp(p) for p in sorted(run.adapter.glob("adapter_*"))},
+            "merged": stamp(merged / "chatsmith_merge.json") if merged else None,
+            "ggufs": {quant: [path.name, stamp(path)] for quant, path in sorted(ggufs.items())},
+            "asked": hashlib.sha256(asked.encode()).hexdigest()}
 
 
 def as_trained(workspace: Workspace, run: Run, prompts: list[list[int]], reference: list[list[int]],
