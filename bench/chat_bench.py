@@ -187,13 +187,13 @@ def main() -> None:
                                             "1 vs turn N time to first token, four clients vs one (bench/chat_limits.py)")
     parser.add_argument("--turns", type=int, default=12, help="--part turns: the later turn measured")
     parser.add_argument("--model", default="default",
-                        help="decode part: the model to convert and compare (default, or a local folder)")
+                        help="decode and bandwidth parts: the model to convert and compare (default, or a local folder)")
     args = parser.parse_args()
     workspace = Workspace.resolve(args.workspace)
     if args.part in ("bandwidth", "turns", "clients"):
         import chat_limits
 
-        return chat_limits.run(workspace, args.part, args.rounds, args.turns, args.tokens)
+        return chat_limits.run(workspace, args.part, args.rounds, args.turns, args.tokens, args.model)
     if args.part in ("all", "decode"):
         bench_decode(workspace, args.model, args.tokens, args.rounds)
     if args.part in ("all", "first-token"):

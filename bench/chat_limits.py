@@ -1,6 +1,7 @@
 """Chat against the machine's limits: decode vs the memory-bandwidth bound, and long conversations.
 
     python bench/chat_limits.py [--workspace DIR] [--part all|bandwidth|turns|clients] [--rounds 3] [--turns 12]
+                                [--model default|FOLDER]  (the model the bandwidth part decodes)
     (also reached as `python bench/chat_bench.py --part bandwidth|turns|clients`)
 
 1. bandwidth — this machine's memory bandwidth, measured in this run with a large array copy on as many
@@ -65,12 +66,12 @@ def copy_bandwidth(threads: int, repeats: int = 5) -> float:
     return 2 * COPY_BYTES / best
 
 
-def bench_bandwidth(workspace: Workspace, tokens: int, rounds: int) -> None:
+def bench_bandwidth(workspace: Workspace, tokens: int, rounds: int, model: str = "default") -> None:
     from chat_bench import PROMPT, decode_rate, q8_gguf  # the decode arm chat_bench already measures
 
     from core.inference import GenerationSettings
 
-    gguf = q8_gguf(workspace, "default")
+    gguf = q8_gguf(workspace, model)
     llama = inference.gguf_backend(gguf)
     threads = llama._llama.n_threads
     settings = GenerationSettings(temperature=0, repetition_penalty=1.0, max_new_tokens=tokens)
@@ -261,9 +262,10 @@ def bench_clients(workspace: Workspace, rounds: int) -> None:
             os.environ["CHATSMITH_CHAT_SLOTS"] = users
 
 
-def run(workspace: Workspace, part: str, rounds: int, turns: int = 12, tokens: int = 64) -> None:
+def run(workspace: Workspace, part: str, rounds: int, turns: int = 12, tokens: int = 64,
+        model: str = "default") -> None:
     if part in ("all", "bandwidth"):
-        bench_bandwidth(workspace, tokens, rounds)
+        bench_bandwidth(workspace, tokens, rounds, model)
     if part in ("all", "turns"):
         bench_turns(workspace, rounds, turns)
     if part in ("all", "clients"):
@@ -277,8 +279,10 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--turns", type=int, default=12, help="the later turn measured (and the conversation's length)")
     parser.add_argument("--tokens", type=int, default=64, help="tokens decoded per bandwidth round")
+    parser.add_argument("--model", default="default", help="the model whose Q8_0 GGUF the bandwidth part decodes "
+                        "(a local HF folder; the other parts always use the default model)")
     args = parser.parse_args()
-    run(Workspace.resolve(args.workspace), args.part, args.rounds, args.turns, args.tokens)
+    run(Workspace.resolve(args.workspace), args.part, args.rounds, args.turns, args.tokens, args.model)
 
 
 if __name__ == "__main__":

@@ -21,7 +21,8 @@ TINY, TINY_64 = "{tiny}", "{tiny_64}"  # replaced by the tiny test models' folde
 SMOKE = {
     "data_bench.py": (["--conversations", "300", "--rounds", "1"], "speed-up vs baseline"),
     "dedupe_bench.py": (["--conversations", "200", "--rounds", "1"], "x datasketch's speed"),
-    "chat_limits.py": (["--part", "bandwidth", "--tokens", "4", "--rounds", "1"], "decode vs memory bandwidth"),
+    "chat_limits.py": (["--part", "bandwidth", "--model", TINY, "--tokens", "4", "--rounds", "1"],
+                       "decode vs memory bandwidth"),
     "evaluate_bootstrap.py": (["--votes", "200", "--models", "3", "--rounds", "20", "--repeats", "1"], "ratio"),
     "retrieval_bench.py": (["--dense", "none", "--scale", "1", "--rounds", "1"], "bm25 vs baseline"),
     "startup.py": (["--repeats", "1"], "ratio:"),
