@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from core import atomic, templates
-from core.errors import BadInputError, ChatsmithError, CorruptFileError
+from core.errors import BadInputError, ChatsmithError
 from core.export.merge import ExportCheckError
 from core.models import safetensors_header
 
@@ -173,15 +173,7 @@ def _llama_metadata(path: Path) -> tuple[str, list[str], str]:
     """(chat template, stop texts: EOS then end-of-turn, BOS text) as llama.cpp reads them."""
     from core.inference.gguf_loader import open_llama
 
-    corrupt = CorruptFileError(f"{path.name} is corrupt or incomplete (llama.cpp cannot load it).",
-                               "Export or download it again; an interrupted copy often leaves a short file.")
-    with open(path, "rb") as handle:
-        if handle.read(4) != b"GGUF":
-            raise corrupt
-    try:
-        llama = open_llama(path, n_ctx=32, n_threads=1, n_batch=32, use_mmap=True, verbose=False)
-    except (ValueError, RuntimeError) as error:
-        raise corrupt from error
+    llama = open_llama(path, n_ctx=32, n_threads=1, n_batch=32, use_mmap=True, verbose=False)  # says why it refuses
     try:
         metadata = llama.metadata
 

@@ -239,7 +239,5 @@ def _ids(tokenizer, messages: list[dict]) -> list[int]:
 def _llama(path: Path):
     from core.inference import default_threads
     from core.inference.gguf_loader import open_llama
-    from core.models import verify_gguf
 
-    verify_gguf(path)
     return open_llama(path, n_ctx=512, n_threads=default_threads(), logits_all=True, verbose=False)

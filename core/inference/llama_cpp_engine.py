@@ -32,7 +32,6 @@ from core.inference import MAX_CONTEXT, GenerationSettings, default_threads, ren
 from core.inference.gguf_loader import open_llama
 from core.inference.prefix_states import PrefixStates, shared_prefix
 from core.inference.turns import Line
-from core.models import verify_gguf
 from core import templates
 
 CHAT_SLOTS = 4
@@ -51,7 +50,6 @@ def chat_slots() -> int:
 
 class LlamaCppBackend:
     def __init__(self, gguf_path: Path, n_ctx: int = MAX_CONTEXT, slots: int | None = None):
-        verify_gguf(gguf_path)
         self.path = Path(gguf_path)
         self.slots = slots or chat_slots()
         self._n_ctx = n_ctx
