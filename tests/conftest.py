@@ -113,13 +113,14 @@ def tiny_model_64_dir(tmp_path_factory, default_tokenizer_dir) -> Path:
 
 @pytest.fixture(scope="session")
 def default_model_dir(tmp_path_factory) -> Path:
-    """The real default model materialised once per session (about half a minute)."""
+    """The real default model materialised once per test run (about half a minute). Tests only read it, so
+    the workers share one copy: materialising holds a file lock, and a worker that comes second waits for it."""
     from core.models import materialize_default_model
     from core.workspace import Workspace
 
-    return materialize_default_model(Workspace(tmp_path_factory.mktemp("default_ws")).ensure())
-
-
+    root = tmp_path_factory.getbasetemp()
+    root = root.parent if os.environ.get("PYTEST_XDIST_WORKER") else root  # the run's folder, above each worker's
+    return materialize_default_model(Workspace(root / "default_ws").ensure())
 
 
 @pytest.fixture(scope="session")
