@@ -103,6 +103,11 @@ def export(page, run: str) -> None:
 
 def chat(page, run: str) -> None:
     page.get_by_role("tab", name="Chat").click()
+    # Answers of up to 48 tokens rather than 256: room for "I'm Kestrel, …" and a sentence, without the
+    # adapter (transformers on this CPU) spending most of a minute on each of its two answers.
+    page.get_by_text("Generation settings").click()
+    page.locator("#chat-max-new input[type=number]").fill("48")
+    page.locator("#chat-max-new input[type=number]").press("Enter")
     for option in (f"Export · {run}/gguf/{run}-Q8_0.gguf (GGUF, llama.cpp)", f"Run {run} · adapter"):
         page.locator("#chat-refresh").click()
         page.locator("#chat-model input").click()
