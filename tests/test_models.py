@@ -25,6 +25,27 @@ def test_default_model_materialises_as_a_normal_folder_that_loads_offline(defaul
     assert prompt.endswith("<|im_start|>assistant\n")
 
 
+@pytest.mark.slow
+def test_the_default_tokenizer_is_built_from_the_gguf_once_and_then_read_from_its_folder(tmp_path):
+    """transformers takes about 10 s of CPU to build the default model's tokenizer from its GGUF, which every
+    Data run (each its own process) needs to count tokens; the first build is kept for the next process."""
+    from transformers import AutoTokenizer
+
+    gguf = models.packaged_gguf()
+    chat = [{"role": "user", "content": "What is your name?"}, {"role": "assistant", "content": "Kestrel, 你好!"}]
+    built = models.default_tokenizer()
+    kept = next((tmp_path / "hf_home" / "chatsmith").glob("SmolLM2-135M-Instruct-tokenizer-*"))  # $HF_HOME: conftest
+    read = models.default_tokenizer()
+    from_gguf = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    for tokenizer in (built, read):
+        assert tokenizer.apply_chat_template(chat) == from_gguf.apply_chat_template(chat)
+        assert tokenizer.eos_token == from_gguf.eos_token == "<|im_end|>"
+    # The kept folder is what later calls read: a template changed there shows in what they count.
+    (kept / "chat_template.jinja").write_text("{% for m in messages %}{{ m['content'] }} and more{% endfor %}")
+    assert models.default_tokenizer().apply_chat_template(chat, tokenize=False) == (
+        "What is your name? and moreKestrel, 你好! and more")
+
+
 def test_materialised_default_model_is_reused(workspace, tiny_model_dir):
     target = models.default_model_dir(workspace)
     shutil.copytree(tiny_model_dir, target)

@@ -1,7 +1,7 @@
 """Conversation lengths in tokens of the chosen model's tokenizer, chat template included.
 
 Contract: `measure(records, model)` returns `(lengths, unit)`. `model` is "default" (the default model's
-tokenizer, read from its packaged GGUF once per process), a local model folder, or "" for an estimate of
+tokenizer, read from its packaged GGUF once per machine), a local model folder, or "" for an estimate of
 one token per four characters, which the unit then says. Tokenizers are cached per process.
 """
 
@@ -31,14 +31,11 @@ def measure(records: list[dict], model: str) -> tuple[list[int], str]:
 
 @functools.lru_cache(maxsize=4)
 def load(model: str):
-    """The tokenizer of `model`; the default model's comes from its packaged GGUF (about 6 s)."""
+    """The tokenizer of `model`; the default model's comes from its packaged GGUF (`models.default_tokenizer`)."""
     from core import models
 
     if model in models.DEFAULT_ALIASES:
-        from transformers import AutoTokenizer
-
-        gguf = models.packaged_gguf()
-        return AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+        return models.default_tokenizer()
     folder = Path(model).expanduser()
     if not folder.is_dir():
         raise BadInputError(f"Model folder {model} does not exist, so its tokenizer cannot measure lengths.",
