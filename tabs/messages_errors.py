@@ -75,6 +75,13 @@ ERRORS: dict[str, dict[str, str]] = {
                                "zh": "在这个请求等待时，{file} 已被卸载以释放内存。"},
     "err.inference.unloaded.hint": {"en": "Send the message again; the model loads anew.",
                                     "zh": "请再发送一次消息；模型会重新加载。"},
+    "err.inference.gguf_refused": {"en": "llama.cpp could not load {file}, although the file is whole ({error}).",
+                                   "zh": "llama.cpp 无法加载 {file}，但该文件是完整的（{error}）。"},
+    "err.inference.gguf_refused.hint": {"en": "Its architecture or quantisation may be newer than this llama.cpp, or "
+                                              "the memory for its context may be missing: install a newer llama.cpp for "
+                                              "Python, or export the model again with this app.",
+                                        "zh": "它的架构或量化方式可能比这个 llama.cpp 更新，或者内存不足以容纳它的上下文："
+                                              "请为 Python 安装更新版本的 llama.cpp，或用本应用重新导出该模型。"},
     # Data preparation (core/data/).
     "err.data.map_unknown": {"en": "--map does not know {fields}.", "zh": "--map 不认识 {fields}。"},
     "err.data.map_unknown.hint": {"en": "Use instruction, input, output, system, messages, role or content.",
@@ -366,10 +373,6 @@ ERRORS: dict[str, dict[str, str]] = {
     "err.export.fuse_method": {"en": "Fusion method '{method}' is not one of {choices}.",
                                "zh": "融合方法“{method}”不在 {choices} 之中。"},
     "err.export.density": {"en": "Density must be in (0, 1].", "zh": "密度（density）必须在 (0, 1] 之内。"},
-    "err.export.gguf_corrupt": {"en": "{file} is corrupt or incomplete (llama.cpp cannot load it).",
-                                "zh": "{file} 已损坏或不完整（llama.cpp 无法加载它）。"},
-    "err.export.redownload": {"en": "Export or download it again; an interrupted copy often leaves a short file.",
-                              "zh": "请重新导出或下载；中断的复制常会留下不完整的文件。"},
     "err.export.quant": {"en": "Unknown quantisation '{quant}'.", "zh": "未知的量化类型“{quant}”。"},
     "err.export.quants": {"en": "Unknown quantisation {quants}.", "zh": "未知的量化类型 {quants}。"},
     "err.export.pick_from": {"en": "Pick from {choices}.", "zh": "请从 {choices} 中选择。"},

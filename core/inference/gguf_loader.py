@@ -55,7 +55,7 @@ def open_llama(path: Path | str, **settings):
         raise CapabilityError(
             f"llama.cpp could not load {Path(path).name}, although the file is whole ({error}).",
             "Its architecture or quantisation may be newer than this llama.cpp, or the memory for its context "
-            "may be missing: update llama-cpp-python, or export the model again with this app.") from error
+            "may be missing: install a newer llama.cpp for Python, or export the model again with this app.") from error
 
 
 def _open(path: Path | str, **settings):
