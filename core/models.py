@@ -63,7 +63,8 @@ def default_tokenizer():
 
     transformers builds it from the packaged GGUF's vocabulary and merges in about 10 s of CPU; the folder it
     saves loads in 0.3 s. So the first build is kept beside the Hugging Face cache ($HF_HOME/chatsmith/),
-    one per packaged file, and every later process (each Data run's job, the guided first run) loads that.
+    one per packaged file, and every later process (the app after a restart, the guided first run's job, the
+    data command line) loads that.
     Where the cache cannot be written it is built in memory each time, as before.
     """
     from huggingface_hub import constants

@@ -1,4 +1,5 @@
-"""Quantised GGUFs answer on every CPU, including one whose llama.cpp build has the AMX matrix path.
+"""Quantised GGUFs answer on every CPU, including one whose llama.cpp build has the AMX matrix path, and a GGUF
+llama.cpp refuses is explained.
 
 On a Xeon with AMX, the pinned llama.cpp crashed the whole process (a general protection fault) at the first
 token of the shipped Q4_1 default model and of every exported Q8_0: the terminal chat died with status -11
@@ -35,8 +36,8 @@ def test_llama_cpp_repacks_weights_except_where_its_amx_path_is_built_in():
 
 
 def test_a_damaged_gguf_is_called_corrupt_and_a_whole_one_opens_without_being_parsed_first(tmp_path, monkeypatch):
-    """llama.cpp refuses damaged files cleanly as it loads, so the slow examination in Python (gguf's reader: 4-9 s
-    for the default model's vocabulary) runs only once it has: the first answer does not wait for it."""
+    """llama.cpp refuses damaged files cleanly as it loads, so the slow examination in Python (gguf's reader: 3-4 s
+    of CPU for the default model's vocabulary) runs only once it has: the first answer does not wait for it."""
     from core import inference, models
     from core.errors import CorruptFileError
 
