@@ -27,8 +27,9 @@ def test_default_model_materialises_as_a_normal_folder_that_loads_offline(defaul
 
 @pytest.mark.slow
 def test_the_default_tokenizer_is_built_from_the_gguf_once_and_then_read_from_its_folder(tmp_path):
-    """transformers takes about 10 s of CPU to build the default model's tokenizer from its GGUF, which every
-    Data run (each its own process) needs to count tokens; the first build is kept for the next process."""
+    """transformers takes about 10 s of CPU to build the default model's tokenizer from its GGUF, which the Data
+    stage needs to count tokens in every process (the app after a restart, the guided first run's job, the data
+    command line); the first build is kept for the next process."""
     from transformers import AutoTokenizer
 
     gguf = models.packaged_gguf()

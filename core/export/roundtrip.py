@@ -83,7 +83,7 @@ def ensure_report(workspace: Workspace, run: Run, merged: Path | None, ggufs: di
     """The round-trip report of these files, and whether it was already written: a report is kept when none of
     what it read has changed since (compared by size and modification time, as `make` does), else measured anew
     and written."""
-    wanted = inputs(workspace, run, merged, ggufs, max_new_tokens)
+    wanted = _inputs(workspace, run, merged, ggufs, max_new_tokens)
     path = run.exports / "roundtrip.json"
     try:
         kept = json.loads(path.read_text(encoding="utf-8"))
@@ -98,8 +98,8 @@ def ensure_report(workspace: Workspace, run: Run, merged: Path | None, ggufs: di
     return report, False
 
 
-def inputs(workspace: Workspace, run: Run, merged: Path | None, ggufs: dict[str, Path],
-           max_new_tokens: int) -> dict[str, Any]:
+def _inputs(workspace: Workspace, run: Run, merged: Path | None, ggufs: dict[str, Path],
+            max_new_tokens: int) -> dict[str, Any]:
     """What a report depends on, as JSON: each file it reads by size and modification time, and a digest of
     the prompts and samples it asks with. Adapter and merge stand for the base model too, as in `ensure_merged`."""
     def stamp(path: Path) -> list[int] | None:
