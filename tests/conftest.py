@@ -113,7 +113,7 @@ def tiny_model_64_dir(tmp_path_factory, default_tokenizer_dir) -> Path:
 
 @pytest.fixture(scope="session")
 def default_model_dir(tmp_path_factory) -> Path:
-    """The real default model materialised once per test run (about half a minute). Tests only read it, so
+    """The real default model materialised once per test run (about 20 s). Tests only read it, so
     the workers share one copy: materialising holds a file lock, and a worker that comes second waits for it."""
     from core.models import materialize_default_model
     from core.workspace import Workspace
