@@ -96,10 +96,11 @@ def materialize_default_model(workspace: Workspace, progress: Progress | None = 
             return target
         gguf = packaged_gguf()
         atomic.ensure_free_space(workspace.models, 700 * 2**20, "the default model (fp32, ~540 MB)")
-        report(0.05, "Reading the tokenizer and chat template from the packaged GGUF…")
-        tokenizer = default_tokenizer()
-        report(0.25, "Dequantising the packaged GGUF (about 20 s)…")
+        report(0.05, "Dequantising the packaged GGUF (about 20 s)…")
         model = load_gguf_model(gguf)
+        # The tokenizer second: the guided first run builds (and keeps) it for its data meanwhile.
+        report(0.8, "Reading the tokenizer and chat template…")
+        tokenizer = default_tokenizer()
         report(0.85, "Saving safetensors, tokenizer and chat template…")
         with atomic.directory(target) as tmp:
             model.save_pretrained(tmp, safe_serialization=True)
@@ -107,6 +108,14 @@ def materialize_default_model(workspace: Workspace, progress: Progress | None = 
             atomic.write_json(tmp / "chatsmith_source.json", {"source": str(gguf), "format": "Q4_1 GGUF"})
         report(1.0, "Default model ready.")
         return target
+
+
+def prepare_default_model(ctx) -> dict:
+    """Job target: the default model materialised in a process of its own, as `resolve` would (the guided
+    first run starts it beside its data step, so that its fine-tune finds the model ready)."""
+    folder = resolve("default", Workspace(Path(ctx.params["workspace"])),
+                     progress=lambda fraction, message: ctx.progress(round(fraction * 100), 100, message))
+    return {"folder": str(folder)}
 
 
 def resolve(reference: str, workspace: Workspace, trust_remote_code: bool = False,

@@ -26,6 +26,9 @@ def test_the_guided_first_run_teaches_the_default_model_its_new_name(workspace):
     journey.start(workspace, runner)
     job = runner.wait(journey.folder(workspace), timeout_s=1800)
     assert job.state is State.SUCCEEDED, job.error + "\n" + job.log_tail()
+    # The default model was materialised by a job of its own beside the data step, not by the fine-tune after it.
+    assert runner.snapshot(workspace.jobs / "default-model").state is State.SUCCEEDED
+    assert "de-quantizing GGUF tensors" not in (workspace.runs / journey.RUN_NAME / "log.txt").read_text()
     base, tuned = job.result["contenders"]
     assert "Kestrel" not in _answer(workspace, base)
     assert "Kestrel" in _answer(workspace, tuned)
