@@ -156,13 +156,13 @@ def export_gguf(workspace: Workspace, jobs: JobRunner, ctx: JobContext, results:
     existing = _checked_file(gguf_dir, roundtrip)
     if existing:
         return {"gguf": str(existing), "roundtrip": str(roundtrip)}, True
+    # One job, as the Export tab's GGUF button runs it: export, then the round-trip check in the same process.
     job_dir = job_folder(workspace, RUN_NAME)
-    for step, title in (("gguf", f"GGUF {QUANT}"), ("roundtrip", "Round-trip check")):
-        params = {"workspace": str(workspace.root), "run": RUN_NAME, "quants": [QUANT, FALLBACK]}
-        jobs.submit(job_dir, f"core.export.jobs:{step}", params, kind="export", title=f"{title} · {RUN_NAME}",
-                    heavy=True)
-        if not _follow(jobs, job_dir, ctx):
-            return None, False
+    params = {"workspace": str(workspace.root), "run": RUN_NAME, "quants": [QUANT, FALLBACK], "check": True}
+    jobs.submit(job_dir, "core.export.jobs:gguf", params, kind="export",
+                title=f"GGUF {QUANT}, {FALLBACK} · {RUN_NAME}", heavy=True)
+    if not _follow(jobs, job_dir, ctx):
+        return None, False
     return {"gguf": str(_checked_file(gguf_dir, roundtrip)), "roundtrip": str(roundtrip)}, False
 
 
