@@ -136,7 +136,7 @@ def quantized_training(info: DeviceInfo) -> Gate:
 
 
 QLORA_ON_CPU = ("4-bit QLoRA is offered on NVIDIA GPUs only. bitsandbytes runs it on a CPU too, but on the default "
-                "model it trained at 0.6× the speed of fp32 LoRA and peaked 5 % higher in RAM, not lower: the "
+                "model it trained at 0.6-0.9× the speed of fp32 LoRA and peaked 5-21 % higher in RAM, not lower: the "
                 "weights are a small part of what training holds, and loading quantises from full precision "
                 "(bench/qlora_cpu_bench.py). Train plain LoRA in fp32 here.")
 

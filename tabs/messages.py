@@ -171,11 +171,11 @@ MESSAGES: dict[str, dict[str, str]] = {
                        "zh": "Apple 芯片上不提供 4 位 QLoRA：安装步骤只在 Linux 和 Windows 上安装 bitsandbytes，其 Apple "
                              "后端在这里也未经测试。请训练普通 LoRA（约 1.5B 以内的模型放得下），或在 NVIDIA GPU 上用 QLoRA。"},
     "gate.qlora_cpu": {"en": "4-bit QLoRA is offered on NVIDIA GPUs only. bitsandbytes runs it on a CPU too, but on "
-                             "the default model it trained at 0.6× the speed of fp32 LoRA and peaked 5 % higher in "
+                             "the default model it trained at 0.6-0.9× the speed of fp32 LoRA and peaked 5-21 % higher in "
                              "RAM, not lower: the weights are a small part of what training holds, and loading "
                              "quantises from full precision (bench/qlora_cpu_bench.py). Train plain LoRA in fp32 here.",
                        "zh": "4 位 QLoRA 只在 NVIDIA GPU 上提供。bitsandbytes 在 CPU 上也能运行它，但在默认模型上，它的训练速度"
-                             "只有 fp32 LoRA 的 0.6 倍，内存峰值还高 5%，而不是更低：权重只占训练所需内存的一小部分，而且加载时"
+                             "只有 fp32 LoRA 的 0.6–0.9 倍，内存峰值还高 5–21%，而不是更低：权重只占训练所需内存的一小部分，而且加载时"
                              "要从全精度量化（bench/qlora_cpu_bench.py）。这里请用 fp32 训练普通 LoRA。"},
     # The quantisation recommendation (Export).
     "quant.recommended": {"en": "recommended", "zh": "推荐"},

@@ -166,8 +166,9 @@ def base_in_4bit(adapter: Path | None) -> bool:
     """Whether Chat holds the base of `adapter` in 4-bit NF4: for a QLoRA run's adapter on a CUDA GPU.
 
     That is the model as trained, at a quarter of the memory. On a CPU bitsandbytes can hold it too, but on
-    the default model it took 6× the CPU time to load, decoded at 0.6× the speed and held more RAM, not less
-    (bench/qlora_cpu_bench.py), so there the base loads in fp32; Apple silicon has no bitsandbytes. The
+    the default model it took 3-6× the CPU time to load and held 2.3× the RAM, not less, while its decoding
+    ranged from 0.6× to 1.6× the speed of fp32 with the box's load (bench/qlora_cpu_bench.py), so there the
+    base loads in fp32; Apple silicon has no bitsandbytes. The
     difference between the two is what the round-trip report states.
     """
     import importlib.util
